@@ -1,0 +1,33 @@
+# Two commands do all the set-up: `make run` (explorer) and `make test` (whole suite).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The real Fashion-MNIST for the slow tests and benchmarks: ../shared/data when it is there.
+LOSSVIZ_DATA ?= $(wildcard $(CURDIR)/../shared/data)
+export LOSSVIZ_DATA
+
+.PHONY: run test bench figures clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade --quiet pip
+
+# Reinstall only when the package metadata changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/lossviz list
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/bench_train.py
+
+figures: $(VENV)/.installed
+	$(BIN)/lossviz figures
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache test-artifacts

@@ -1,0 +1,41 @@
+"""The registry: every loss and activation by name, built from the numerical modules' lists."""
+
+from __future__ import annotations
+
+from lossviz.activations import ACTIVATIONS
+from lossviz.losses import LOSSES
+from lossviz.spec import ActivationSpec, LossSpec
+
+_LOSSES: dict[str, LossSpec] = {spec.name: spec for spec in LOSSES}
+_ACTIVATIONS: dict[str, ActivationSpec] = {spec.name: spec for spec in ACTIVATIONS}
+
+
+def _lookup(table: dict, name: object, what: str):
+    if isinstance(name, str) and name in table:
+        return table[name]
+    raise ValueError(f"unknown {what} {name!r}; valid names: {', '.join(table)}")
+
+
+def get_loss(name: str) -> LossSpec:
+    """The spec of a registered loss; ``ValueError`` listing the valid names otherwise."""
+    return _lookup(_LOSSES, name, "loss")
+
+
+def get_activation(name: str) -> ActivationSpec:
+    """The spec of a registered activation; ``ValueError`` listing the valid names otherwise."""
+    return _lookup(_ACTIVATIONS, name, "activation")
+
+
+def losses() -> list[str]:
+    """Names of the registered losses, in registration order."""
+    return list(_LOSSES)
+
+
+def activations() -> list[str]:
+    """Names of the registered activations, in registration order."""
+    return list(_ACTIVATIONS)
+
+
+def get(name: str) -> LossSpec | ActivationSpec:
+    """A loss or activation by name (names are unique across both)."""
+    return _lookup({**_LOSSES, **_ACTIVATIONS}, name, "loss or activation")

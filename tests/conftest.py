@@ -1,0 +1,43 @@
+"""Shared fixtures: where the real Fashion-MNIST is, matplotlib clean-up, CI strictness."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--data-root",
+        default=os.environ.get("LOSSVIZ_DATA") or None,
+        help="folder holding the real Fashion-MNIST (default: $LOSSVIZ_DATA)",
+    )
+
+
+def skip_or_fail(reason: str):
+    """Skip with a reason on a developer's machine; in CI a missing prerequisite is a failure."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: this must not be skipped)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def data_root(request) -> Path:
+    """The real Fashion-MNIST, found through --data-root / LOSSVIZ_DATA."""
+    root = request.config.getoption("--data-root")
+    if not root:
+        skip_or_fail("real Fashion-MNIST not configured: pass --data-root or set LOSSVIZ_DATA")
+    return Path(root)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
