@@ -14,6 +14,17 @@ from lossviz.spec import ActivationSpec, Formula, LossSpec, Param
 
 __version__ = "0.1.0"
 
+
+
+def __getattr__(name: str):
+    # Plotting imports matplotlib / plotly: load it on first use, not on `import lossviz`.
+    if name in ("plot_loss", "plot_activation"):
+        from lossviz import plot
+
+        return getattr(plot, name)
+    raise AttributeError(f"module 'lossviz' has no attribute {name!r}")
+
+
 __all__ = [
     "ActivationSpec",
     "Formula",
@@ -25,4 +36,6 @@ __all__ = [
     "get_activation",
     "get_loss",
     "losses",
+    "plot_activation",
+    "plot_loss",
 ]

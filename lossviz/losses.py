@@ -161,10 +161,13 @@ def cross_entropy_naive(logits: torch.Tensor, target: torch.Tensor) -> torch.Ten
     for very negative logits exp underflows to 0 and log(0) = -inf. The explorer and the
     figures show this next to the stable ``cross_entropy``. Never train with it.
     """
-    y = _target_probs(logits, target)
     e = torch.exp(logits)
     p = e / e.sum(-1, keepdim=True)
-    return -(y * torch.log(p)).sum(-1)
+    if not target.is_floating_point():
+        # d2l's from-scratch form: -log(y_hat[range(n), y]).
+        _check_classes(target, logits.shape[-1])
+        return -torch.log(p.gather(-1, target.long().unsqueeze(-1).expand(*p.shape[:-1], 1)).squeeze(-1))
+    return -(_target_probs(logits, target) * torch.log(p)).sum(-1)
 
 
 # --- The list ---------------------------------------------------------------------------------
@@ -176,7 +179,7 @@ LOSSES: tuple[LossSpec, ...] = (
         name="l1",
         title="L1 (absolute) loss",
         summary="Absolute error; constant-size gradient, robust to outliers (Laplace likelihood).",
-        formula=Formula(value="l(y, \\hat y) = |\\hat y - y|", grad="\\partial_{\\hat y} l = \\operatorname{sign}(\\hat y - y)"),
+        formula=Formula(value="l(y, \\hat y) = |\\hat y - y|", grad="\\partial_{\\hat y} l = \\operatorname{sign}(\\hat y - y)", mathtext="$l = |\\hat{y} - y|$"),
         value_fn=l1,
         grad_fn=l1_grad,
         log_normalizer=_l1_log_normalizer,
@@ -185,7 +188,7 @@ LOSSES: tuple[LossSpec, ...] = (
         name="l2",
         title="L2 (squared) loss",
         summary="Half squared error (d2l convention); gradient grows with the error (Gaussian likelihood).",
-        formula=Formula(value="l(y, \\hat y) = \\tfrac12 (\\hat y - y)^2", grad="\\partial_{\\hat y} l = \\hat y - y"),
+        formula=Formula(value="l(y, \\hat y) = \\tfrac12 (\\hat y - y)^2", grad="\\partial_{\\hat y} l = \\hat y - y", mathtext="$l = \\frac{1}{2}(\\hat{y} - y)^2$"),
         value_fn=l2,
         grad_fn=l2_grad,
         log_normalizer=_l2_log_normalizer,
@@ -197,10 +200,11 @@ LOSSES: tuple[LossSpec, ...] = (
         formula=Formula(
             value="l(y, \\hat y) = \\begin{cases} \\tfrac12 r^2 & |r| \\le \\delta \\\\ \\delta (|r| - \\tfrac{\\delta}{2}) & \\text{otherwise} \\end{cases},\\ " + _R,
             grad="\\partial_{\\hat y} l = \\operatorname{clip}(\\hat y - y, -\\delta, \\delta)",
+            mathtext="$l = \\frac{1}{2}r^2$ if $|r| \\leq \\delta$, else $\\delta(|r| - \\delta/2)$",
         ),
         params=(
             Param("delta", 1.0, 0.0, math.inf, "where the quadratic part turns linear",
-                  low_open=True, high_open=True, ui_low=0.05, ui_high=5.0),
+                  low_open=True, high_open=True, ui_low=0.05, ui_high=5.0, sweep=(0.25, 0.5, 1.0, 2.0)),
         ),
         value_fn=huber,
         grad_fn=huber_grad,
@@ -214,6 +218,7 @@ LOSSES: tuple[LossSpec, ...] = (
         formula=Formula(
             value="l(\\mathbf y, \\mathbf o) = -\\sum_j y_j \\log \\operatorname{softmax}(\\mathbf o)_j = \\log \\sum_k e^{o_k} - o_y",
             grad="\\partial_{o_j} l = \\operatorname{softmax}(\\mathbf o)_j - y_j",
+            mathtext="$l = \\log\\sum_k e^{o_k} - o_y$",
         ),
         value_fn=cross_entropy,
         grad_fn=cross_entropy_grad,

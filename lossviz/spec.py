@@ -27,6 +27,7 @@ class Param:
     ui_low: float | None = None  # slider range (finite); defaults to the allowed range
     ui_high: float | None = None
     ui_step: float = 0.05
+    sweep: tuple[float, ...] = ()  # values a parameter-sweep figure draws
 
     @property
     def range_text(self) -> str:
@@ -66,10 +67,15 @@ def _fmt(x: float) -> str:
 
 @dataclass(frozen=True)
 class Formula:
-    """LaTeX for the value and the derivative (no surrounding dollars)."""
+    """LaTeX for the value and the derivative (no surrounding dollars).
+
+    ``mathtext`` is a short one-line form that matplotlib's mathtext can typeset (it has no
+    ``cases`` environment); figure titles use it.
+    """
 
     value: str
     grad: str
+    mathtext: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,210 @@
+"""The data every figure draws: (spec, parameters, x-range) -> numpy arrays.
+
+Computed once here, drawn by both ``plot_mpl`` (files, notebooks) and ``plot_plotly``
+(the explorer), so the screen and the paper can never disagree. Everything is evaluated in
+float64 through the registry's own ``value`` / ``grad`` / ``likelihood``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from lossviz.losses import cross_entropy_naive
+from lossviz.registry import get, get_activation, get_loss
+
+DEFAULT_RANGE = (-3.0, 3.0)
+DEFAULT_POINTS = 2001
+MAX_POINTS = 20_001
+# Other logits held fixed when a classification loss is drawn against the true-class logit.
+DEFAULT_LOGITS = (0.0, 1.0, -1.0)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One loss or activation sampled on a grid.
+
+    ``series`` maps "value", "grad" and (losses) "likelihood" to arrays the shape of ``x``.
+    """
+
+    name: str
+    params: dict
+    x: np.ndarray
+    series: dict
+    xlabel: str
+    labels: dict = field(default_factory=dict)
+
+
+def grid(x_range=DEFAULT_RANGE, n: int = DEFAULT_POINTS) -> torch.Tensor:
+    """An evenly spaced float64 grid; validates the range and the count."""
+    lo, hi = (float(v) for v in x_range)
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"x-range must be two finite numbers with low < high, got {x_range!r}")
+    n = int(n)
+    if not 2 <= n <= MAX_POINTS:
+        raise ValueError(f"number of points must be in [2, {MAX_POINTS}], got {n}")
+    return torch.linspace(lo, hi, n, dtype=torch.float64)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()
+
+
+def loss_curve(
+    name: str,
+    params: dict | None = None,
+    *,
+    target: float = 0.0,
+    x_range=DEFAULT_RANGE,
+    n: int = DEFAULT_POINTS,
+    normalized: bool = False,
+    logits=DEFAULT_LOGITS,
+    target_class: int = 0,
+) -> Curve:
+    """A loss, its likelihood and its gradient against the prediction.
+
+    Regression losses: x is the prediction y_hat, the target is ``target``.
+    Classification losses: x is the true-class logit o_y (class ``target_class`` of the row
+    ``logits``); the other logits stay fixed, and the gradient is d l / d o_y.
+    """
+    spec = get_loss(name)
+    params = spec.resolve(params or {})
+    x = grid(x_range, n)
+    if spec.kind == "classification":
+        row = torch.as_tensor(logits, dtype=torch.float64)
+        if row.ndim != 1 or row.numel() < 2:
+            raise ValueError("logits must be one row of at least two numbers")
+        if not 0 <= int(target_class) < row.numel():
+            raise ValueError(f"target class must be in [0, {row.numel() - 1}], got {target_class}")
+        o = row.repeat(x.numel(), 1)
+        o[:, target_class] = x
+        y = torch.full((x.numel(),), int(target_class), dtype=torch.long)
+        value = spec.value(o, y, **params)
+        grad = spec.grad(o, y, **params)[:, target_class]
+        lik = spec.likelihood(o, y, normalized=normalized, **params)
+        xlabel = f"true-class logit $o_{{{target_class}}}$"
+    else:
+        t = torch.tensor(float(target), dtype=torch.float64)
+        if not torch.isfinite(t):
+            raise ValueError(f"target must be a finite number, got {target!r}")
+        value = spec.value(x, t, **params)
+        grad = spec.grad(x, t, **params)
+        lik = spec.likelihood(x, t, normalized=normalized, **params)
+        xlabel = "prediction $\\hat y$"
+    lik_label = "likelihood $e^{-l}/Z$" if normalized and spec.log_normalizer else "likelihood $e^{-l}$"
+    return Curve(
+        name=name,
+        params=params,
+        x=_np(x),
+        series={"value": _np(value), "likelihood": _np(lik), "grad": _np(grad)},
+        xlabel=xlabel,
+        labels={"value": "loss $l$", "likelihood": lik_label, "grad": "gradient $\\partial l$"},
+    )
+
+
+def activation_curve(
+    name: str,
+    params: dict | None = None,
+    *,
+    x_range=(-6.0, 6.0),
+    n: int = DEFAULT_POINTS,
+    logits=DEFAULT_LOGITS,
+    index: int = 0,
+) -> Curve:
+    """An activation and its derivative against x.
+
+    For softmax (a vector function) x is logit ``index`` of the row ``logits`` with the others
+    fixed; the value is softmax(o)_index and the derivative the Jacobian's diagonal entry.
+    """
+    spec = get_activation(name)
+    params = spec.resolve(params or {})
+    x = grid(x_range, n)
+    if spec.kind == "vector":
+        row = torch.as_tensor(logits, dtype=torch.float64)
+        o = row.repeat(x.numel(), 1)
+        o[:, index] = x
+        value = spec.value(o, **params)[:, index]
+        grad = spec.grad(o, **params)[:, index, index]
+        xlabel = f"logit $x_{{{index}}}$ (others fixed)"
+    else:
+        value = spec.value(x, **params)
+        grad = spec.grad(x, **params)
+        xlabel = "$x$"
+    return Curve(
+        name=name,
+        params=params,
+        x=_np(x),
+        series={"value": _np(value), "grad": _np(grad)},
+        xlabel=xlabel,
+        labels={"value": "$f(x)$", "grad": "$f'(x)$"},
+    )
+
+
+def curve(name: str, params: dict | None = None, **kwargs) -> Curve:
+    """``loss_curve`` or ``activation_curve``, whichever the name is."""
+    spec = get(name)
+    fn = loss_curve if hasattr(spec, "log_normalizer") else activation_curve
+    return fn(name, params, **kwargs)
+
+
+@dataclass(frozen=True)
+class SoftmaxView:
+    """Softmax probabilities, the cross-entropy and its gradient for one row of logits."""
+
+    logits: np.ndarray
+    temperature: float
+    target_class: int
+    probs: np.ndarray
+    loss: float
+    naive_loss: float
+    grad: np.ndarray
+
+
+def softmax_view(logits, *, temperature: float = 1.0, target_class: int = 0) -> SoftmaxView:
+    """Everything the softmax page shows, for logits o and temperature T (on o / T)."""
+    o = torch.as_tensor(logits, dtype=torch.float64)
+    if o.ndim != 1 or o.numel() < 2 or not torch.isfinite(o).all():
+        raise ValueError("logits must be one row of at least two finite numbers")
+    c = int(target_class)
+    if not 0 <= c < o.numel():
+        raise ValueError(f"target class must be in [0, {o.numel() - 1}], got {target_class}")
+    t = get_activation("softmax").param("temperature").validate(temperature, owner="softmax")
+    ce = get_loss("cross_entropy")
+    scaled = (o / t)[None]
+    y = torch.tensor([c])
+    # float32 for the naive form: that is where students meet the overflow (exp(89) = inf).
+    naive = cross_entropy_naive(scaled.float(), y)
+    return SoftmaxView(
+        logits=_np(o),
+        temperature=t,
+        target_class=c,
+        probs=_np(get_activation("softmax").value(o, temperature=t)),
+        loss=float(ce.value(scaled, y)),
+        naive_loss=float(naive),
+        grad=_np(ce.grad(scaled, y)[0]),
+    )
+
+
+def temperature_sweep(logits, temperatures) -> dict:
+    """Softmax probabilities of one row of logits at several temperatures: {T: probs}."""
+    spec = get_activation("softmax")
+    o = torch.as_tensor(logits, dtype=torch.float64)
+    return {float(t): _np(spec.value(o, temperature=t)) for t in temperatures}
+
+
+def overflow_curve(base_logits=(1.0, 0.0, -1.0), *, target_class: int = 1, scales=None) -> dict:
+    """Naive vs stable cross-entropy as the logits grow: o = s * base for s in ``scales``.
+
+    Computed in float32 (the dtype models train in); the naive form turns inf / NaN once
+    exp(s * max(base)) overflows (s * max(base) > ~88.7).
+    """
+    s = torch.as_tensor(np.geomspace(1, 1e4, 401) if scales is None else scales, dtype=torch.float32)
+    o = s[:, None] * torch.as_tensor(base_logits, dtype=torch.float32)[None]
+    y = torch.full((s.numel(),), int(target_class), dtype=torch.long)
+    return {
+        "scale": _np(s).astype(np.float64),
+        "stable": _np(get_loss("cross_entropy").value(o, y)).astype(np.float64),
+        "naive": _np(cross_entropy_naive(o, y)).astype(np.float64),
+    }

@@ -1,0 +1,217 @@
+"""The figure exporter: the catalogue of notes-ready figures, written atomically, plus a gallery.
+
+Every figure is drawn by ``plot_mpl`` from ``curves`` data, i.e. from the registry's own
+functions. Output is deterministic (no dates, fixed SVG ids), so committed figures do not churn.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from lossviz import curves, plot_mpl
+from lossviz.registry import activations, get, get_activation, get_loss, losses
+
+FORMATS = ("png", "svg", "pdf")
+DEFAULT_FORMATS = ("png", "svg")
+DEFAULT_DPI = 150
+# matplotlib writes a date into SVG and PDF unless told not to (PDF ignores "Date").
+_METADATA = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}, "png": {"Software": None}}
+OVERFLOW_LOGITS = (1.0, 0.0, -1.0)
+TEMPERATURE_LOGITS = (2.0, 1.0, 0.1, -1.0)
+TEMPERATURES = (0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass(frozen=True)
+class FigureEntry:
+    """One figure of the catalogue: its file stem, what it shows, and how to draw it."""
+
+    stem: str
+    title: str
+    formula: str  # LaTeX for the gallery page
+    names: tuple[str, ...]  # the losses / activations it is about (for --only)
+    build: Callable[[], object] = field(repr=False)
+
+
+def default_out_dir() -> Path:
+    """``figures/`` at the repository root for a source checkout, else in the current folder."""
+    root = Path(__file__).resolve().parent.parent
+    return root / "figures" if (root / "pyproject.toml").is_file() else Path.cwd() / "figures"
+
+
+def _sweep_values(param) -> tuple[float, ...]:
+    if param.sweep:
+        return param.sweep
+    lo, hi = param.slider_range
+    return tuple(lo + (hi - lo) * i / 3 for i in range(4))
+
+
+def catalogue(params: dict[str, dict] | None = None) -> list[FigureEntry]:
+    """Every default figure, built from the registry; ``params`` = {name: {param: value}}."""
+    params = params or {}
+    for name, p in params.items():
+        get(name).resolve(p)  # unknown names / parameters / ranges fail before drawing
+    out: list[FigureEntry] = []
+
+    regression = [n for n in losses() if get_loss(n).kind == "regression"]
+    for name in losses():
+        spec = get_loss(name)
+        out.append(FigureEntry(
+            f"loss_{name}", spec.title, spec.formula.value, (name,),
+            lambda n=name: plot_mpl.loss_figure(curves.loss_curve(n, params.get(n))),
+        ))
+
+    def overlay():
+        cs = []
+        for n in regression:
+            spec = get_loss(n)
+            if spec.params and n not in params:
+                p = spec.params[0]
+                cs += [curves.loss_curve(n, {p.name: v}, x_range=(-4, 4)) for v in _sweep_values(p)[1:]]
+            else:
+                cs.append(curves.loss_curve(n, params.get(n), x_range=(-4, 4)))
+        return plot_mpl.overlay_figure(cs)
+
+    out.append(FigureEntry("losses_regression", "Regression losses compared: value, gradient, likelihood",
+                           "", tuple(regression), overlay))
+
+    for name in activations():
+        spec = get_activation(name)
+        out.append(FigureEntry(
+            f"activation_{name}", spec.title, spec.formula.value, (name,),
+            lambda n=name: plot_mpl.activation_figure(curves.activation_curve(n, params.get(n))),
+        ))
+    out.append(FigureEntry(
+        "activations_grid", "All activations and their derivatives", "", tuple(activations()),
+        lambda: plot_mpl.activation_grid_figure([curves.activation_curve(n, params.get(n)) for n in activations()]),
+    ))
+
+    out.append(FigureEntry(
+        "softmax_temperature", "Softmax probabilities at several temperatures",
+        get_activation("softmax").formula.value, ("softmax",),
+        lambda: plot_mpl.temperature_figure(TEMPERATURE_LOGITS, curves.temperature_sweep(TEMPERATURE_LOGITS, TEMPERATURES)),
+    ))
+    out.append(FigureEntry(
+        "cross_entropy_overflow", "Naive vs stable cross-entropy as logits grow",
+        get_loss("cross_entropy").formula.value, ("cross_entropy",),
+        lambda: plot_mpl.overflow_figure(curves.overflow_curve(OVERFLOW_LOGITS), OVERFLOW_LOGITS),
+    ))
+
+    for name in losses() + activations():
+        spec = get(name)
+        if name == "softmax":  # its sweep is softmax_temperature
+            continue
+        for p in spec.params:
+            make = curves.loss_curve if name in losses() else curves.activation_curve
+            out.append(FigureEntry(
+                f"sweep_{name}_{p.name}", f"{spec.title} at several values of {p.name}", spec.formula.value, (name,),
+                lambda n=name, p=p, make=make: plot_mpl.sweep_figure(
+                    [make(n, {**params.get(n, {}), p.name: v}) for v in _sweep_values(p)], p.name),
+            ))
+    return out
+
+
+def select(entries: list[FigureEntry], only: list[str] | None) -> list[FigureEntry]:
+    """Entries whose stem, or one of whose names, is in ``only`` (all when ``only`` is empty)."""
+    if not only:
+        return entries
+    valid = sorted({e.stem for e in entries} | {n for e in entries for n in e.names})
+    unknown = [o for o in only if o not in valid]
+    if unknown:
+        raise ValueError(f"unknown figure or name {unknown[0]!r}; valid: {', '.join(valid)}")
+    return [e for e in entries if e.stem in only or set(e.names) & set(only)]
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, then rename: never a half-written file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render(fig, fmt: str, dpi: int = DEFAULT_DPI) -> bytes:
+    """A figure as the bytes of one file format, deterministic for the same input."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
+    return buf.getvalue()
+
+
+def prepare_out_dir(out: Path) -> Path:
+    """Create ``out`` if needed and check it is writable; ``ValueError`` in one line otherwise."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"cannot create output folder {out}: {e.strerror}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"output folder {out} is not writable")
+    return out
+
+
+def export(entries: list[FigureEntry], out: Path, *, formats=DEFAULT_FORMATS, dpi: int = DEFAULT_DPI,
+           style: str = "light", index: bool = True) -> list[Path]:
+    """Draw ``entries`` and write each in every format; returns the written paths.
+
+    All figures are rendered in memory before the first file is written, so a failure while
+    drawing leaves the folder as it was.
+    """
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    if not (isinstance(dpi, int) and 30 <= dpi <= 1200):
+        raise ValueError(f"dpi must be an integer in [30, 1200], got {dpi!r}")
+    out = prepare_out_dir(out)
+    rendered: dict[Path, bytes] = {}
+    with plot_mpl.style(style):
+        for e in entries:
+            fig = e.build()
+            for fmt in formats:
+                rendered[out / f"{e.stem}.{fmt}"] = render(fig, fmt, dpi)
+    if index:
+        rendered[out / "index.md"] = gallery(entries, formats).encode()
+    for path, data in rendered.items():
+        write_atomic(path, data)
+    return list(rendered)
+
+
+def gallery(entries: list[FigureEntry], formats) -> str:
+    """``index.md``: each figure with its title and formula, ready to paste into notes."""
+    img = "svg" if "svg" in formats else formats[0]
+    lines = ["# lossviz figures", "", "Regenerate with `lossviz figures`. Each figure is drawn from the",
+             "lossviz registry's own functions (the same numbers as the explorer).", ""]
+    for e in entries:
+        lines += [f"## {e.title}", ""]
+        if e.formula:
+            lines += [f"$${e.formula}$$", ""]
+        lines += [f"![{e.title}]({e.stem}.{img})", "", "Files: " + ", ".join(f"[{fmt}]({e.stem}.{fmt})" for fmt in formats), ""]
+    return "\n".join(lines)
+
+
+def parse_params(items: list[str] | None) -> dict[str, dict]:
+    """``["huber.delta=0.5"]`` -> ``{"huber": {"delta": 0.5}}``, validated against the registry."""
+    out: dict[str, dict] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        name, dot, pname = key.partition(".")
+        if not (sep and dot and name and pname and raw):
+            raise ValueError(f"malformed --param {item!r}; expected NAME.PARAM=VALUE, e.g. huber.delta=0.5")
+        spec = get(name)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"--param {item!r}: {raw!r} is not a number") from None
+        spec.param(pname).validate(value, owner=name)
+        out.setdefault(name, {})[pname] = value
+    return out

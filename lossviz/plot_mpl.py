@@ -1,0 +1,211 @@
+"""matplotlib builders: arrays from ``curves`` -> a ``Figure``. No files, no pyplot state.
+
+Axes-level helpers take ``ax`` and return it; figure-level builders make a new
+``matplotlib.figure.Figure`` (never ``plt.gcf()``), so they work in scripts, notebooks and
+servers alike. Only ``export`` writes files.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+import numpy as np
+from matplotlib import rc_context
+from matplotlib.figure import Figure
+
+from lossviz.curves import Curve
+from lossviz.registry import get
+from lossviz.style import PALETTE, SERIES_COLORS, color_of
+
+# Sized for notes: a 6.4 in wide figure stays legible at half a page width.
+_BASE = {
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "legend.fontsize": 9.5,
+    "lines.linewidth": 2.0,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "lossviz",  # fixed ids in SVG output: committed figures do not churn
+    "svg.fonttype": "path",
+}
+STYLES = {
+    "light": {**_BASE},
+    "dark": {
+        **_BASE,
+        "figure.facecolor": "#1e1e1e",
+        "axes.facecolor": "#1e1e1e",
+        "savefig.facecolor": "#1e1e1e",
+        "text.color": "#e6e6e6",
+        "axes.labelcolor": "#e6e6e6",
+        "axes.edgecolor": "#bbbbbb",
+        "xtick.color": "#e6e6e6",
+        "ytick.color": "#e6e6e6",
+        "grid.color": "#666666",
+        "legend.facecolor": "#2a2a2a",
+        "legend.edgecolor": "#666666",
+    },
+    # Print: white, thinner grid, a little larger text for small reproduction.
+    "print": {**_BASE, "font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "grid.alpha": 0.2, "lines.linewidth": 1.6},
+}
+
+
+@contextmanager
+def style(name: str = "light"):
+    """The rcParams of a named style: light, dark or print."""
+    if name not in STYLES:
+        raise ValueError(f"unknown style {name!r}; valid styles: {', '.join(STYLES)}")
+    with rc_context(STYLES[name]):
+        yield
+
+
+def _new_figure(ncols: int = 1, nrows: int = 1, size=(6.4, 4.0)):
+    fig = Figure(figsize=size, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def _param_text(params: dict) -> str:
+    return ", ".join(f"{k} = {v:g}" for k, v in params.items())
+
+
+def _title(curve: Curve) -> str:
+    spec = get(curve.name)
+    extra = _param_text(curve.params)
+    return f"{spec.title}: {spec.formula.mathtext}" + (f"  ({extra})" if extra else "")
+
+
+# --- losses -----------------------------------------------------------------------------------
+
+
+def loss_axes(curve: Curve, ax):
+    """The d2l loss figure on one axes: loss (blue), likelihood (green), gradient (orange)."""
+    for key in ("value", "likelihood", "grad"):
+        ax.plot(curve.x, curve.series[key], color=SERIES_COLORS[key], label=curve.labels[key], gid=f"{curve.name}-{key}")
+    ax.axhline(0, color="0.5", lw=0.8, zorder=0)
+    ax.set_xlabel(curve.xlabel)
+    ax.legend(loc="best")
+    return ax
+
+
+def loss_figure(curve: Curve) -> Figure:
+    fig, axes = _new_figure()
+    loss_axes(curve, axes[0, 0])
+    axes[0, 0].set_title(_title(curve))
+    return fig
+
+
+def overlay_figure(curves: list[Curve], title: str = "Regression losses compared") -> Figure:
+    """Several losses on shared axes, one panel each for value, gradient and likelihood."""
+    fig, axes = _new_figure(ncols=3, size=(12.8, 3.9))
+    for key, ax, ylabel in zip(("value", "grad", "likelihood"), axes[0], ("loss", "gradient", "likelihood $e^{-l}$")):
+        for i, c in enumerate(curves):
+            label = get(c.name).title.split(" (")[0] + (f" ({_param_text(c.params)})" if c.params else "")
+            # Same loss at several parameters: same colour, different dashes.
+            same = [d for d in curves[:i] if d.name == c.name]
+            ax.plot(c.x, c.series[key], color=color_of(c.name), ls=("-", "--", ":", "-.")[len(same) % 4], label=label, gid=f"{c.name}-{key}-{i}")
+        ax.set_title(ylabel)
+        ax.set_xlabel(curves[0].xlabel)
+    axes[0, 0].legend(loc="upper center")
+    fig.suptitle(title)
+    return fig
+
+
+# --- activations ------------------------------------------------------------------------------
+
+
+def activation_axes(curve: Curve, ax, *, legend: bool = True):
+    color = color_of(curve.name)
+    ax.plot(curve.x, curve.series["value"], color=color, label=curve.labels["value"], gid=f"{curve.name}-value")
+    ax.plot(curve.x, curve.series["grad"], color=color, ls="--", label=curve.labels["grad"], gid=f"{curve.name}-grad")
+    ax.axhline(0, color="0.5", lw=0.8, zorder=0)
+    ax.set_xlabel(curve.xlabel)
+    if legend:
+        ax.legend(loc="best")
+    return ax
+
+
+def activation_figure(curve: Curve) -> Figure:
+    fig, axes = _new_figure()
+    activation_axes(curve, axes[0, 0])
+    axes[0, 0].set_title(_title(curve))
+    return fig
+
+
+def activation_grid_figure(curves: list[Curve]) -> Figure:
+    ncols = min(3, len(curves))
+    nrows = math.ceil(len(curves) / ncols)
+    fig, axes = _new_figure(ncols=ncols, nrows=nrows, size=(4.2 * ncols, 3.3 * nrows))
+    for ax, c in zip(axes.flat, curves):
+        activation_axes(c, ax, legend=False)
+        ax.set_title(get(c.name).title + (f" ({_param_text(c.params)})" if c.params else ""))
+    for ax in list(axes.flat)[len(curves):]:
+        ax.set_visible(False)
+    axes[0, 0].legend(loc="upper left")
+    fig.suptitle("Activations (solid) and their derivatives (dashed)")
+    return fig
+
+
+# --- parameter sweeps -------------------------------------------------------------------------
+
+
+def sweep_figure(curves: list[Curve], param: str) -> Figure:
+    """One loss or activation at several values of ``param``: value and gradient panels."""
+    name = curves[0].name
+    fig, axes = _new_figure(ncols=2, size=(11.0, 3.9))
+    for key, ax in zip(("value", "grad"), axes[0]):
+        for i, c in enumerate(curves):
+            ax.plot(c.x, c.series[key], color=PALETTE[i % len(PALETTE)], label=f"{param} = {c.params[param]:g}", gid=f"{name}-{key}-{i}")
+        ax.axhline(0, color="0.5", lw=0.8, zorder=0)
+        ax.set_xlabel(curves[0].xlabel)
+        ax.set_title("value" if key == "value" else "gradient")
+    axes[0, 0].legend(loc="best")
+    fig.suptitle(f"{get(name).title}: sweeping {param}")
+    return fig
+
+
+# --- softmax and cross-entropy ----------------------------------------------------------------
+
+
+def temperature_figure(logits, sweep: dict) -> Figure:
+    """Grouped bars: softmax probabilities of one row of logits at each temperature."""
+    fig, axes = _new_figure(size=(6.4, 3.9))
+    ax = axes[0, 0]
+    k = len(logits)
+    width = 0.8 / len(sweep)
+    for i, (t, probs) in enumerate(sweep.items()):
+        ax.bar(np.arange(k) + (i - (len(sweep) - 1) / 2) * width, probs, width, color=PALETTE[i % len(PALETTE)], label=f"T = {t:g}", gid=f"softmax-T{i}")
+    ax.set_xticks(np.arange(k), [f"{v:g}" for v in logits])
+    ax.set_xlabel("logit $o_i$")
+    ax.set_ylabel("softmax$(o / T)_i$")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    ax.set_title("Softmax at several temperatures")
+    return fig
+
+
+def overflow_figure(data: dict, base_logits) -> Figure:
+    """Naive vs stable cross-entropy as logits grow, with the naive form's failures marked."""
+    fig, axes = _new_figure(size=(6.4, 4.0))
+    ax = axes[0, 0]
+    s, stable, naive = data["scale"], data["stable"], data["naive"]
+    ax.plot(s, stable, color=color_of("cross_entropy"), label="stable: logsumexp$(o) - o_y$", gid="ce-stable")
+    ok = np.isfinite(naive)
+    ax.plot(np.where(ok, s, np.nan), np.where(ok, naive, np.nan), color=PALETTE[4], ls="--", label="naive: $-\\log(e^{o_y} / \\sum_k e^{o_k})$", gid="ce-naive")
+    if (~ok).any():
+        first = s[~ok][0]
+        ax.axvspan(first, s[-1], color=PALETTE[4], alpha=0.12, lw=0)
+        kinds = sorted({"inf" if np.isinf(v) else "NaN" for v in naive[~ok]})
+        ax.annotate(f"naive form returns {' / '.join(kinds)}\nfrom scale {first:.3g} on",
+                    xy=(first, float(np.nanmax(stable)) * 0.02 + 1), xytext=(0.05, 0.8), textcoords="axes fraction",
+                    arrowprops={"arrowstyle": "->", "color": PALETTE[4]}, color=PALETTE[4])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"logit scale $s$ (logits $= s \\cdot$ {list(base_logits)}, float32)")
+    ax.set_ylabel("cross-entropy")
+    ax.legend(loc="lower right")
+    ax.set_title("Why cross-entropy is computed from logits")
+    return fig

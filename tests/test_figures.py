@@ -1,0 +1,183 @@
+"""The figure exporter: drawn data equals the registry's values; files valid, deterministic, atomic."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import lossviz
+from lossviz import curves, export, plot_mpl
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def lines_by_gid(fig) -> dict:
+    return {line.get_gid(): line for ax in fig.axes for line in ax.get_lines() if line.get_gid()}
+
+
+def entry(stem: str, params=None):
+    (e,) = [e for e in export.catalogue(params) if e.stem == stem]
+    return e
+
+
+@pytest.mark.parametrize("name", lossviz.losses())
+def test_loss_figure_draws_registry_values(name):
+    spec = lossviz.get_loss(name)
+    fig = entry(f"loss_{name}").build()
+    lines = lines_by_gid(fig)
+    x = torch.as_tensor(lines[f"{name}-value"].get_xdata(), dtype=torch.float64)
+    if spec.kind == "classification":
+        # Drawn against the true-class logit of curves.DEFAULT_LOGITS (class 0).
+        o = torch.tensor(curves.DEFAULT_LOGITS, dtype=torch.float64).repeat(len(x), 1)
+        o[:, 0] = x
+        y = torch.zeros(len(x), dtype=torch.long)
+        want = {"value": spec.value(o, y), "likelihood": spec.likelihood(o, y), "grad": spec.grad(o, y)[:, 0]}
+    else:
+        t = torch.zeros((), dtype=torch.float64)
+        want = {"value": spec.value(x, t), "likelihood": spec.likelihood(x, t), "grad": spec.grad(x, t)}
+    for key, values in want.items():
+        np.testing.assert_allclose(lines[f"{name}-{key}"].get_ydata(), values.numpy(), rtol=1e-12, atol=1e-12)
+    assert spec.title in fig.axes[0].get_title()
+
+
+@pytest.mark.parametrize("name", lossviz.activations())
+def test_activation_figure_draws_registry_values(name):
+    spec = lossviz.get_activation(name)
+    lines = lines_by_gid(entry(f"activation_{name}").build())
+    x = torch.as_tensor(lines[f"{name}-value"].get_xdata(), dtype=torch.float64)
+    if spec.kind == "vector":
+        o = torch.tensor(curves.DEFAULT_LOGITS, dtype=torch.float64).repeat(len(x), 1)
+        o[:, 0] = x
+        value, grad = spec.value(o)[:, 0], spec.grad(o)[:, 0, 0]
+    else:
+        value, grad = spec.value(x), spec.grad(x)
+    np.testing.assert_allclose(lines[f"{name}-value"].get_ydata(), value.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(lines[f"{name}-grad"].get_ydata(), grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_param_override_reaches_the_drawing():
+    lines = lines_by_gid(entry("loss_huber", {"huber": {"delta": 0.5}}).build())
+    grad = lines["huber-grad"].get_ydata()
+    assert grad.max() == pytest.approx(0.5) and grad.min() == pytest.approx(-0.5)
+
+
+def test_sweep_draws_each_value():
+    fig = entry("sweep_huber_delta").build()
+    lines = lines_by_gid(fig)
+    for i, delta in enumerate(lossviz.get_loss("huber").param("delta").sweep):
+        assert lines[f"huber-grad-{i}"].get_ydata().max() == pytest.approx(min(delta, 3.0))
+
+
+def test_overflow_figure_marks_naive_failure():
+    data = curves.overflow_curve(export.OVERFLOW_LOGITS)
+    bad = ~np.isfinite(data["naive"])
+    assert bad.any() and np.isfinite(data["stable"]).all()
+    # exp overflows float32 just above 88.7; the naive form fails from there on.
+    assert 85 < data["scale"][bad][0] < 95
+    fig = entry("cross_entropy_overflow").build()
+    naive_line = lines_by_gid(fig)["ce-naive"]
+    assert np.isnan(naive_line.get_ydata()[bad]).all()
+    assert any("inf" in t.get_text() for t in fig.axes[0].texts)
+
+
+def test_every_catalogue_entry_builds_and_is_named_predictably():
+    stems = [e.stem for e in export.catalogue()]
+    assert len(stems) == len(set(stems))
+    for name in lossviz.losses():
+        assert f"loss_{name}" in stems
+    for name in lossviz.activations():
+        assert f"activation_{name}" in stems
+
+
+def test_formats_valid(tmp_path):
+    written = export.export(export.select(export.catalogue(), ["loss_l2"]), tmp_path, formats=("png", "svg", "pdf"))
+    assert {p.name for p in written} == {"loss_l2.png", "loss_l2.svg", "loss_l2.pdf", "index.md"}
+    assert (tmp_path / "loss_l2.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert ET.parse(tmp_path / "loss_l2.svg").getroot().tag.endswith("svg")
+    assert (tmp_path / "loss_l2.pdf").read_bytes().startswith(b"%PDF-")
+    assert "loss_l2.svg" in (tmp_path / "index.md").read_text()
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_deterministic_svg_and_pdf(tmp_path):
+    chosen = export.select(export.catalogue(), ["huber"])
+    a = export.export(chosen, tmp_path / "a", formats=("svg", "pdf"))
+    b = export.export(chosen, tmp_path / "b", formats=("svg", "pdf"))
+    for pa, pb in zip(a, b):
+        assert pa.read_bytes() == pb.read_bytes(), pa.name
+
+
+def test_styles_change_the_colours(tmp_path):
+    with plot_mpl.style("dark"):
+        fig = entry("loss_l1").build()
+    assert fig.get_facecolor()[:3] != (1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="unknown style"):
+        with plot_mpl.style("neon"):
+            pass
+
+
+def test_plot_api_matplotlib_and_plotly():
+    from matplotlib.figure import Figure
+
+    fig = lossviz.plot_loss("huber", delta=0.5)
+    assert isinstance(fig, Figure)
+    assert lines_by_gid(fig)["huber-grad"].get_ydata().max() == pytest.approx(0.5)
+    pfig = lossviz.plot_loss("huber", backend="plotly", delta=0.5)
+    grad_trace = [t for t in pfig.data if t.name == "gradient"][0]
+    assert np.max(grad_trace.y) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="unknown backend"):
+        lossviz.plot_loss("l1", backend="bokeh")
+    with pytest.raises(ValueError, match="huber.delta"):
+        lossviz.plot_loss("huber", delta=-1)
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "lossviz.cli", "figures", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--only", "gelu"], "unknown figure or name 'gelu'"),
+        (["--param", "huber.delta"], "malformed --param"),
+        (["--param", "huber.delta=abc"], "is not a number"),
+        (["--param", "huber.delta=-1"], r"huber.delta must be in \(0, inf\)"),
+        (["--param", "huber.beta=1"], "has no parameter 'beta'"),
+        (["--param", "mse.delta=1"], "unknown loss or activation 'mse'"),
+        (["--format", "gif"], "unknown format 'gif'"),
+        (["--dpi", "5"], "dpi must be"),
+        (["--style", "neon"], "invalid choice"),
+    ],
+)
+def test_cli_errors_one_line_exit_2(tmp_path, args, message):
+    res = _cli("--out", str(tmp_path / "out"), *args)
+    assert res.returncode == 2, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert __import__("re").search(message, res.stderr), res.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_cli_unwritable_folder(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    res = _cli("--out", str(blocker / "sub"))
+    assert res.returncode == 2 and "cannot create output folder" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_committed_figures_are_current(tmp_path):
+    """`lossviz figures` regenerates exactly the committed figures/ set (run it after a change)."""
+    res = _cli("--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    committed = sorted(p.name for p in (ROOT / "figures").iterdir())
+    fresh = sorted(p.name for p in tmp_path.iterdir())
+    assert committed == fresh
+    for name in fresh:
+        if name.endswith((".svg", ".md", ".png")):
+            assert (tmp_path / name).read_bytes() == (ROOT / "figures" / name).read_bytes(), f"figures/{name} is stale: run `lossviz figures`"
