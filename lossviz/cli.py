@@ -6,6 +6,7 @@ A user mistake prints one line ``lossviz: error: ...`` and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -65,6 +66,69 @@ def cmd_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    import datetime
+
+    from lossviz import data, export, runs, train
+
+    params = export.parse_params(args.param)
+    act_params = params.pop(args.activation, {})
+    for name in params:
+        if name not in _csv(args.losses):
+            raise UsageError(f"--param {name}.*: {name} is neither a compared loss nor the activation {args.activation}")
+    config = train.TrainConfig(
+        losses=tuple(_csv(args.losses)), model=args.model, activation=args.activation, hidden=args.hidden,
+        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seeds=args.seeds, seed=args.seed,
+        regression_target=args.regression_target, loss_params=params, activation_params=act_params,
+        device=args.device, train_subset=args.train_subset, test_subset=args.test_subset,
+    ).validate()
+    out = Path(args.out) if args.out else Path("runs") / datetime.datetime.now().strftime(f"{config.model}-%Y%m%d-%H%M%S")
+    writer = runs.RunWriter(out, config, resume=args.resume)
+    fmnist = data.load_fashion_mnist(args.data_root)
+    huber = config.loss_params.get("huber", {}).get("delta", 1.0)
+    if "huber" in config.losses and config.regression_target == "probs" and huber >= 1:
+        print(f"note: on probabilities every residual is within [-1, 1], so Huber with delta={huber:g} equals L2; "
+              "try --param huber.delta=0.1 or --regression-target logits", file=sys.stderr)
+    prep = train.prepare(config, fmnist)
+    print(f"training {', '.join(config.losses)} side by side: {config.model}, {config.epochs} epochs x {config.seeds} seed(s), "
+          f"{len(prep.train_y)} training images, device {prep.train_x.device}; run folder {out}", file=sys.stderr)
+    bar = _progress(config)
+
+    def on_epoch(records, state):
+        writer.on_epoch(records, state)
+        if bar is not None:
+            bar.set_postfix_str(" ".join(
+                f"{r['loss']}={r['test_acc']:.3f}" if r["test_acc"] is not None else f"{r['loss']}=diverged" for r in records))
+
+    def on_batch(i, n):
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        train.compare(config, prep, state=writer.state, on_epoch=on_epoch, on_batch=on_batch)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        print(f"\ninterrupted: {out} holds every finished epoch; continue with the same options plus --resume --out {out}", file=sys.stderr)
+        return 130
+    if bar is not None:
+        bar.close()
+    results = writer.finish(fmnist.test_images[: config.test_subset], fmnist.test_labels[: config.test_subset])
+    print(runs.format_table(results))
+    print(f"run folder: {out} (figures in {out / 'figures'})")
+    return 0
+
+
+def _progress(config):
+    if not sys.stderr.isatty() and os.environ.get("LOSSVIZ_PROGRESS") != "1":
+        return None
+    from tqdm import tqdm
+
+    n = config.train_subset or 60_000
+    per_epoch = -(-n // config.batch_size)
+    return tqdm(total=per_epoch * config.epochs * config.seeds, unit="batch", file=sys.stderr, dynamic_ncols=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="lossviz", description="See how losses and activations behave, and what they do to training.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -81,6 +145,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style", choices=["light", "dark", "print"], default="light", help="colour style (default: light)")
     p.add_argument("--run", metavar="DIR", help="redraw the figures of a `lossviz compare` run folder instead")
     p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser("compare", help="train several losses side by side on Fashion-MNIST and compare them")
+    p.add_argument("--losses", default="cross_entropy,l2,l1,huber", help="comma-separated registry losses (default: cross_entropy,l2,l1,huber)")
+    p.add_argument("--model", default="softmax", choices=["softmax", "mlp"], help="softmax regression or a one-hidden-layer MLP (default: softmax)")
+    p.add_argument("--activation", default="relu", help="the MLP's hidden activation (default: relu)")
+    p.add_argument("--hidden", type=int, default=256, help="MLP hidden units (default: 256)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs (default: 10)")
+    p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate (default: 0.1)")
+    p.add_argument("--batch-size", type=int, default=256, help="minibatch size (default: 256)")
+    p.add_argument("--seeds", type=int, default=1, help="independent repeats for mean +- std (default: 1)")
+    p.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
+    p.add_argument("--regression-target", default="probs", choices=["probs", "logits"],
+                   help="L1/L2/Huber on softmax probabilities or on raw logits, against one-hot targets (default: probs)")
+    p.add_argument("--param", action="append", metavar="NAME.PARAM=VALUE", help="loss or activation parameter, e.g. huber.delta=0.1 (repeatable)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    p.add_argument("--data-root", help="folder with the Fashion-MNIST IDX files (default: $LOSSVIZ_DATA, cache, Debian's package, download)")
+    p.add_argument("--train-subset", type=int, help="use only the first N training images")
+    p.add_argument("--test-subset", type=int, help="evaluate on the first N test images only")
+    p.add_argument("--out", help="run folder (default: runs/MODEL-DATE-TIME)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 
@@ -89,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         return args.func(args)
-    except (UsageError, ValueError) as e:
+    except (UsageError, ValueError, FileNotFoundError) as e:
         print(f"lossviz: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -209,3 +209,52 @@ def overflow_figure(data: dict, base_logits) -> Figure:
     ax.legend(loc="lower right")
     ax.set_title("Why cross-entropy is computed from logits")
     return fig
+
+
+# --- training runs ----------------------------------------------------------------------------
+
+_RUN_PANELS = (("train_loss", "train loss"), ("train_acc", "train accuracy"), ("test_acc", "test accuracy"))
+
+
+def training_figure(by_loss: dict, title: str = "") -> Figure:
+    """Per loss, curves of train loss / train acc / test acc against the epoch (mean +- std band)."""
+    fig, axes = _new_figure(ncols=3, size=(12.8, 3.9))
+    for (key, label), ax in zip(_RUN_PANELS, axes[0]):
+        for name, per in by_loss.items():
+            epochs, mean, std = (np.asarray(v, dtype=float) for v in per[key])
+            if not len(epochs):
+                continue
+            ax.plot(epochs, mean, color=color_of(name), marker="o", ms=3, label=name, gid=f"{name}-{key}")
+            if std.any():
+                ax.fill_between(epochs, mean - std, mean + std, color=color_of(name), alpha=0.2, lw=0)
+        ax.set_title(label)
+        ax.set_xlabel("epoch")
+    axes[0, 0].legend(loc="best")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def predictions_figure(grid: dict, max_losses: int = 4) -> Figure:
+    """d2l's ``predict_ch3`` grid: test images titled with the true label and each loss's guess."""
+    from lossviz.data import CLASSES
+
+    images, labels = grid["images"], grid["labels"]
+    preds = dict(list(grid["pred"].items())[:max_losses])
+    n = len(images)
+    ncols = 6
+    nrows = -(-n // ncols)
+    fig, axes = _new_figure(ncols=ncols, nrows=nrows, size=(1.9 * ncols, (1.5 + 0.2 * len(preds)) * nrows))
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(np.asarray(images[i], dtype=np.uint8), cmap="gray_r", interpolation="nearest")
+        lines = [f"true: {CLASSES[labels[i]]}"]
+        wrong = False
+        for name, p in preds.items():
+            lines.append(f"{name}: {CLASSES[p[i]]}")
+            wrong |= p[i] != labels[i]
+        ax.set_title("\n".join(lines), fontsize=7, **({"color": PALETTE[4]} if wrong else {}))
+    fig.suptitle("Test images: true label and each loss's prediction (mistakes in red)")
+    return fig

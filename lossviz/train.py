@@ -1,0 +1,303 @@
+"""The shared trainer: several losses trained side by side on Fashion-MNIST, fairly and fast.
+
+Fair: every loss starts from the same initial weights and sees the same minibatches in the
+same order. Fast: the data lives in memory as one tensor, one shuffle per epoch, the M models'
+weights sit side by side so one matrix product serves all, and gradients are closed forms from
+the registry (the same ``grad`` functions the figures draw). The trainer returns plain data and
+never prints; ``runs`` writes it to disk and the CLI shows progress.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+
+from lossviz import models
+from lossviz.registry import activations, get_activation, get_loss, losses
+
+ECE_BINS = 15
+REGRESSION_TARGETS = ("probs", "logits")
+
+
+@dataclass
+class TrainConfig:
+    losses: tuple[str, ...] = ("cross_entropy", "l2", "l1", "huber")  # compared side by side
+    model: str = "softmax"  # "softmax" (784 -> 10) or "mlp" (784 -> hidden -> 10)
+    activation: str = "relu"  # the MLP's hidden activation, any elementwise registry activation
+    hidden: int = 256  # MLP hidden units
+    epochs: int = 10
+    lr: float = 0.1  # plain minibatch SGD, as d2l's sgd
+    batch_size: int = 256
+    seeds: int = 1  # independent repeats (seed, seed + 1, ...), for mean +- std
+    seed: int = 0
+    regression_target: str = "probs"  # L1/L2/Huber on softmax probabilities, or on raw "logits"
+    loss_params: dict = field(default_factory=dict)  # {"huber": {"delta": 0.5}}
+    activation_params: dict = field(default_factory=dict)  # {"alpha": 0.1} for prelu
+    device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda", "cuda:1", ...
+    train_subset: int | None = None  # use only the first N training images (quick runs, tests)
+    test_subset: int | None = None  # evaluate on the first N test images only
+
+    def validate(self) -> "TrainConfig":
+        """Check every field; ``ValueError`` with one clear sentence otherwise."""
+        self.losses = tuple(self.losses)
+        if not self.losses:
+            raise ValueError("give at least one loss")
+        if len(set(self.losses)) != len(self.losses):
+            raise ValueError(f"a loss is listed twice: {', '.join(self.losses)}")
+        for name in self.losses:
+            get_loss(name)
+        for name, p in self.loss_params.items():
+            if name not in self.losses:
+                raise ValueError(f"parameters given for {name!r}, which is not among the compared losses")
+            get_loss(name).resolve(p)
+        if self.model not in models.MODELS:
+            raise ValueError(f"unknown model {self.model!r}; valid models: {', '.join(models.MODELS)}")
+        spec = get_activation(self.activation)
+        if spec.kind != "elementwise":
+            valid = [a for a in activations() if get_activation(a).kind == "elementwise"]
+            raise ValueError(f"the hidden activation must be elementwise; valid: {', '.join(valid)}")
+        spec.resolve(self.activation_params)
+        if self.regression_target not in REGRESSION_TARGETS:
+            raise ValueError(f"regression target must be one of {', '.join(REGRESSION_TARGETS)}, got {self.regression_target!r}")
+        for name, lo, hi in (("epochs", 1, 10_000), ("batch_size", 1, 60_000), ("seeds", 1, 100), ("hidden", 1, 65_536)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not (0 < self.lr < 1e4) or math.isnan(self.lr):
+            raise ValueError(f"lr must be a number in (0, 1e4), got {self.lr!r}")
+        self.lr = float(self.lr)
+        for name in ("train_subset", "test_subset"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        resolve_device(self.device)
+        return self
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["losses"] = list(self.losses)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        return cls(**d).validate()
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda requested but CUDA is not available here; use --device cpu or auto")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {name!r}; use auto, cpu or cuda[:N]")
+    return dev
+
+
+# --- losses on model outputs ------------------------------------------------------------------
+
+
+def loss_and_grad(name: str, logits: torch.Tensor, labels: torch.Tensor, *, regression_target: str = "probs",
+                  params: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-example loss (B,) and its gradient w.r.t. the logits (B, 10), in closed form.
+
+    - classification losses (cross-entropy) take the logits and class indices;
+    - regression losses (L1, L2, Huber) compare, class by class, a one-hot target with the
+      softmax probabilities (``regression_target="probs"``; L2 there is half the Brier score)
+      or with the raw logits (``"logits"``), and sum over the 10 classes.
+    """
+    spec = get_loss(name)
+    params = params or {}
+    if spec.kind == "classification":
+        return spec.value(logits, labels, **params), spec.grad(logits, labels, **params)
+    onehot = torch.nn.functional.one_hot(labels, logits.shape[-1]).to(logits.dtype)
+    if regression_target == "logits":
+        return spec.value(logits, onehot, **params).sum(-1), spec.grad(logits, onehot, **params)
+    p = torch.softmax(logits, dim=-1)
+    g = spec.grad(p, onehot, **params)
+    # Chain rule through softmax: d l / d o = J^T g with J = diag(p) - p p^T, i.e. p * (g - p.g).
+    return spec.value(p, onehot, **params).sum(-1), p * (g - (p * g).sum(-1, keepdim=True))
+
+
+def _all_losses(config: TrainConfig, logits: torch.Tensor, labels: torch.Tensor):
+    """Loss (B, M) and d loss / d logits (B, M, 10): model m trains with loss m."""
+    outs = [loss_and_grad(name, logits[:, m], labels, regression_target=config.regression_target,
+                          params=config.loss_params.get(name)) for m, name in enumerate(config.losses)]
+    return torch.stack([o[0] for o in outs], 1), torch.stack([o[1] for o in outs], 1)
+
+
+# --- epochs -----------------------------------------------------------------------------------
+
+
+def batch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The minibatch order of one epoch: a permutation that depends only on (seed, epoch),
+    so every loss sees the same batches, and a resumed run sees what it would have seen."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+
+def train_epoch(model: models.StackedModel, config: TrainConfig, images: torch.Tensor, labels: torch.Tensor,
+                order: torch.Tensor, lr: torch.Tensor, on_batch: Callable[[int, int], None] | None = None):
+    """One pass of minibatch SGD for all M models; returns (mean loss (M,), accuracy (M,)).
+
+    As d2l's ``train_epoch_ch3``: the loss is the mean per-example loss over the epoch and the
+    accuracy is that of the predictions made during the epoch (before each step's update).
+    ``lr`` is (M,): 0 freezes a model (a diverged one).
+    """
+    n = len(order)
+    loss_sum = torch.zeros(model.n_models, dtype=torch.float64, device=images.device)
+    correct = torch.zeros(model.n_models, dtype=torch.long, device=images.device)
+    order = order.to(images.device)
+    n_batches = math.ceil(n / config.batch_size)
+    for i in range(n_batches):
+        idx = order[i * config.batch_size:(i + 1) * config.batch_size]
+        x, y = images[idx], labels[idx]
+        logits, cache = models.forward(model, x)
+        loss, d_logits = _all_losses(config, logits, y)
+        loss_sum += loss.sum(0, dtype=torch.float64)
+        correct += (logits.argmax(-1) == y[:, None]).sum(0)
+        grads = models.backward(model, cache, d_logits)
+        step = lr / len(idx)  # mean over the batch, as d2l's sgd divides by batch_size
+        for key, g in grads.items():
+            model.params[key].sub_(g * model.per_model(key, step))
+        if on_batch is not None:
+            on_batch(i + 1, n_batches)
+    return (loss_sum / n).cpu(), (correct.double() / n).cpu()
+
+
+def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = ECE_BINS) -> float:
+    """ECE (Guo et al. 2017): confidence = max probability, ``n_bins`` equal-width bins on [0, 1];
+    sum over bins of (bin size / n) * |accuracy in bin - mean confidence in bin|."""
+    conf, pred = probs.max(-1)
+    hit = (pred == labels).double()
+    bins = torch.clamp((conf.double() * n_bins).ceil().long() - 1, 0, n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        mask = bins == b
+        if mask.any():
+            ece += mask.double().mean().item() * abs(hit[mask].mean().item() - conf[mask].double().mean().item())
+    return ece
+
+
+@torch.no_grad()
+def evaluate(model: models.StackedModel, config: TrainConfig, images: torch.Tensor, labels: torch.Tensor,
+             chunk: int = 5000) -> list[dict]:
+    """Per model: mean loss, accuracy, ECE and the confusion matrix (true x predicted) on a set."""
+    losses_, preds, probs = [], [], []
+    for i in range(0, len(labels), chunk):
+        logits, _ = models.forward(model, images[i:i + chunk])
+        loss, _ = _all_losses(config, logits, labels[i:i + chunk])
+        losses_.append(loss.double())
+        preds.append(logits.argmax(-1))
+        probs.append(torch.softmax(logits.double(), -1))
+    loss, pred, prob = torch.cat(losses_), torch.cat(preds), torch.cat(probs)
+    out = []
+    for m in range(model.n_models):
+        conf = torch.zeros(10, 10, dtype=torch.long, device=labels.device)
+        conf.index_put_((labels, pred[:, m]), torch.ones_like(labels), accumulate=True)
+        out.append({
+            "loss": loss[:, m].mean().item(),
+            "acc": (pred[:, m] == labels).double().mean().item(),
+            "ece": expected_calibration_error(prob[:, m], labels),
+            "confusion": conf.cpu().tolist(),
+            "pred": pred[:, m],
+        })
+    return out
+
+
+# --- the comparison ---------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """The data on the device, as floats in [0, 1], flattened to 784."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+
+def prepare(config: TrainConfig, data) -> Prepared:
+    dev = resolve_device(config.device)
+
+    def to_device(images, labels, limit):
+        images, labels = images[:limit], labels[:limit]
+        # uint8 on disk, float on the device: one conversion for the whole run.
+        return images.to(dev).reshape(len(images), -1).float().div_(255.0), labels.to(dev)
+
+    return Prepared(*to_device(data.train_images, data.train_labels, config.train_subset),
+                    *to_device(data.test_images, data.test_labels, config.test_subset))
+
+
+def compare(config: TrainConfig, data, *, state: dict | None = None,
+            on_epoch: Callable[[list[dict], dict], None] | None = None,
+            on_batch: Callable[[int, int], None] | None = None) -> list[dict]:
+    """Train ``config.losses`` side by side for ``config.epochs`` (x ``config.seeds``).
+
+    Calls ``on_epoch(records, state)`` after every epoch: ``records`` has one dict per loss
+    (seed, epoch, loss, status, train_loss, train_acc, test_loss, test_acc, test_ece, seconds),
+    ``state`` is what ``compare(state=...)`` needs to resume after it. Returns all records.
+    A model whose training loss turns NaN/inf is marked "diverged" and frozen; the others go on.
+    """
+    config.validate()
+    prep = data if isinstance(data, Prepared) else prepare(config, data)
+    dev = prep.train_x.device
+    state = state or {}
+    history: list[dict] = []
+    for s in range(state.get("seed_index", 0), config.seeds):
+        seed = config.seed + s
+        resuming = state.get("seed_index") == s and "params" in state
+        model = models.init_model(config.model, len(config.losses), hidden=config.hidden, activation=config.activation,
+                                  activation_params=config.activation_params, seed=seed, device=dev)
+        first_epoch, diverged = 1, {}
+        if resuming:
+            model.params = {k: v.to(dev) for k, v in state["params"].items()}
+            first_epoch, diverged = state["epoch"] + 1, dict(state.get("diverged", {}))
+        for epoch in range(first_epoch, config.epochs + 1):
+            start = time.perf_counter()
+            lr = torch.tensor([0.0 if name in diverged else config.lr for name in config.losses], device=dev)
+            train_loss, train_acc = train_epoch(model, config, prep.train_x, prep.train_y,
+                                                batch_order(len(prep.train_y), seed, epoch), lr, on_batch)
+            for m, name in enumerate(config.losses):
+                if name not in diverged and not math.isfinite(train_loss[m].item()):
+                    diverged[name] = epoch
+                    for p in model.select(m).values():  # frozen at zero: finite, harmless
+                        p.zero_()
+            evals = evaluate(model, config, prep.test_x, prep.test_y)
+            seconds = time.perf_counter() - start
+            records = []
+            for m, name in enumerate(config.losses):
+                ok = name not in diverged
+                records.append({
+                    "seed": seed, "epoch": epoch, "loss": name,
+                    "status": "ok" if ok else "diverged",
+                    "diverged_epoch": diverged.get(name),
+                    "train_loss": train_loss[m].item() if ok else None,
+                    "train_acc": train_acc[m].item() if ok else None,
+                    "test_loss": evals[m]["loss"] if ok else None,
+                    "test_acc": evals[m]["acc"] if ok else None,
+                    "test_ece": evals[m]["ece"] if ok else None,
+                    "seconds": seconds,
+                    "confusion": evals[m]["confusion"] if ok else None,
+                })
+            history += records
+            state = {"seed_index": s, "epoch": epoch, "diverged": diverged,
+                     "params": {k: v.detach().cpu().clone() for k, v in model.params.items()},
+                     "test_pred": {name: evals[m]["pred"][:64].cpu().tolist() for m, name in enumerate(config.losses)}}
+            if on_epoch is not None:
+                on_epoch(records, state)
+        state = {"seed_index": s + 1}
+    return history
