@@ -1,0 +1,252 @@
+"""The trainer: closed-form gradients = autograd, fairness, divergence, resume, run folder, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import lossviz
+from lossviz import models, runs, train
+from lossviz.cli import main
+from lossviz.data import load_fashion_mnist
+from tests.idx import write_fake_fashion_mnist
+
+ELEMENTWISE = [a for a in lossviz.activations() if lossviz.get_activation(a).kind == "elementwise"]
+
+
+@pytest.fixture
+def toy(tmp_path):
+    return load_fashion_mnist(write_fake_fashion_mnist(tmp_path / "data", n_train=600, n_test=200), allow_download=False)
+
+
+def _autograd_grads(model, config, x, y):
+    """Reference: the same forward written with torch ops, differentiated by autograd."""
+    params = {k: v.detach().clone().double().requires_grad_(True) for k, v in model.params.items()}
+    ref = models.StackedModel(model.kind, params, model.activation, model.activation_params)
+    logits, _ = models.forward(ref, x.double())
+    total = 0
+    for m, name in enumerate(config.losses):
+        spec = lossviz.get_loss(name)
+        o = logits[:, m]
+        if spec.kind == "classification":
+            total = total + spec.value(o, y).sum()
+        else:
+            onehot = torch.nn.functional.one_hot(y, 10).double()
+            out = o if config.regression_target == "logits" else torch.softmax(o, -1)
+            total = total + spec.value(out, onehot, **config.loss_params.get(name, {})).sum()
+    total.backward()
+    return {k: v.grad for k, v in params.items()}
+
+
+@pytest.mark.parametrize("kind,activation", [("softmax", "relu")] + [("mlp", a) for a in ELEMENTWISE])
+@pytest.mark.parametrize("target", train.REGRESSION_TARGETS)
+def test_closed_form_gradients_equal_autograd(kind, activation, target):
+    config = train.TrainConfig(losses=tuple(lossviz.losses()), model=kind, activation=activation, hidden=16,
+                               regression_target=target, loss_params={"huber": {"delta": 0.3}}).validate()
+    model = models.init_model(kind, len(config.losses), hidden=16, activation=activation, seed=3, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    for p in model.params.values():  # break the symmetry of identical copies
+        p.add_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.5)
+    x = torch.rand(32, 784, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 10, (32,), generator=g)
+    logits, cache = models.forward(model, x)
+    _, d_logits = train._all_losses(config, logits, y)
+    ours = models.backward(model, cache, d_logits)
+    ref = _autograd_grads(model, config, x, y)
+    for k in ref:
+        torch.testing.assert_close(ours[k], ref[k], rtol=1e-9, atol=1e-12)
+
+
+def test_same_initial_weights_and_batches_for_every_loss():
+    model = models.init_model("mlp", 4, hidden=8, seed=5)
+    for key, p in model.params.items():
+        first = model.select(0)[key]
+        for m in range(1, 4):
+            assert torch.equal(model.select(m)[key], first)
+    assert model.params["w_hidden"].abs().sum() > 0
+    # The batch order depends only on (seed, epoch): the same for all losses, and for a resume.
+    assert torch.equal(train.batch_order(1000, 0, 3), train.batch_order(1000, 0, 3))
+    assert not torch.equal(train.batch_order(1000, 0, 3), train.batch_order(1000, 0, 4))
+
+
+def test_side_by_side_equals_training_alone(toy):
+    """A loss trained next to others ends with the same weights as trained on its own."""
+    both = train.TrainConfig(losses=("cross_entropy", "l1"), epochs=2, batch_size=64).validate()
+    alone = train.TrainConfig(losses=("l1",), epochs=2, batch_size=64).validate()
+    finals = {}
+    for cfg in (both, alone):
+        states = []
+        train.compare(cfg, toy, on_epoch=lambda r, s: states.append(s))
+        finals[len(cfg.losses)] = states[-1]["params"]
+    torch.testing.assert_close(finals[2]["w_out"][:, 1], finals[1]["w_out"][:, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_loss_decreases_and_learns(toy):
+    cfg = train.TrainConfig(losses=("cross_entropy", "l2"), epochs=3, batch_size=32, lr=0.5).validate()
+    hist = train.compare(cfg, toy)
+    for name in cfg.losses:
+        rows = [r for r in hist if r["loss"] == name]
+        assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+        assert rows[-1]["test_acc"] > 0.5  # the toy classes are separable; chance is 0.1
+        conf = torch.tensor(rows[-1]["confusion"])
+        assert conf.sum() == 200 and conf.trace().item() / 200 == pytest.approx(rows[-1]["test_acc"])
+
+
+def test_divergence_is_isolated(toy):
+    # L2 on raw logits with a huge step blows up; cross-entropy's gradient is bounded.
+    cfg = train.TrainConfig(losses=("cross_entropy", "l2"), regression_target="logits", epochs=3, lr=50.0, batch_size=64).validate()
+    hist = train.compare(cfg, toy)
+    last = {r["loss"]: r for r in hist if r["epoch"] == 3}
+    assert last["l2"]["status"] == "diverged" and last["l2"]["test_acc"] is None
+    assert last["cross_entropy"]["status"] == "ok" and last["cross_entropy"]["test_acc"] is not None
+
+
+def test_expected_calibration_error():
+    labels = torch.tensor([0, 0, 1, 1])
+    probs = torch.tensor([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+    # Bins: 0.9 (two right: acc 1, conf 0.9), 0.6 (wrong: acc 0, conf 0.6), 0.7 (right: acc 1, conf 0.7).
+    want = 0.5 * 0.1 + 0.25 * 0.6 + 0.25 * 0.3
+    assert train.expected_calibration_error(probs, labels) == pytest.approx(want)
+
+
+def _compare_cli(tmp_path, *extra):
+    return main(["compare", "--data-root", str(tmp_path / "data"), "--losses", "cross_entropy,l2,huber",
+                 "--epochs", "3", "--batch-size", "64", "--param", "huber.delta=0.1", *extra])
+
+
+def test_run_folder_complete_and_redrawable(tmp_path, toy, capsys):
+    out = tmp_path / "run"
+    assert _compare_cli(tmp_path, "--out", str(out), "--seeds", "2") == 0
+    table = capsys.readouterr().out
+    assert "cross_entropy" in table and "test acc" in table
+    for name in ("config.json", "metrics.jsonl", "state.pt", "confusion.json", "predictions.json", "results.json",
+                 "figures/comparison.png", "figures/comparison.svg", "figures/predictions.png"):
+        assert (out / name).is_file(), name
+    metrics = runs.read_metrics(out)
+    assert len(metrics) == 3 * 3 * 2  # losses x epochs x seeds
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["losses"]) == {"cross_entropy", "l2", "huber"}
+    assert results["config"]["loss_params"] == {"huber": {"delta": 0.1}}
+    # The comparison figure draws the metrics file's per-epoch means.
+    from lossviz import plot_mpl
+
+    config, metrics = runs.read_run(out)
+    fig = plot_mpl.training_figure(runs.curves_by_loss(metrics, config))
+    line = [l for ax in fig.axes for l in ax.get_lines() if l.get_gid() == "l2-test_acc"][0]
+    want = [sum(r["test_acc"] for r in metrics if r["loss"] == "l2" and r["epoch"] == e) / 2 for e in (1, 2, 3)]
+    assert list(line.get_ydata()) == pytest.approx(want)
+    # `lossviz figures --run` redraws them.
+    (out / "figures" / "comparison.svg").unlink()
+    assert main(["figures", "--run", str(out)]) == 0
+    assert (out / "figures" / "comparison.svg").is_file()
+
+
+def test_existing_run_folder_refused(tmp_path, toy, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    assert _compare_cli(tmp_path, "--out", str(out)) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_resume_continues_to_the_same_result(tmp_path, toy, monkeypatch):
+    full = tmp_path / "full"
+    assert _compare_cli(tmp_path, "--out", str(full)) == 0
+    part = tmp_path / "part"
+    real_train_epoch = train.train_epoch
+    calls = {"n": 0}
+
+    def interrupted(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_train_epoch(*a, **k)
+
+    monkeypatch.setattr(train, "train_epoch", interrupted)
+    assert _compare_cli(tmp_path, "--out", str(part)) == 130
+    assert len(runs.read_metrics(part)) == 3  # epoch 1 only, folder valid
+    monkeypatch.setattr(train, "train_epoch", real_train_epoch)
+    # Resuming with other options is refused; with the same ones it completes.
+    assert _compare_cli(tmp_path, "--out", str(part), "--resume", "--lr", "0.2") == 2
+    assert _compare_cli(tmp_path, "--out", str(part), "--resume") == 0
+    a, b = runs.read_metrics(full), runs.read_metrics(part)
+    assert [(r["loss"], r["epoch"]) for r in a] == [(r["loss"], r["epoch"]) for r in b]
+    for ra, rb in zip(a, b):
+        assert ra["test_acc"] == rb["test_acc"] and ra["train_loss"] == pytest.approx(rb["train_loss"], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--losses", "cross_entropy,mse"], "unknown loss 'mse'"),
+        (["--losses", "l2,l2"], "listed twice"),
+        (["--epochs", "0"], "epochs must be an integer"),
+        (["--lr", "nan"], "lr must be a number"),
+        (["--lr", "-1"], "lr must be a number"),
+        (["--batch-size", "x"], "invalid int value"),
+        (["--activation", "softmax", "--model", "mlp"], "must be elementwise"),
+        (["--device", "tpu"], "device"),
+        (["--param", "huber.delta=0"], r"huber.delta must be in \(0, inf\)"),
+        (["--param", "l1.delta=1"], "has no parameter 'delta'"),
+        (["--model", "cnn"], "invalid choice"),
+        (["--resume"], "nothing to resume"),
+    ],
+)
+def test_cli_bad_arguments(tmp_path, args, message):
+    res = subprocess.run([sys.executable, "-m", "lossviz.cli", "compare", "--data-root", str(tmp_path), "--out", str(tmp_path / "r"), *args],
+                         capture_output=True, text=True)
+    assert res.returncode == 2, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert __import__("re").search(message, res.stderr), res.stderr
+
+
+def test_missing_data_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr("lossviz.data.DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr("lossviz.data.download", lambda into: (_ for _ in ()).throw(OSError("offline")))
+    res = main(["compare", "--data-root", str(tmp_path / "empty"), "--out", str(tmp_path / "r")])
+    assert res == 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training(toy):
+    cfg = train.TrainConfig(losses=("cross_entropy", "l2"), epochs=1, device="cuda").validate()
+    assert train.compare(cfg, toy)[0]["test_acc"] is not None
+
+
+# --- the real data (slow) ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real(data_root):
+    return load_fashion_mnist(data_root, allow_download=False)
+
+
+@pytest.mark.slow
+def test_real_softmax_regression_reaches_d2l_accuracy(real):
+    """d2l's softmax regression (lr 0.1, batch 256, 10 epochs): published reruns report ~0.83."""
+    cfg = train.TrainConfig(losses=("cross_entropy", "l2", "l1", "huber"), epochs=10).validate()
+    last = {r["loss"]: r for r in train.compare(cfg, real) if r["epoch"] == 10}
+    assert last["cross_entropy"]["test_acc"] >= 0.82
+    assert all(r["status"] == "ok" for r in last.values())
+
+
+@pytest.mark.slow
+def test_real_mlp_reaches_d2l_accuracy(real):
+    """d2l's MLP (784-256-10, ReLU, lr 0.1, 10 epochs) reaches about 0.85 test accuracy."""
+    cfg = train.TrainConfig(losses=("cross_entropy",), model="mlp", epochs=10).validate()
+    last = [r for r in train.compare(cfg, real) if r["epoch"] == 10][0]
+    assert last["test_acc"] >= 0.84
+
+
+@pytest.mark.slow
+def test_real_subset_run_through_the_cli(tmp_path, data_root, capsys):
+    out = tmp_path / "run"
+    assert main(["compare", "--data-root", str(data_root), "--out", str(out), "--epochs", "2", "--train-subset", "6000"]) == 0
+    metrics = runs.read_metrics(out)
+    ce = [r for r in metrics if r["loss"] == "cross_entropy"]
+    assert ce[1]["train_loss"] < ce[0]["train_loss"] and ce[1]["test_acc"] > 0.6  # 2 x 24 steps on 6,000 images: about 0.69 measured
