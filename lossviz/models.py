@@ -80,10 +80,10 @@ def forward(model: StackedModel, x: torch.Tensor):
     p = model.params
     b = x.shape[0]
     if model.kind == "softmax":
-        logits = (x @ p["w_out"].view(N_INPUTS, -1)).view(b, model.n_models, N_CLASSES) + p["b_out"]
+        logits = torch.addmm(p["b_out"].view(-1), x, p["w_out"].view(N_INPUTS, -1)).view(b, model.n_models, N_CLASSES)
         return logits, (x,)
     act = get_activation(model.activation)
-    z = (x @ p["w_hidden"].view(N_INPUTS, -1)).view(b, model.n_models, -1) + p["b_hidden"]
+    z = torch.addmm(p["b_hidden"].view(-1), x, p["w_hidden"].view(N_INPUTS, -1)).view(b, model.n_models, -1)
     h = act.value(z, **model.activation_params)
     logits = torch.einsum("bmh,mhk->bmk", h, p["w_out"]) + p["b_out"]
     return logits, (x, z, h)

@@ -111,22 +111,25 @@ def resolve_device(name: str) -> torch.device:
 
 
 def loss_and_grad(name: str, logits: torch.Tensor, labels: torch.Tensor, *, regression_target: str = "probs",
-                  params: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  params: dict | None = None, probs: torch.Tensor | None = None,
+                  onehot: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-example loss (B,) and its gradient w.r.t. the logits (B, 10), in closed form.
 
     - classification losses (cross-entropy) take the logits and class indices;
     - regression losses (L1, L2, Huber) compare, class by class, a one-hot target with the
       softmax probabilities (``regression_target="probs"``; L2 there is half the Brier score)
       or with the raw logits (``"logits"``), and sum over the 10 classes.
+    ``probs`` (softmax of the logits) and ``onehot`` may be passed in when already computed.
     """
     spec = get_loss(name)
     params = params or {}
     if spec.kind == "classification":
         return spec.value(logits, labels, **params), spec.grad(logits, labels, **params)
-    onehot = torch.nn.functional.one_hot(labels, logits.shape[-1]).to(logits.dtype)
+    if onehot is None:
+        onehot = torch.nn.functional.one_hot(labels, logits.shape[-1]).to(logits.dtype)
     if regression_target == "logits":
         return spec.value(logits, onehot, **params).sum(-1), spec.grad(logits, onehot, **params)
-    p = torch.softmax(logits, dim=-1)
+    p = torch.softmax(logits, dim=-1) if probs is None else probs
     g = spec.grad(p, onehot, **params)
     # Chain rule through softmax: d l / d o = J^T g with J = diag(p) - p p^T, i.e. p * (g - p.g).
     return spec.value(p, onehot, **params).sum(-1), p * (g - (p * g).sum(-1, keepdim=True))
@@ -134,8 +137,12 @@ def loss_and_grad(name: str, logits: torch.Tensor, labels: torch.Tensor, *, regr
 
 def _all_losses(config: TrainConfig, logits: torch.Tensor, labels: torch.Tensor):
     """Loss (B, M) and d loss / d logits (B, M, 10): model m trains with loss m."""
+    # Shared work: one softmax over all M models and one one-hot serve every regression loss.
+    onehot = torch.nn.functional.one_hot(labels, logits.shape[-1]).to(logits.dtype)
+    probs = torch.softmax(logits, dim=-1) if config.regression_target == "probs" else None
     outs = [loss_and_grad(name, logits[:, m], labels, regression_target=config.regression_target,
-                          params=config.loss_params.get(name)) for m, name in enumerate(config.losses)]
+                          params=config.loss_params.get(name), onehot=onehot,
+                          probs=None if probs is None else probs[:, m]) for m, name in enumerate(config.losses)]
     return torch.stack([o[0] for o in outs], 1), torch.stack([o[1] for o in outs], 1)
 
 
@@ -163,7 +170,7 @@ def train_epoch(model: models.StackedModel, config: TrainConfig, images: torch.T
     n_batches = math.ceil(n / config.batch_size)
     for i in range(n_batches):
         idx = order[i * config.batch_size:(i + 1) * config.batch_size]
-        x, y = images[idx], labels[idx]
+        x, y = images.index_select(0, idx), labels.index_select(0, idx)
         logits, cache = models.forward(model, x)
         loss, d_logits = _all_losses(config, logits, y)
         loss_sum += loss.sum(0, dtype=torch.float64)

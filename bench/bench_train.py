@@ -1,0 +1,138 @@
+"""Training speed: lossviz's side-by-side trainer against the d2l reference loop, same run.
+
+(a) the d2l loop: torchvision FashionMNIST + ToTensor + DataLoader(batch_size=256, shuffle=True,
+    num_workers=4), from-scratch model with autograd and d2l's sgd; one epoch of training plus
+    test accuracy;
+(b) lossviz: the four losses side by side, 10 epochs (train + test metrics every epoch).
+Prints seconds per loss-epoch and the ratio, for softmax regression and the MLP, plus the
+peak RSS of the 4-loss softmax comparison. Targets: >= 100x per loss-epoch, the 4-loss x
+10-epoch softmax comparison under 5 s of training, peak RSS under 1.5 GB.
+
+    python bench/bench_train.py [--data-root DIR]     (default: $LOSSVIZ_DATA)
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+LOSSES = ("cross_entropy", "l2", "l1", "huber")
+
+
+def d2l_epoch(root: Path, model: str) -> float:
+    """One epoch of d2l's from-scratch training loop + test accuracy; returns seconds."""
+    import torchvision
+    from torch.utils.data import DataLoader
+    from torchvision import transforms
+
+    trans = transforms.ToTensor()
+    train_set = torchvision.datasets.FashionMNIST(root=str(root), train=True, transform=trans, download=False)
+    test_set = torchvision.datasets.FashionMNIST(root=str(root), train=False, transform=trans, download=False)
+    train_iter = DataLoader(train_set, 256, shuffle=True, num_workers=4)
+    test_iter = DataLoader(test_set, 256, shuffle=False, num_workers=4)
+    if model == "softmax":
+        params = [torch.normal(0, 0.01, size=(784, 10), requires_grad=True), torch.zeros(10, requires_grad=True)]
+
+        def net(x):
+            return x.reshape(-1, 784) @ params[0] + params[1]
+    else:
+        params = [torch.normal(0, 0.01, size=(784, 256), requires_grad=True), torch.zeros(256, requires_grad=True),
+                  torch.normal(0, 0.01, size=(256, 10), requires_grad=True), torch.zeros(10, requires_grad=True)]
+
+        def net(x):
+            h = torch.relu(x.reshape(-1, 784) @ params[0] + params[1])
+            return h @ params[2] + params[3]
+
+    def softmax(o):
+        e = torch.exp(o)
+        return e / e.sum(1, keepdim=True)
+
+    start = time.perf_counter()
+    for x, y in train_iter:
+        y_hat = softmax(net(x))
+        loss = -torch.log(y_hat[range(len(y_hat)), y])
+        loss.sum().backward()
+        with torch.no_grad():
+            for p in params:
+                p -= 0.1 * p.grad / x.shape[0]
+                p.grad.zero_()
+    correct = 0
+    with torch.no_grad():
+        for x, y in test_iter:
+            correct += (net(x).argmax(1) == y).sum().item()
+    return time.perf_counter() - start
+
+
+def lossviz_run(data_root: str, model: str, epochs: int) -> tuple[float, float]:
+    from lossviz.data import load_fashion_mnist
+    from lossviz.train import TrainConfig, compare, prepare
+
+    cfg = TrainConfig(losses=LOSSES, model=model, epochs=epochs).validate()
+    prep = prepare(cfg, load_fashion_mnist(data_root, allow_download=False))
+    start = time.perf_counter()
+    hist = compare(cfg, prep)
+    seconds = time.perf_counter() - start
+    acc = [r["test_acc"] for r in hist if r["epoch"] == epochs and r["loss"] == "cross_entropy"][0]
+    return seconds, acc
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-root", default=os.environ.get("LOSSVIZ_DATA"))
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--rss-only", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if not args.data_root:
+        print("bench_train: set --data-root or LOSSVIZ_DATA to the folder with Fashion-MNIST", file=sys.stderr)
+        return 2
+    if args.rss_only:  # child process: the 4-loss softmax comparison alone, for its peak RSS
+        lossviz_run(args.data_root, "softmax", args.epochs)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        return 0
+
+    from lossviz.data import SPLITS, locate
+
+    files = locate(args.data_root)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "FashionMNIST" / "raw"
+        raw.mkdir(parents=True)
+        for stem, path in files.items():  # torchvision's FashionMNIST reads decompressed files
+            opener = gzip.open if path.suffix == ".gz" else open
+            with opener(path, "rb") as src, open(raw / stem, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        assert {s for pair in SPLITS.values() for s in pair} == set(files)
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores")
+        ok = True
+        for model in ("softmax", "mlp"):
+            ref = d2l_epoch(Path(tmp), model)
+            ours, acc = lossviz_run(args.data_root, model, args.epochs)
+            per_loss_epoch = ours / (len(LOSSES) * args.epochs)
+            ratio = ref / per_loss_epoch
+            print(f"[{model}] d2l loop, 1 loss x 1 epoch:              {ref:8.2f} s")
+            print(f"[{model}] lossviz, {len(LOSSES)} losses x {args.epochs} epochs side by side: {ours:8.2f} s "
+                  f"(cross-entropy test acc {acc:.4f})")
+            print(f"[{model}] per loss-epoch: {per_loss_epoch:.4f} s -> {ratio:.0f}x faster than the d2l loop")
+            if model == "softmax":
+                ok &= ratio >= 100 and ours < 5
+                print(f"[softmax] targets: >= 100x ({'OK' if ratio >= 100 else 'MISSED'}), "
+                      f"4x10 comparison < 5 s ({'OK' if ours < 5 else 'MISSED'})")
+    rss_kb = int(subprocess.run([sys.executable, __file__, "--rss-only", "--data-root", args.data_root, "--epochs", str(args.epochs)],
+                                capture_output=True, text=True, check=True).stdout.split()[-1])
+    print(f"[softmax] peak RSS of the 4-loss comparison process: {rss_kb / 1024:.0f} MB "
+          f"(target < 1536 MB: {'OK' if rss_kb < 1536 * 1024 else 'MISSED'})")
+    ok &= rss_kb < 1536 * 1024
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
