@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/lossviz list
+	$(BIN)/lossviz explore
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

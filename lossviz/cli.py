@@ -119,6 +119,32 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    import ipaddress
+    import socket
+
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port must be in [1, 65535], got {args.port}")
+    try:
+        loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        raise UsageError(f"--host must be an IP address or localhost, got {args.host!r}") from None
+    with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as e:
+            raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror} (is another explorer running? try --port)") from None
+    if args.debug and not loopback:
+        print(f"warning: --debug on {args.host} lets anyone who can reach this port run code through Dash's debugger", file=sys.stderr)
+    from apps.explorer import create_app
+
+    app = create_app()
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"lossviz explorer: http://{shown}:{args.port}/  (Ctrl-C stops it)", flush=True)
+    app.run(host=args.host, port=args.port, debug=args.debug, dev_tools_hot_reload=False)
+    return 0
+
+
 def _progress(config):
     if not sys.stderr.isatty() and os.environ.get("LOSSVIZ_PROGRESS") != "1":
         return None
@@ -166,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder (default: runs/MODEL-DATE-TIME)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("explore", help="start the explorer in the browser")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8050, help="port (default: 8050)")
+    p.add_argument("--debug", action="store_true", help="Dash debug mode (runs a code-executing debugger; off by default)")
+    p.set_defaults(func=cmd_explore)
     return parser
 
 

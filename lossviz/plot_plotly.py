@@ -100,7 +100,7 @@ def overflow_figure(data: dict) -> go.Figure:
     fig.add_trace(go.Scatter(x=data["scale"], y=naive, name="naive (exp, sum, log)", line=dict(color=PALETTE[4], dash="dash")))
     bad = ~np.isfinite(data["naive"])
     if bad.any():
-        fig.add_vrect(x0=float(np.log10(data["scale"][bad][0])), x1=float(np.log10(data["scale"][-1])), fillcolor=PALETTE[4], opacity=0.12, line_width=0,
+        fig.add_vrect(x0=float(data["scale"][bad][0]), x1=float(data["scale"][-1]), fillcolor=PALETTE[4], opacity=0.12, line_width=0,
                       annotation_text="naive: inf / NaN", annotation_position="top left")
     fig.update_layout(xaxis_type="log", yaxis_type="log", xaxis_title="logit scale s", yaxis_title="cross-entropy", **_LAYOUT)
     return fig

@@ -1,0 +1,32 @@
+"""Small layout helpers shared by the pages: labelled controls that teacher mode can hide."""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+
+def box(page: str, key: str, label: str, control, hide: set[str]):
+    """A labelled control; hidden when ``key`` is in the URL's ``_hide`` list."""
+    return html.Div([html.Label(label, className="control-label"), control], id=f"{page}-box-{key}",
+                    className="control", style={"display": "none"} if key in hide else {})
+
+
+def slider(cid: str, lo: float, hi: float, step: float, value: float):
+    return dcc.Slider(id=cid, min=lo, max=hi, step=step, value=value, marks=None,
+                      tooltip={"placement": "bottom", "always_visible": False}, updatemode="drag")
+
+
+def export_row(page: str):
+    return html.Div([
+        html.Button("Export for notes", id=f"{page}-export", n_clicks=0),
+        dcc.Dropdown(id=f"{page}-export-format", options=["svg", "pdf", "png"], value="svg", clearable=False, style={"width": "6em"}),
+        dcc.Download(id=f"{page}-download"),
+    ], className="export-row")
+
+
+def param_key(name: str, param: str) -> str:
+    return f"{name}.{param}"
+
+
+def param_id(page: str, name: str, param: str) -> str:
+    return f"{page}-param-{name}-{param}"

@@ -1,0 +1,106 @@
+"""Activations page: values and derivatives; where gradients vanish."""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, State, dcc, html
+
+from apps.explorer import controls, state
+from apps.explorer.state import InputError, check_number
+from lossviz import curves, export, plot_mpl, plot_plotly
+from lossviz.registry import activations, get_activation
+
+PAGE, PATH, TITLE = "activations", "/activations", "Activations"
+N_POINTS = 2000
+VANISH = 0.01
+
+
+def names() -> list[str]:
+    return [n for n in activations() if get_activation(n).kind == "elementwise"]
+
+
+def params():
+    return [(n, p) for n in names() for p in get_activation(n).params]
+
+
+def compute(chosen, x_range, param_values):
+    if not chosen:
+        raise InputError("choose at least one activation")
+    chosen = [n for n in chosen if n in names()]
+    if not x_range or len(x_range) != 2:
+        raise InputError("x-range: two numbers are required")
+    lo, hi = (check_number(v, "x-range", -20, 20) for v in x_range)
+    if hi - lo < 0.1:
+        raise InputError("x-range is too narrow")
+    by_name: dict[str, dict] = {}
+    for (name, p), value in zip(params(), param_values):
+        lo_p, hi_p = p.slider_range
+        by_name.setdefault(name, {})[p.name] = check_number(value, f"{name}.{p.name}", lo_p, hi_p)
+    return [curves.activation_curve(n, by_name.get(n), x_range=(lo, hi), n=N_POINTS) for n in chosen]
+
+
+def update(chosen, x_range, vanish, *param_values):
+    try:
+        cs = compute(chosen, x_range, param_values)
+    except (InputError, ValueError) as e:
+        return dash.no_update, str(e), dash.no_update
+    formulas = "\n\n".join(f"**{get_activation(c.name).title}**: $${get_activation(c.name).formula.value}$$  derivative: $${get_activation(c.name).formula.grad}$$" for c in cs)
+    return plot_plotly.activation_figure(cs, vanish_below=VANISH if vanish else None), "", formulas
+
+
+def layout(query: dict):
+    hide = state.hidden(query)
+    chosen = state.names(query.get("activations"), names(), ["relu", "sigmoid", "tanh"])
+    lo = state.number(query.get("xmin"), -6.0, -20, 20)
+    hi = state.number(query.get("xmax"), 6.0, -20, 20)
+    param_controls = []
+    for name, p in params():
+        key = controls.param_key(name, p.name)
+        lo_p, hi_p = p.slider_range
+        param_controls.append(controls.box(PAGE, key, f"{name} {p.name} — {p.description}",
+                                           controls.slider(controls.param_id(PAGE, name, p.name), lo_p, hi_p, p.ui_step,
+                                                           state.number(query.get(key), p.default, lo_p, hi_p)), hide))
+    return html.Div([
+        html.H2("Activations and their derivatives"),
+        html.Div([
+            controls.box(PAGE, "activations", "activations", dcc.Dropdown(id="activations-names", options=names(), value=chosen, multi=True), hide),
+            controls.box(PAGE, "xrange", "x range", dcc.RangeSlider(id="activations-xrange", min=-20, max=20, step=0.5, value=[lo, hi], marks=None,
+                                                                   tooltip={"placement": "bottom"}), hide),
+            *param_controls,
+            controls.box(PAGE, "vanish", "vanishing gradients", dcc.Checklist(id="activations-vanish", options=[{"label": f" shade where |f'| < {VANISH}", "value": "on"}],
+                                                                              value=["on"] if query.get("vanish") == "1" else []), hide),
+        ], className="controls"),
+        html.Div(id="activations-message", className="message"),
+        dcc.Graph(id="activations-graph", config={"toImageButtonOptions": {"format": "png", "filename": "lossviz-activations"}}),
+        dcc.Markdown(id="activations-formula", mathjax=True),
+        controls.export_row(PAGE),
+    ])
+
+
+def _inputs():
+    return [Input("activations-names", "value"), Input("activations-xrange", "value"), Input("activations-vanish", "value")] + [
+        Input(controls.param_id(PAGE, n, p.name), "value") for n, p in params()]
+
+
+def to_query(chosen, x_range, vanish, *param_values):
+    values = {"activations": chosen or [], "xmin": (x_range or [None])[0], "xmax": (x_range or [None, None])[-1], "vanish": "1" if vanish else None}
+    for (n, p), v in zip(params(), param_values):
+        values[controls.param_key(n, p.name)] = v
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def export_file(n_clicks, fmt, chosen, x_range, vanish, *param_values):
+    if not n_clicks:
+        return dash.no_update
+    cs = compute(chosen, x_range, param_values)
+    fmt = fmt if fmt in export.FORMATS else "svg"
+    with plot_mpl.style("light"):
+        data = export.render(plot_mpl.activation_grid_figure(cs), fmt)
+    return dcc.send_bytes(data, f"lossviz-activations.{fmt}")
+
+
+def register(app):
+    app.callback(Output("activations-graph", "figure"), Output("activations-message", "children"), Output("activations-formula", "children"), *_inputs())(update)
+    app.callback(Output("activations-download", "data"), Input("activations-export", "n_clicks"), State("activations-export-format", "value"),
+                 *[State(i.component_id, i.component_property) for i in _inputs()], prevent_initial_call=True)(export_file)
+    return _inputs(), to_query
