@@ -68,6 +68,8 @@ def cmd_figures(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     import datetime
+    import json
+    import time
 
     from lossviz import data, export, runs, train
 
@@ -100,9 +102,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
             bar.set_postfix_str(" ".join(
                 f"{r['loss']}={r['test_acc']:.3f}" if r["test_acc"] is not None else f"{r['loss']}=diverged" for r in records))
 
+    progress = {"done": 0, "total": (-(-len(prep.train_y) // config.batch_size)) * config.epochs * config.seeds, "written": 0.0}
+    if writer.state and "epoch" in writer.state:  # resumed: the finished epochs count as done
+        progress["done"] = (writer.state["seed_index"] * config.epochs + writer.state["epoch"]) * (progress["total"] // (config.epochs * config.seeds))
+
     def on_batch(i, n):
+        progress["done"] += 1
         if bar is not None:
             bar.update(1)
+        if args.progress_file and (time.monotonic() - progress["written"] > 0.25 or progress["done"] == progress["total"]):
+            progress["written"] = time.monotonic()
+            export.write_atomic(Path(args.progress_file), json.dumps({"done": progress["done"], "total": progress["total"]}).encode())
 
     try:
         train.compare(config, prep, state=writer.state, on_epoch=on_epoch, on_batch=on_batch)
@@ -138,7 +148,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
         print(f"warning: --debug on {args.host} lets anyone who can reach this port run code through Dash's debugger", file=sys.stderr)
     from apps.explorer import create_app
 
-    app = create_app()
+    app = create_app(runs_dir=args.runs, data_root=args.data_root)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"lossviz explorer: http://{shown}:{args.port}/  (Ctrl-C stops it)", flush=True)
     app.run(host=args.host, port=args.port, debug=args.debug, dev_tools_hot_reload=False)
@@ -191,12 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-subset", type=int, help="evaluate on the first N test images only")
     p.add_argument("--out", help="run folder (default: runs/MODEL-DATE-TIME)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--progress-file", help=argparse.SUPPRESS)  # the explorer's training page reads it
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("explore", help="start the explorer in the browser")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8050, help="port (default: 8050)")
     p.add_argument("--debug", action="store_true", help="Dash debug mode (runs a code-executing debugger; off by default)")
+    p.add_argument("--runs", default="runs", help="folder of `lossviz compare` run folders for the Training page (default: runs)")
+    p.add_argument("--data-root", help="Fashion-MNIST for training from the page (default: $LOSSVIZ_DATA, cache, Debian's package, download)")
     p.set_defaults(func=cmd_explore)
     return parser
 

@@ -2,7 +2,8 @@
 
 Layout of ``runs/NAME/``:
     config.json        the TrainConfig
-    metrics.jsonl      one JSON line per (seed, epoch, loss), appended and flushed each epoch
+    metrics.jsonl      one JSON line per (seed, epoch, loss) with that epoch's test confusion
+                       matrix, appended and flushed each epoch
     state.pt           the latest weights and position, for --resume (replaced atomically)
     confusion.json     latest confusion matrices per loss (replaced atomically)
     predictions.json   the first test images with true and predicted labels (for the grid)
@@ -69,7 +70,7 @@ class RunWriter:
         write_atomic(self.out / "metrics.jsonl", b"".join(json.dumps(r).encode() + b"\n" for r in kept))
 
     def on_epoch(self, records: list[dict], state: dict) -> None:
-        lines = [{k: v for k, v in r.items() if k != "confusion"} for r in records]
+        lines = records
         with open(self.out / "metrics.jsonl", "ab") as f:
             f.write(b"".join(json.dumps(r).encode() + b"\n" for r in lines))
             f.flush()

@@ -9,10 +9,13 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, dcc, html
 
-from apps.explorer import state
-from apps.explorer.pages import activations, losses, softmax
+from pathlib import Path
 
-PAGES = (losses, activations, softmax)
+from apps.explorer import state
+from apps.explorer.jobs import JobManager
+from apps.explorer.pages import activations, losses, softmax, training
+
+PAGES = (losses, activations, softmax)  # the curve pages; the training page needs a runs folder
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 0 1.5em; color: #222; }
@@ -26,13 +29,16 @@ nav { padding: .8em 0; border-bottom: 1px solid #ddd; margin-bottom: .5em; }
 """
 
 
-def create_app() -> dash.Dash:
+def create_app(runs_dir: str | Path = "runs", data_root: str | None = None) -> dash.Dash:
+    """The explorer; ``runs_dir`` holds `lossviz compare` run folders, ``data_root`` the data."""
+    runs_dir = Path(runs_dir)
+    jobs = JobManager(runs_dir, data_root)
     app = dash.Dash(__name__, title="lossviz explorer", suppress_callback_exceptions=True, update_title=None)
     app.index_string = app.index_string.replace("</head>", f"<style>{CSS}</style></head>")
     app.layout = html.Div([
         dcc.Location(id="url", refresh=False),
         dcc.Store(id="hidden-controls", data=[]),
-        html.Nav([dcc.Link(p.TITLE, href=p.PATH, id=f"nav-{p.PAGE}") for p in PAGES]),
+        html.Nav([dcc.Link(p.TITLE, href=p.PATH, id=f"nav-{p.PAGE}") for p in (*PAGES, training)]),
         html.Div(id="page"),
     ])
 
@@ -42,6 +48,8 @@ def create_app() -> dash.Dash:
         for page in PAGES:
             if pathname == page.PATH:
                 return page.layout(query), sorted(state.hidden(query))
+        if pathname == training.PATH:
+            return training.layout(query, runs_dir, data_root), []
         if pathname in ("/", "", None):
             return losses.layout(query), sorted(state.hidden(query))
         return html.Div([html.H2("Page not found"), html.P(f"No page at {pathname}.")]), []
@@ -55,4 +63,6 @@ def create_app() -> dash.Dash:
 
         app.callback(Output("url", "search", allow_duplicate=True), *inputs, State("hidden-controls", "data"),
                      prevent_initial_call=True)(sync_url)
+    training.register(app, runs_dir, jobs, data_root)
+    app.jobs = jobs  # tests and the CLI reach the job manager through the app
     return app
