@@ -25,6 +25,10 @@ import time
 from pathlib import Path
 
 import torch
+import warnings
+
+warnings.filterwarnings("ignore", message="This DataLoader will create")
+warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")  # d2l calls float(l.sum())
 
 LOSSES = ("cross_entropy", "l2", "l1", "huber")
 
@@ -53,23 +57,42 @@ def d2l_epoch(root: Path, model: str) -> float:
             h = torch.relu(x.reshape(-1, 784) @ params[0] + params[1])
             return h @ params[2] + params[3]
 
+    # d2l v0.17.6, chapter 3.6 (softmax regression from scratch) / 4.2 (MLP from scratch).
     def softmax(o):
         e = torch.exp(o)
         return e / e.sum(1, keepdim=True)
 
-    start = time.perf_counter()
-    for x, y in train_iter:
-        y_hat = softmax(net(x))
-        loss = -torch.log(y_hat[range(len(y_hat)), y])
-        loss.sum().backward()
+    def cross_entropy(y_hat, y):
+        return -torch.log(y_hat[range(len(y_hat)), y])
+
+    def accuracy(y_hat, y):
+        return float((y_hat.argmax(axis=1).type(y.dtype) == y).type(y.dtype).sum())
+
+    class Accumulator:
+        def __init__(self, n):
+            self.data = [0.0] * n
+
+        def add(self, *args):
+            self.data = [a + float(b) for a, b in zip(self.data, args)]
+
+    def updater(batch_size):
         with torch.no_grad():
             for p in params:
-                p -= 0.1 * p.grad / x.shape[0]
+                p -= 0.1 * p.grad / batch_size
                 p.grad.zero_()
-    correct = 0
-    with torch.no_grad():
+
+    start = time.perf_counter()
+    metric = Accumulator(3)
+    for x, y in train_iter:  # train_epoch_ch3
+        y_hat = softmax(net(x))
+        loss = cross_entropy(y_hat, y)
+        loss.sum().backward()
+        updater(x.shape[0])
+        metric.add(float(loss.sum()), accuracy(y_hat, y), y.numel())
+    test = Accumulator(2)
+    with torch.no_grad():  # evaluate_accuracy
         for x, y in test_iter:
-            correct += (net(x).argmax(1) == y).sum().item()
+            test.add(accuracy(net(x), y), y.numel())
     return time.perf_counter() - start
 
 

@@ -10,6 +10,7 @@ import math
 
 import torch
 
+from lossviz import stable
 from lossviz.spec import ActivationSpec, Formula, Param
 
 
@@ -62,12 +63,12 @@ def tanh_grad(x: torch.Tensor) -> torch.Tensor:
 def softmax(x: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
     """softmax(x / T) over the last dimension; rows sum to 1.
 
-    torch.softmax subtracts the row maximum before exp, so logits of any finite size are safe.
+    The row maximum is subtracted before exp (``stable.softmax``), so logits of any finite size are safe.
 
     Args:
         temperature: T > 0; large T flattens the distribution, small T sharpens it. Default: 1.0.
     """
-    return torch.softmax(x / temperature, dim=-1)
+    return stable.softmax(x / temperature)
 
 
 def softmax_grad(x: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
@@ -76,7 +77,7 @@ def softmax_grad(x: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
     Returns:
         (..., C, C); entry [..., i, j] is the derivative of output i with respect to input j.
     """
-    s = torch.softmax(x / temperature, dim=-1)
+    s = stable.softmax(x / temperature)
     return (torch.diag_embed(s) - s.unsqueeze(-1) * s.unsqueeze(-2)) / temperature
 
 

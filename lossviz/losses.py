@@ -11,6 +11,7 @@ import math
 
 import torch
 
+from lossviz import stable
 from lossviz.spec import Formula, LossSpec, Param
 
 # --- L1 ---------------------------------------------------------------------------------------
@@ -136,7 +137,7 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """
     # log_softmax subtracts logsumexp, which subtracts the max first: finite for any finite
     # logits, where exp(o) alone overflows float32 above about 88.
-    log_p = torch.log_softmax(logits, dim=-1)
+    log_p = stable.log_softmax(logits)
     if not target.is_floating_point():
         # Class indices: pick -log_p of the target class without building a one-hot.
         _check_classes(target, logits.shape[-1])
@@ -151,7 +152,7 @@ def cross_entropy_grad(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
     """d/do cross_entropy = softmax(o) sum_c y_c - y, i.e. softmax(o) - y for a one-hot or
     probability target (the classic result; d2l 3.4.6)."""
     y = _target_probs(logits, target)
-    return torch.softmax(logits, dim=-1) * y.sum(-1, keepdim=True) - y
+    return stable.softmax(logits) * y.sum(-1, keepdim=True) - y
 
 
 def cross_entropy_naive(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

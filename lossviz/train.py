@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-from lossviz import models
+from lossviz import models, stable
 from lossviz.registry import activations, get_activation, get_loss, losses
 
 ECE_BINS = 15
@@ -115,35 +115,40 @@ def loss_and_grad(name: str, logits: torch.Tensor, labels: torch.Tensor, *, regr
                   onehot: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-example loss (B,) and its gradient w.r.t. the logits (B, 10), in closed form.
 
-    - classification losses (cross-entropy) take the logits and class indices;
-    - regression losses (L1, L2, Huber) compare, class by class, a one-hot target with the
+    - classification losses (cross-entropy) take the logits and the one-hot target
+      (a probability target: the same numbers as class indices, without re-checking them);
+    - regression losses (L1, L2, Huber) compare, class by class, the one-hot target with the
       softmax probabilities (``regression_target="probs"``; L2 there is half the Brier score)
       or with the raw logits (``"logits"``), and sum over the 10 classes.
     ``probs`` (softmax of the logits) and ``onehot`` may be passed in when already computed.
     """
     spec = get_loss(name)
-    params = params or {}
-    if spec.kind == "classification":
-        return spec.value(logits, labels, **params), spec.grad(logits, labels, **params)
+    params = spec.resolve(params or {})
     if onehot is None:
         onehot = torch.nn.functional.one_hot(labels, logits.shape[-1]).to(logits.dtype)
-    if regression_target == "logits":
-        return spec.value(logits, onehot, **params).sum(-1), spec.grad(logits, onehot, **params)
-    p = torch.softmax(logits, dim=-1) if probs is None else probs
-    g = spec.grad(p, onehot, **params)
+    # The registry's own functions, called with parameters validated once above.
+    value, grad = spec.value_fn, spec.grad_fn
+    if spec.kind == "classification" or regression_target == "logits":
+        out = value(logits, onehot, **params)
+        return (out if spec.kind == "classification" else out.sum(-1)), grad(logits, onehot, **params)
+    p = stable.softmax(logits) if probs is None else probs
+    g = grad(p, onehot, **params)
     # Chain rule through softmax: d l / d o = J^T g with J = diag(p) - p p^T, i.e. p * (g - p.g).
-    return spec.value(p, onehot, **params).sum(-1), p * (g - (p * g).sum(-1, keepdim=True))
+    return value(p, onehot, **params).sum(-1), p * (g - (p * g).sum(-1, keepdim=True))
 
 
 def _all_losses(config: TrainConfig, logits: torch.Tensor, labels: torch.Tensor):
     """Loss (B, M) and d loss / d logits (B, M, 10): model m trains with loss m."""
-    # Shared work: one softmax over all M models and one one-hot serve every regression loss.
+    # Shared work: one softmax over all M models and one one-hot serve every loss.
     onehot = torch.nn.functional.one_hot(labels, logits.shape[-1]).to(logits.dtype)
-    probs = torch.softmax(logits, dim=-1) if config.regression_target == "probs" else None
-    outs = [loss_and_grad(name, logits[:, m], labels, regression_target=config.regression_target,
-                          params=config.loss_params.get(name), onehot=onehot,
-                          probs=None if probs is None else probs[:, m]) for m, name in enumerate(config.losses)]
-    return torch.stack([o[0] for o in outs], 1), torch.stack([o[1] for o in outs], 1)
+    probs = stable.softmax(logits) if config.regression_target == "probs" else None
+    loss = logits.new_empty(logits.shape[:2])
+    d_logits = torch.empty_like(logits)
+    for m, name in enumerate(config.losses):
+        loss[:, m], d_logits[:, m] = loss_and_grad(name, logits[:, m], labels, regression_target=config.regression_target,
+                                                   params=config.loss_params.get(name), onehot=onehot,
+                                                   probs=None if probs is None else probs[:, m])
+    return loss, d_logits
 
 
 # --- epochs -----------------------------------------------------------------------------------
@@ -175,10 +180,8 @@ def train_epoch(model: models.StackedModel, config: TrainConfig, images: torch.T
         loss, d_logits = _all_losses(config, logits, y)
         loss_sum += loss.sum(0, dtype=torch.float64)
         correct += (logits.argmax(-1) == y[:, None]).sum(0)
-        grads = models.backward(model, cache, d_logits)
-        step = lr / len(idx)  # mean over the batch, as d2l's sgd divides by batch_size
-        for key, g in grads.items():
-            model.params[key].sub_(g * model.per_model(key, step))
+        # Mean over the batch, as d2l's sgd divides by batch_size.
+        models.sgd_step(model, cache, d_logits, lr / len(idx))
         if on_batch is not None:
             on_batch(i + 1, n_batches)
     return (loss_sum / n).cpu(), (correct.double() / n).cpu()
