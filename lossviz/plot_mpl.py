@@ -91,11 +91,15 @@ def loss_axes(curve: Curve, ax):
     return ax
 
 
-def loss_figure(curve: Curve) -> Figure:
+def _titled_figure(draw, curve: Curve) -> Figure:
     fig, axes = _new_figure()
-    loss_axes(curve, axes[0, 0])
+    draw(curve, axes[0, 0])
     axes[0, 0].set_title(_title(curve))
     return fig
+
+
+def loss_figure(curve: Curve) -> Figure:
+    return _titled_figure(loss_axes, curve)
 
 
 def overlay_figure(curves: list[Curve], title: str = "Regression losses compared") -> Figure:
@@ -129,10 +133,7 @@ def activation_axes(curve: Curve, ax, *, legend: bool = True):
 
 
 def activation_figure(curve: Curve) -> Figure:
-    fig, axes = _new_figure()
-    activation_axes(curve, axes[0, 0])
-    axes[0, 0].set_title(_title(curve))
-    return fig
+    return _titled_figure(activation_axes, curve)
 
 
 def activation_grid_figure(curves: list[Curve]) -> Figure:

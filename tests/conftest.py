@@ -25,6 +25,15 @@ def skip_or_fail(reason: str):
     pytest.skip(reason)
 
 
+def param_settings(spec) -> list[dict]:
+    """Defaults, plus each parameter at both ends of its slider range."""
+    out = [{}]
+    for p in spec.params:
+        lo, hi = p.slider_range
+        out += [{p.name: lo}, {p.name: hi}]
+    return out
+
+
 @pytest.fixture(scope="session")
 def data_root(request) -> Path:
     """The real Fashion-MNIST, found through --data-root / LOSSVIZ_DATA."""

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lossviz
+from tests.conftest import param_settings
 
 ELEMENTWISE = [n for n in lossviz.activations() if lossviz.get_activation(n).kind == "elementwise"]
 
@@ -21,14 +22,6 @@ REFERENCE = {
     "tanh": lambda x: torch.tanh(x),
     "softmax": lambda x, temperature=1.0: F.softmax(x / temperature, dim=-1),
 }
-
-
-def param_settings(spec):
-    out = [{}]
-    for p in spec.params:
-        lo, hi = p.slider_range
-        out += [{p.name: lo}, {p.name: hi}]
-    return out
 
 
 def test_every_activation_has_a_reference():

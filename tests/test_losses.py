@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lossviz
+from tests.conftest import param_settings
 from lossviz.losses import cross_entropy_naive
 
 REGRESSION = [n for n in lossviz.losses() if lossviz.get_loss(n).kind == "regression"]
@@ -23,15 +24,6 @@ REFERENCE = {
     "huber": lambda p, t, delta=1.0: F.huber_loss(p, t, reduction="none", delta=delta),
     "cross_entropy": lambda o, y, **k: F.cross_entropy(o, y, reduction="none"),
 }
-
-
-def param_settings(spec):
-    """Defaults, plus each parameter at both ends of its slider range."""
-    out = [{}]
-    for p in spec.params:
-        lo, hi = p.slider_range
-        out += [{p.name: lo}, {p.name: hi}]
-    return out
 
 
 def test_every_loss_has_a_reference():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dash import dcc, html
 
+from apps.explorer import state
+
 
 def box(page: str, key: str, label: str, control, hide: set[str]):
     """A labelled control; hidden when ``key`` is in the URL's ``_hide`` list."""
@@ -30,3 +32,14 @@ def param_key(name: str, param: str) -> str:
 
 def param_id(page: str, name: str, param: str) -> str:
     return f"{page}-param-{name}-{param}"
+
+
+def param_sliders(page: str, declared, query: dict, hide: set[str]) -> list:
+    """One slider per registry parameter [(name, Param), ...], its value from the URL if valid."""
+    out = []
+    for name, p in declared:
+        key = param_key(name, p.name)
+        lo, hi = p.slider_range
+        value = state.number(query.get(key), p.default, lo, hi)
+        out.append(box(page, key, f"{name} {p.name} — {p.description}", slider(param_id(page, name, p.name), lo, hi, p.ui_step, value), hide))
+    return out

@@ -62,3 +62,22 @@ def check_number(value, what: str, lo: float = -math.inf, hi: float = math.inf) 
     if math.isnan(x) or not lo <= x <= hi:
         raise InputError(f"{what} must be in [{lo:g}, {hi:g}], got {value!r}")
     return x
+
+
+def check_range(x_range, lo: float = -20, hi: float = 20, min_width: float = 0.1) -> tuple[float, float]:
+    """An x-range from a RangeSlider: two numbers in [lo, hi], at least ``min_width`` apart."""
+    if not isinstance(x_range, (list, tuple)) or len(x_range) != 2:
+        raise InputError("x-range: two numbers are required")
+    a, b = (check_number(v, "x-range", lo, hi) for v in x_range)
+    if b - a < min_width:
+        raise InputError("x-range is too narrow")
+    return a, b
+
+
+def check_params(declared, values) -> dict[str, dict]:
+    """Slider values for [(name, Param), ...] -> {name: {param: value}}, each within its slider range."""
+    out: dict[str, dict] = {}
+    for (name, p), value in zip(declared, values):
+        lo, hi = p.slider_range
+        out.setdefault(name, {})[p.name] = check_number(value, f"{name}.{p.name}", lo, hi)
+    return out

@@ -24,18 +24,11 @@ def params():
 
 
 def compute(chosen, x_range, param_values):
+    chosen = [n for n in chosen if n in names()] if isinstance(chosen, list) else []
     if not chosen:
         raise InputError("choose at least one activation")
-    chosen = [n for n in chosen if n in names()]
-    if not x_range or len(x_range) != 2:
-        raise InputError("x-range: two numbers are required")
-    lo, hi = (check_number(v, "x-range", -20, 20) for v in x_range)
-    if hi - lo < 0.1:
-        raise InputError("x-range is too narrow")
-    by_name: dict[str, dict] = {}
-    for (name, p), value in zip(params(), param_values):
-        lo_p, hi_p = p.slider_range
-        by_name.setdefault(name, {})[p.name] = check_number(value, f"{name}.{p.name}", lo_p, hi_p)
+    lo, hi = state.check_range(x_range)
+    by_name = state.check_params(params(), param_values)
     return [curves.activation_curve(n, by_name.get(n), x_range=(lo, hi), n=N_POINTS) for n in chosen]
 
 
@@ -53,13 +46,7 @@ def layout(query: dict):
     chosen = state.names(query.get("activations"), names(), ["relu", "sigmoid", "tanh"])
     lo = state.number(query.get("xmin"), -6.0, -20, 20)
     hi = state.number(query.get("xmax"), 6.0, -20, 20)
-    param_controls = []
-    for name, p in params():
-        key = controls.param_key(name, p.name)
-        lo_p, hi_p = p.slider_range
-        param_controls.append(controls.box(PAGE, key, f"{name} {p.name} — {p.description}",
-                                           controls.slider(controls.param_id(PAGE, name, p.name), lo_p, hi_p, p.ui_step,
-                                                           state.number(query.get(key), p.default, lo_p, hi_p)), hide))
+    param_controls = controls.param_sliders(PAGE, params(), query, hide)
     return html.Div([
         html.H2("Activations and their derivatives"),
         html.Div([

@@ -25,19 +25,12 @@ def params() -> list[tuple[str, object]]:
 
 def compute(chosen, y, x_range, normalized, param_values) -> tuple[list, str]:
     """Validated inputs -> the curves (same numbers as the exported figures) and the formulas."""
+    chosen = [n for n in chosen if n in names()] if isinstance(chosen, list) else []
     if not chosen:
         raise InputError("choose at least one loss")
-    chosen = [n for n in chosen if n in names()]
     y = check_number(y, "true value y", -10, 10)
-    if not x_range or len(x_range) != 2:
-        raise InputError("x-range: two numbers are required")
-    lo, hi = (check_number(v, "x-range", -20, 20) for v in x_range)
-    if hi - lo < 0.1:
-        raise InputError("x-range is too narrow")
-    by_name: dict[str, dict] = {}
-    for (name, p), value in zip(params(), param_values):
-        lo_p, hi_p = p.slider_range
-        by_name.setdefault(name, {})[p.name] = check_number(value, f"{name}.{p.name}", lo_p, hi_p)
+    lo, hi = state.check_range(x_range)
+    by_name = state.check_params(params(), param_values)
     cs = [curves.loss_curve(n, by_name.get(n), target=y, x_range=(lo, hi), n=N_POINTS, normalized=bool(normalized)) for n in chosen]
     formulas = "\n\n".join(f"**{get_loss(n).title}**: $${get_loss(n).formula.value}$$  gradient: $${get_loss(n).formula.grad}$$" for n in chosen)
     return cs, formulas
@@ -58,13 +51,7 @@ def layout(query: dict):
     y = state.number(query.get("y"), 0.0, -10, 10)
     lo = state.number(query.get("xmin"), -3.0, -20, 20)
     hi = state.number(query.get("xmax"), 3.0, -20, 20)
-    param_controls = []
-    for name, p in params():
-        key = controls.param_key(name, p.name)
-        lo_p, hi_p = p.slider_range
-        value = state.number(query.get(key), p.default, lo_p, hi_p)
-        param_controls.append(controls.box(PAGE, key, f"{name} {p.name} — {p.description}",
-                                           controls.slider(controls.param_id(PAGE, name, p.name), lo_p, hi_p, p.ui_step, value), hide))
+    param_controls = controls.param_sliders(PAGE, params(), query, hide)
     return html.Div([
         html.H2("Losses: value, likelihood and gradient"),
         html.Div([
