@@ -136,3 +136,15 @@ def test_missing_data_message(tmp_path, monkeypatch):
     monkeypatch.setattr("lossviz.data.DEBIAN_DIR", tmp_path / "no-debian")
     msg = training.data_message(str(tmp_path / "nothing"))
     assert "not found" in msg and "apt-get install dataset-fashion-mnist" in msg
+
+
+def test_run_signature_changes_only_with_the_run(toy_runs):
+    a = training.run_signature(toy_runs / "runs", "softmax-a")
+    assert training.run_signature(toy_runs / "runs", "softmax-a") == a  # idle poll: nothing to resend
+    metrics = toy_runs / "runs" / "softmax-a" / "metrics.jsonl"
+    text = metrics.read_text()
+    metrics.write_text(text + text.splitlines()[-1] + "\n")  # a new epoch line lands
+    try:
+        assert training.run_signature(toy_runs / "runs", "softmax-a") != a
+    finally:
+        metrics.write_text(text)

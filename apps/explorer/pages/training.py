@@ -175,7 +175,21 @@ def layout(query: dict, runs_dir: Path, data_root=None):
         html.P("Huber is trained with delta = 0.1 here: on probabilities every residual is within [-1, 1], where delta >= 1 is plain L2.",
                className="control-label"),
         dcc.Interval(id="training-poll", interval=1000),
+        dcc.Store(id="training-drawn"),
     ])
+
+
+def run_signature(runs_dir: Path, name: str) -> list:
+    """What changes when a run folder gains an epoch or its final figures."""
+    run = Path(runs_dir) / name
+    out = [name]
+    for f in (run / "metrics.jsonl", run / "figures" / "predictions.png"):
+        try:
+            st = f.stat()
+            out += [st.st_mtime_ns, st.st_size]
+        except OSError:
+            out += [None, None]
+    return out
 
 
 def grid_image(runs_dir: Path, name: str) -> str:
@@ -188,26 +202,33 @@ def grid_image(runs_dir: Path, name: str) -> str:
 def register(app, runs_dir: Path, jobs: JobManager, data_root=None):
     runs_dir = Path(runs_dir)
 
-    @app.callback(Output("training-runs", "options"), Input("training-poll", "n_intervals"))
-    def refresh(_):
-        return list_runs(runs_dir)
+    @app.callback(Output("training-runs", "options"), Input("training-poll", "n_intervals"), State("training-runs", "options"))
+    def refresh(_, current):
+        names = list_runs(runs_dir)
+        return dash.no_update if names == current else names
 
     @app.callback(Output("training-curves", "figure"), Output("training-config", "children"), Output("training-message", "children"),
                   Output("training-cm-loss", "options"), Output("training-cm-epoch", "options"), Output("training-grid", "src"),
-                  Input("training-runs", "value"), Input("training-smoothing", "value"), Input("training-poll", "n_intervals"))
-    def draw(names, smoothing, _):
+                  Output("training-drawn", "data"),
+                  Input("training-runs", "value"), Input("training-smoothing", "value"), Input("training-poll", "n_intervals"),
+                  State("training-drawn", "data"))
+    def draw(names, smoothing, _, drawn):
         names = [n for n in (names or []) if isinstance(n, str)]
+        # The poll fires every second: redraw (and resend figures) only when a run folder changed.
+        signature = [smoothing, *[run_signature(runs_dir, n) for n in names]]
+        if signature == drawn:
+            return (dash.no_update,) * 7
         if not names:
-            return curves_figure(runs_dir, []), "", "no run selected: start one below or with `lossviz compare`", [], [], ""
+            return curves_figure(runs_dir, []), "", "no run selected: start one below or with `lossviz compare`", [], [], "", signature
         try:
             w = state.check_number(smoothing if smoothing is not None else 0, "smoothing", 0, 0.9)
             fig = curves_figure(runs_dir, names, w)
             config, metrics = runs.read_run(_run_path(runs_dir, names[0]))
         except (ValueError, OSError, json.JSONDecodeError) as e:
-            return dash.no_update, dash.no_update, str(e), dash.no_update, dash.no_update, dash.no_update
+            return dash.no_update, dash.no_update, str(e), dash.no_update, dash.no_update, dash.no_update, dash.no_update
         epochs = sorted({r["epoch"] for r in metrics})
         return (fig, "\n".join(describe(runs_dir, n) for n in names), "", list(config.losses),
-                [{"label": f"epoch {e}", "value": e} for e in epochs], grid_image(runs_dir, names[0]))
+                [{"label": f"epoch {e}", "value": e} for e in epochs], grid_image(runs_dir, names[0]), signature)
 
     @app.callback(Output("training-cm-loss", "value"), Input("training-cm-loss", "options"), State("training-cm-loss", "value"))
     def default_loss(options, current):
