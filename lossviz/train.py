@@ -110,44 +110,53 @@ def resolve_device(name: str) -> torch.device:
 # --- losses on model outputs ------------------------------------------------------------------
 
 
-def loss_and_grad(name: str, logits: torch.Tensor, labels: torch.Tensor, *, regression_target: str = "probs",
-                  params: dict | None = None, probs: torch.Tensor | None = None,
-                  onehot: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-example loss (B,) and its gradient w.r.t. the logits (B, 10), in closed form.
+@dataclass(frozen=True)
+class LossHead:
+    """One compared loss, ready to apply: the registry's own functions, parameters validated once."""
 
-    - classification losses (cross-entropy) take the logits and the one-hot target
-      (a probability target: the same numbers as class indices, without re-checking them);
+    name: str
+    kind: str  # "classification" or "regression"
+    value: Callable[..., torch.Tensor]
+    grad: Callable[..., torch.Tensor]
+    params: dict
+
+
+def loss_heads(config: TrainConfig) -> tuple[LossHead, ...]:
+    heads = []
+    for name in config.losses:
+        spec = get_loss(name)
+        heads.append(LossHead(name, spec.kind, spec.value_fn, spec.grad_fn, spec.resolve(config.loss_params.get(name, {}))))
+    return tuple(heads)
+
+
+def _all_losses(config: TrainConfig, logits: torch.Tensor, labels: torch.Tensor, heads: tuple[LossHead, ...] | None = None):
+    """Per-example loss (B, M) and d loss / d logits (B, M, 10), in closed form: model m trains with loss m.
+
+    - classification losses (cross-entropy) take the logits and the one-hot target (a
+      probability target: the same numbers as class indices, without re-checking them);
     - regression losses (L1, L2, Huber) compare, class by class, the one-hot target with the
       softmax probabilities (``regression_target="probs"``; L2 there is half the Brier score)
-      or with the raw logits (``"logits"``), and sum over the 10 classes.
-    ``probs`` (softmax of the logits) and ``onehot`` may be passed in when already computed.
+      or with the raw logits (``"logits"``), summed over the 10 classes.
     """
-    spec = get_loss(name)
-    params = spec.resolve(params or {})
-    if onehot is None:
-        onehot = torch.nn.functional.one_hot(labels, logits.shape[-1]).to(logits.dtype)
-    # The registry's own functions, called with parameters validated once above.
-    value, grad = spec.value_fn, spec.grad_fn
-    if spec.kind == "classification" or regression_target == "logits":
-        out = value(logits, onehot, **params)
-        return (out if spec.kind == "classification" else out.sum(-1)), grad(logits, onehot, **params)
-    p = stable.softmax(logits) if probs is None else probs
-    g = grad(p, onehot, **params)
-    # Chain rule through softmax: d l / d o = J^T g with J = diag(p) - p p^T, i.e. p * (g - p.g).
-    return value(p, onehot, **params).sum(-1), p * (g - (p * g).sum(-1, keepdim=True))
-
-
-def _all_losses(config: TrainConfig, logits: torch.Tensor, labels: torch.Tensor):
-    """Loss (B, M) and d loss / d logits (B, M, 10): model m trains with loss m."""
-    # Shared work: one softmax over all M models and one one-hot serve every loss.
+    heads = heads or loss_heads(config)
     onehot = torch.nn.functional.one_hot(labels, logits.shape[-1]).to(logits.dtype)
-    probs = stable.softmax(logits) if config.regression_target == "probs" else None
+    on_probs = config.regression_target == "probs" and any(h.kind == "regression" for h in heads)
+    probs = stable.softmax(logits) if on_probs else None  # one softmax serves every model
     loss = logits.new_empty(logits.shape[:2])
     d_logits = torch.empty_like(logits)
-    for m, name in enumerate(config.losses):
-        loss[:, m], d_logits[:, m] = loss_and_grad(name, logits[:, m], labels, regression_target=config.regression_target,
-                                                   params=config.loss_params.get(name), onehot=onehot,
-                                                   probs=None if probs is None else probs[:, m])
+    for m, h in enumerate(heads):
+        if h.kind == "regression":
+            out = probs[:, m] if on_probs else logits[:, m]
+            loss[:, m] = h.value(out, onehot, **h.params).sum(-1)
+            d_logits[:, m] = h.grad(out, onehot, **h.params)
+    if on_probs:
+        # Chain rule through softmax, all models at once: d l / d o = J^T g with
+        # J = diag(p) - p p^T, i.e. p * (g - p.g). Classification columns are overwritten below.
+        d_logits = probs * (d_logits - (probs * d_logits).sum(-1, keepdim=True))
+    for m, h in enumerate(heads):
+        if h.kind == "classification":
+            loss[:, m] = h.value(logits[:, m], onehot, **h.params)
+            d_logits[:, m] = h.grad(logits[:, m], onehot, **h.params)
     return loss, d_logits
 
 
@@ -169,36 +178,37 @@ def train_epoch(model: models.StackedModel, config: TrainConfig, images: torch.T
     ``lr`` is (M,): 0 freezes a model (a diverged one).
     """
     n = len(order)
-    loss_sum = torch.zeros(model.n_models, dtype=torch.float64, device=images.device)
-    correct = torch.zeros(model.n_models, dtype=torch.long, device=images.device)
+    heads = loss_heads(config)
+    # Per-example losses and hits go into buffers; summed once at the end of the epoch.
+    losses_ = torch.empty(n, model.n_models, dtype=images.dtype, device=images.device)
+    hits = torch.empty(n, model.n_models, dtype=torch.bool, device=images.device)
     order = order.to(images.device)
     n_batches = math.ceil(n / config.batch_size)
     for i in range(n_batches):
-        idx = order[i * config.batch_size:(i + 1) * config.batch_size]
+        rows = slice(i * config.batch_size, min(n, (i + 1) * config.batch_size))
+        idx = order[rows]
         x, y = images.index_select(0, idx), labels.index_select(0, idx)
         logits, cache = models.forward(model, x)
-        loss, d_logits = _all_losses(config, logits, y)
-        loss_sum += loss.sum(0, dtype=torch.float64)
-        correct += (logits.argmax(-1) == y[:, None]).sum(0)
+        losses_[rows], d_logits = _all_losses(config, logits, y, heads)
+        torch.eq(logits.argmax(-1), y[:, None], out=hits[rows])
         # Mean over the batch, as d2l's sgd divides by batch_size.
         models.sgd_step(model, cache, d_logits, lr / len(idx))
         if on_batch is not None:
             on_batch(i + 1, n_batches)
-    return (loss_sum / n).cpu(), (correct.double() / n).cpu()
+    return losses_.sum(0, dtype=torch.float64).cpu() / n, hits.sum(0).double().cpu() / n
 
 
 def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = ECE_BINS) -> float:
     """ECE (Guo et al. 2017): confidence = max probability, ``n_bins`` equal-width bins on [0, 1];
     sum over bins of (bin size / n) * |accuracy in bin - mean confidence in bin|."""
     conf, pred = probs.max(-1)
+    conf = conf.double()
     hit = (pred == labels).double()
-    bins = torch.clamp((conf.double() * n_bins).ceil().long() - 1, 0, n_bins - 1)
-    ece = 0.0
-    for b in range(n_bins):
-        mask = bins == b
-        if mask.any():
-            ece += mask.double().mean().item() * abs(hit[mask].mean().item() - conf[mask].double().mean().item())
-    return ece
+    # Bin b holds confidences in (b/n_bins, (b+1)/n_bins]; 0 goes to the first bin.
+    bins = torch.clamp((conf * n_bins).ceil().long() - 1, 0, n_bins - 1)
+    gap = torch.bincount(bins, weights=hit, minlength=n_bins) - torch.bincount(bins, weights=conf, minlength=n_bins)
+    # sum_b |B_b|/n * |acc_b - conf_b| = sum_b |sum_{i in b} (hit_i - conf_i)| / n
+    return (gap.abs().sum() / len(labels)).item()
 
 
 @torch.no_grad()
@@ -252,6 +262,7 @@ def prepare(config: TrainConfig, data) -> Prepared:
                     *to_device(data.test_images, data.test_labels, config.test_subset))
 
 
+@torch.inference_mode()  # gradients are closed forms: no autograd bookkeeping on any op
 def compare(config: TrainConfig, data, *, state: dict | None = None,
             on_epoch: Callable[[list[dict], dict], None] | None = None,
             on_batch: Callable[[int, int], None] | None = None) -> list[dict]:
