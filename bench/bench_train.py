@@ -137,8 +137,9 @@ def main() -> int:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores")
         ok = True
         for model in ("softmax", "mlp"):
-            ref = d2l_epoch(Path(tmp), model)
+            # lossviz first: the d2l loop's DataLoader workers may still be exiting right after it.
             ours, acc = lossviz_run(args.data_root, model, args.epochs)
+            ref = d2l_epoch(Path(tmp), model)
             per_loss_epoch = ours / (len(LOSSES) * args.epochs)
             ratio = ref / per_loss_epoch
             print(f"[{model}] d2l loop, 1 loss x 1 epoch:              {ref:8.2f} s")

@@ -57,7 +57,8 @@ def create_app(runs_dir: str | Path = "runs", data_root: str | None = None) -> d
     for page in PAGES:
         inputs, to_query = page.register(app)
 
-        def sync_url(*values, _to_query=to_query, _hidden=None):
+        def sync_url(*values, _to_query=to_query):
+            # The page's controls -> the query string; the teacher-mode _hide list is kept.
             *values, hidden = values
             return state.to_query(_to_query(*values), hide=hidden)
 
