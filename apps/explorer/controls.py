@@ -43,3 +43,14 @@ def param_sliders(page: str, declared, query: dict, hide: set[str]) -> list:
         value = state.number(query.get(key), p.default, lo, hi)
         out.append(box(page, key, f"{name} {p.name} — {p.description}", slider(param_id(page, name, p.name), lo, hi, p.ui_step, value), hide))
     return out
+
+
+X_LIMIT = 20.0
+
+
+def x_range(page: str, label: str, query: dict, default: tuple[float, float], hide: set[str]):
+    """The x-range RangeSlider (id ``{page}-xrange``), its value from ``xmin``/``xmax`` in the URL."""
+    lo = state.number(query.get("xmin"), default[0], -X_LIMIT, X_LIMIT)
+    hi = state.number(query.get("xmax"), default[1], -X_LIMIT, X_LIMIT)
+    return box(page, "xrange", label, dcc.RangeSlider(id=f"{page}-xrange", min=-X_LIMIT, max=X_LIMIT, step=0.5, value=[lo, hi],
+                                                      marks=None, tooltip={"placement": "bottom"}), hide)

@@ -61,14 +61,23 @@ def test_prepared_run_curves_and_confusion(page, training_server):
     assert page.console_errors == []
 
 
-def test_train_now_progress_reaches_100_and_run_appears(page, training_server):
-    url, root, app = training_server
+def start_job(page, url: str, epochs: int, batch_size: int) -> None:
+    """Open the Training page, fill the form and press Start."""
     page.goto(url + "/training")
     page.wait_for_selector("#training-start")
-    page.fill("#training-form-epochs", "1")
-    page.fill("#training-form-batch", "64")
+    page.fill("#training-form-epochs", str(epochs))
+    page.fill("#training-form-batch", str(batch_size))
     page.click("#training-start")
-    page.wait_for_function("document.querySelector('#training-status').innerText.includes('finished 100%')", timeout=120_000)
+
+
+def wait_status(page, text: str, timeout_ms: int) -> None:
+    page.wait_for_function(f"document.querySelector('#training-status').innerText.includes({text!r})", timeout=timeout_ms)
+
+
+def test_train_now_progress_reaches_100_and_run_appears(page, training_server):
+    url, root, app = training_server
+    start_job(page, url, epochs=1, batch_size=64)
+    wait_status(page, "finished 100%", 120_000)
     assert page.get_attribute("#training-progress", "value") == "100"
     new = [n for n in (root / "runs").iterdir() if n.is_dir() and n.name != "prepared"]
     assert len(new) == 1 and (new[0] / "results.json").is_file()
@@ -79,15 +88,11 @@ def test_train_now_progress_reaches_100_and_run_appears(page, training_server):
 
 def test_second_job_refused_and_cancel(page, training_server):
     url, root, app = training_server
-    page.goto(url + "/training")
-    page.wait_for_selector("#training-start")
-    page.fill("#training-form-epochs", "100")
-    page.fill("#training-form-batch", "1")
+    start_job(page, url, epochs=100, batch_size=1)
+    wait_status(page, "running", 60_000)
     page.click("#training-start")
-    page.wait_for_function("document.querySelector('#training-status').innerText.includes('running')", timeout=60_000)
-    page.click("#training-start")
-    page.wait_for_function("document.querySelector('#training-status').innerText.includes('already running')", timeout=30_000)
+    wait_status(page, "already running", 30_000)
     page.click("#training-cancel")
-    page.wait_for_function("document.querySelector('#training-status').innerText.includes('cancelled')", timeout=60_000)
+    wait_status(page, "cancelled", 60_000)
     assert not app.jobs.running()
     assert page.console_errors == []

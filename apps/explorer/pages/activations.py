@@ -44,15 +44,12 @@ def update(chosen, x_range, vanish, *param_values):
 def layout(query: dict):
     hide = state.hidden(query)
     chosen = state.names(query.get("activations"), names(), ["relu", "sigmoid", "tanh"])
-    lo = state.number(query.get("xmin"), -6.0, -20, 20)
-    hi = state.number(query.get("xmax"), 6.0, -20, 20)
     param_controls = controls.param_sliders(PAGE, params(), query, hide)
     return html.Div([
         html.H2("Activations and their derivatives"),
         html.Div([
             controls.box(PAGE, "activations", "activations", dcc.Dropdown(id="activations-names", options=names(), value=chosen, multi=True), hide),
-            controls.box(PAGE, "xrange", "x range", dcc.RangeSlider(id="activations-xrange", min=-20, max=20, step=0.5, value=[lo, hi], marks=None,
-                                                                   tooltip={"placement": "bottom"}), hide),
+            controls.x_range(PAGE, "x range", query, (-6.0, 6.0), hide),
             *param_controls,
             controls.box(PAGE, "vanish", "vanishing gradients", dcc.Checklist(id="activations-vanish", options=[{"label": f" shade where |f'| < {VANISH}", "value": "on"}],
                                                                               value=["on"] if query.get("vanish") == "1" else []), hide),

@@ -49,16 +49,13 @@ def layout(query: dict):
     hide = state.hidden(query)
     chosen = state.names(query.get("losses"), names(), names())
     y = state.number(query.get("y"), 0.0, -10, 10)
-    lo = state.number(query.get("xmin"), -3.0, -20, 20)
-    hi = state.number(query.get("xmax"), 3.0, -20, 20)
     param_controls = controls.param_sliders(PAGE, params(), query, hide)
     return html.Div([
         html.H2("Losses: value, likelihood and gradient"),
         html.Div([
             controls.box(PAGE, "losses", "losses", dcc.Dropdown(id="losses-names", options=names(), value=chosen, multi=True), hide),
             controls.box(PAGE, "y", "true value y", controls.slider("losses-y", -5, 5, 0.1, y), hide),
-            controls.box(PAGE, "xrange", "prediction range", dcc.RangeSlider(id="losses-xrange", min=-20, max=20, step=0.5, value=[lo, hi], marks=None,
-                                                                           tooltip={"placement": "bottom"}), hide),
+            controls.x_range(PAGE, "prediction range", query, (-3.0, 3.0), hide),
             *param_controls,
             controls.box(PAGE, "normalized", "likelihood", dcc.Checklist(id="losses-normalized", options=[{"label": " normalized (a density)", "value": "on"}],
                                                                         value=["on"] if query.get("normalized") == "1" else []), hide),
