@@ -36,12 +36,6 @@ class StackedModel:
         """The dimension of ``params[key]`` that indexes the M models."""
         return 1 if key == "w_hidden" or (self.kind == "softmax" and key == "w_out") else 0
 
-    def per_model(self, key: str, values: torch.Tensor) -> torch.Tensor:
-        """(M,) values shaped to broadcast against ``params[key]``."""
-        shape = [1] * self.params[key].dim()
-        shape[self.model_dim(key)] = -1
-        return values.view(shape)
-
     def select(self, m: int) -> dict[str, torch.Tensor]:
         """Views of model m's parameters."""
         return {k: v.select(self.model_dim(k), m) for k, v in self.params.items()}

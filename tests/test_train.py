@@ -61,6 +61,29 @@ def test_closed_form_gradients_equal_autograd(kind, activation, target):
         torch.testing.assert_close(ours[k], ref[k], rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("kind", models.MODELS)
+def test_fused_sgd_step_equals_the_gradient_step(kind):
+    """The training path (update fused into the products) moves each model by -step_m * gradient."""
+    config = train.TrainConfig(losses=("cross_entropy", "l2", "huber"), model=kind, hidden=12).validate()
+    model = models.init_model(kind, 3, hidden=12, seed=1, dtype=torch.float64)
+    g = torch.Generator().manual_seed(4)
+    for p in model.params.values():
+        p.add_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.3)
+    x = torch.rand(16, 784, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 10, (16,), generator=g)
+    logits, cache = models.forward(model, x)
+    _, d_logits = train._all_losses(config, logits, y)
+    grads = models.backward(model, cache, d_logits)
+    before = {k: v.clone() for k, v in model.params.items()}
+    step = torch.tensor([0.1, 0.0, 0.05], dtype=torch.float64)  # 0 = a frozen (diverged) model
+    models.sgd_step(model, cache, d_logits, step)
+    for k, p in model.params.items():
+        shape = [1] * p.dim()
+        shape[model.model_dim(k)] = -1
+        torch.testing.assert_close(p, before[k] - grads[k] * step.view(shape), rtol=1e-10, atol=1e-12)
+    assert torch.equal(model.select(1)["w_out"], models.StackedModel(kind, before).select(1)["w_out"])
+
+
 def test_same_initial_weights_and_batches_for_every_loss():
     model = models.init_model("mlp", 4, hidden=8, seed=5)
     for key, p in model.params.items():
