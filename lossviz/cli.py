@@ -85,8 +85,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         device=args.device, train_subset=args.train_subset, test_subset=args.test_subset,
     ).validate()
     out = Path(args.out) if args.out else Path("runs") / datetime.datetime.now().strftime(f"{config.model}-%Y%m%d-%H%M%S")
-    writer = runs.RunWriter(out, config, resume=args.resume)
+    # Cheap checks, then the data, then the folder: a missing data set leaves no empty run folder.
+    runs.check_out(out, args.resume)
     fmnist = data.load_fashion_mnist(args.data_root)
+    writer = runs.RunWriter(out, config, resume=args.resume)
     huber = config.loss_params.get("huber", {}).get("delta", 1.0)
     if "huber" in config.losses and config.regression_target == "probs" and huber >= 1:
         print(f"note: on probabilities every residual is within [-1, 1], so Huber with delta={huber:g} equals L2; "

@@ -147,7 +147,8 @@ def load_fashion_mnist(data_root=None, *, allow_download: bool = True) -> Fashio
         try:
             download(cache_dir())
         except Exception as e:  # offline, DNS, refused: all mean "not here"
-            reason = f"download failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+            reason = f"download failed: {lines[-1] if lines else type(e).__name__}"  # the underlying cause
         else:
             reason = ""
         files = locate(data_root)

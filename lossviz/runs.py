@@ -35,6 +35,16 @@ def _dump(obj) -> bytes:
     return (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode()
 
 
+def check_out(out: Path, resume: bool) -> None:
+    """Can ``out`` hold this run? A new run needs a missing or empty folder; a resume needs a run."""
+    out = Path(out)
+    if resume:
+        if not (out / "config.json").is_file():
+            raise RunError(f"nothing to resume in {out}: no config.json")
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise RunError(f"run folder {out} already exists; pass --resume to continue it or choose another --out")
+
+
 class RunWriter:
     """Writes a run folder as ``train.compare`` reports epochs; see the module docstring."""
 
@@ -42,9 +52,8 @@ class RunWriter:
         self.out = Path(out)
         self.config = config
         self.state: dict | None = None
+        check_out(self.out, resume)
         if resume:
-            if not (self.out / "config.json").is_file():
-                raise RunError(f"nothing to resume in {self.out}: no config.json")
             saved = TrainConfig.from_dict(json.loads((self.out / "config.json").read_text()))
             if saved.to_dict() != config.to_dict():
                 raise RunError(f"{self.out} was started with another configuration; resume it with the same options or start a new --out")
@@ -52,8 +61,6 @@ class RunWriter:
                 self.state = torch.load(self.out / "state.pt", weights_only=True)
             self._truncate_metrics()
         else:
-            if self.out.exists() and any(self.out.iterdir()):
-                raise RunError(f"run folder {self.out} already exists; pass --resume to continue it or choose another --out")
             prepare_out_dir(self.out)
             write_atomic(self.out / "config.json", _dump(config.to_dict()))
 

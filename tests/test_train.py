@@ -233,6 +233,7 @@ def test_missing_data_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr("lossviz.data.download", lambda into: (_ for _ in ()).throw(OSError("offline")))
     res = main(["compare", "--data-root", str(tmp_path / "empty"), "--out", str(tmp_path / "r")])
     assert res == 2
+    assert not (tmp_path / "r").exists()  # no empty run folder left to block the next try
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
