@@ -61,7 +61,8 @@ def cmd_figures(args: argparse.Namespace) -> int:
                                           formats=_csv(args.format), dpi=args.dpi, style=args.style)
     else:
         entries = export.select(export.catalogue(export.parse_params(args.param)), args.only)
-        written = export.export(entries, out, formats=_csv(args.format), dpi=args.dpi, style=args.style)
+        # The gallery lists the whole set: a partial export (--only) leaves index.md as it is.
+        written = export.export(entries, out, formats=_csv(args.format), dpi=args.dpi, style=args.style, index=not args.only)
     print(f"wrote {len(written)} files to {written[0].parent if written else out} in {time.perf_counter() - start:.1f} s")
     return 0
 

@@ -163,6 +163,14 @@ def test_cli_errors_one_line_exit_2(tmp_path, args, message):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+def test_cli_only_keeps_the_gallery(tmp_path):
+    (tmp_path / "index.md").write_text("the full gallery")
+    res = _cli("--out", str(tmp_path), "--only", "huber", "--format", "svg")
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "index.md").read_text() == "the full gallery"
+    assert {p.name for p in tmp_path.iterdir()} == {"index.md", "loss_huber.svg", "sweep_huber_delta.svg", "losses_regression.svg"}
+
+
 def test_cli_unwritable_folder(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
