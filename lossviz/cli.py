@@ -97,17 +97,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     prep = train.prepare(config, fmnist)
     print(f"training {', '.join(config.losses)} side by side: {config.model}, {config.epochs} epochs x {config.seeds} seed(s), "
           f"{len(prep.train_y)} training images, device {prep.train_x.device}; run folder {out}", file=sys.stderr)
-    bar = _progress(config)
+    per_epoch = -(-len(prep.train_y) // config.batch_size)
+    progress = {"done": 0, "total": per_epoch * config.epochs * config.seeds, "written": 0.0}
+    if writer.state and "epoch" in writer.state:  # resumed: the finished epochs count as done
+        progress["done"] = (writer.state["seed_index"] * config.epochs + writer.state["epoch"]) * per_epoch
+    bar = _progress(progress["total"], progress["done"])
 
     def on_epoch(records, state):
         writer.on_epoch(records, state)
         if bar is not None:
             bar.set_postfix_str(" ".join(
                 f"{r['loss']}={r['test_acc']:.3f}" if r["test_acc"] is not None else f"{r['loss']}=diverged" for r in records))
-
-    progress = {"done": 0, "total": (-(-len(prep.train_y) // config.batch_size)) * config.epochs * config.seeds, "written": 0.0}
-    if writer.state and "epoch" in writer.state:  # resumed: the finished epochs count as done
-        progress["done"] = (writer.state["seed_index"] * config.epochs + writer.state["epoch"]) * (progress["total"] // (config.epochs * config.seeds))
 
     def on_batch(i, n):
         progress["done"] += 1
@@ -120,12 +120,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     try:
         train.compare(config, prep, state=writer.state, on_epoch=on_epoch, on_batch=on_batch)
     except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
         print(f"\ninterrupted: {out} holds every finished epoch; continue with the same options plus --resume --out {out}", file=sys.stderr)
         return 130
-    if bar is not None:
-        bar.close()
+    finally:
+        if bar is not None:
+            bar.close()
     results = writer.finish(fmnist.test_images[: config.test_subset], fmnist.test_labels[: config.test_subset])
     print(runs.format_table(results))
     print(f"run folder: {out} (figures in {out / 'figures'})")
@@ -158,14 +157,13 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(config):
+def _progress(total: int, done: int):
+    """A tqdm bar on a terminal (or with LOSSVIZ_PROGRESS=1); None otherwise."""
     if not sys.stderr.isatty() and os.environ.get("LOSSVIZ_PROGRESS") != "1":
         return None
     from tqdm import tqdm
 
-    n = config.train_subset or 60_000
-    per_epoch = -(-n // config.batch_size)
-    return tqdm(total=per_epoch * config.epochs * config.seeds, unit="batch", file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=total, initial=done, unit="batch", file=sys.stderr, dynamic_ncols=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

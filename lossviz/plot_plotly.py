@@ -62,20 +62,11 @@ def activation_figure(curves: list[Curve], *, vanish_below: float | None = None)
 
 def vanishing_intervals(x: np.ndarray, grad: np.ndarray, threshold: float) -> list[tuple[float, float]]:
     """The x-intervals where |grad| < threshold (gradients vanish)."""
-    small = np.abs(grad) < threshold
-    if not small.any():
-        return []
-    edges = np.flatnonzero(np.diff(small.astype(np.int8)))
-    starts = [0] + list(edges + 1) if small[0] else list(edges + 1)
-    out = []
-    for s in starts:
-        if not small[s]:
-            continue
-        e = s
-        while e + 1 < len(small) and small[e + 1]:
-            e += 1
-        out.append((float(x[s]), float(x[e])))
-    return out
+    small = np.concatenate([[False], np.abs(grad) < threshold, [False]]).astype(np.int8)
+    # Runs of True start where the padded mask steps up and end just before it steps down.
+    starts = np.flatnonzero(np.diff(small) == 1)
+    ends = np.flatnonzero(np.diff(small) == -1) - 1
+    return [(float(x[s]), float(x[e])) for s, e in zip(starts, ends)]
 
 
 def softmax_figure(view: SoftmaxView) -> go.Figure:

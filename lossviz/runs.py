@@ -77,9 +77,8 @@ class RunWriter:
         write_atomic(self.out / "metrics.jsonl", b"".join(json.dumps(r).encode() + b"\n" for r in kept))
 
     def on_epoch(self, records: list[dict], state: dict) -> None:
-        lines = records
         with open(self.out / "metrics.jsonl", "ab") as f:
-            f.write(b"".join(json.dumps(r).encode() + b"\n" for r in lines))
+            f.write(b"".join(json.dumps(r).encode() + b"\n" for r in records))
             f.flush()
             os.fsync(f.fileno())
         write_atomic(self.out / "confusion.json", _dump({r["loss"]: r["confusion"] for r in records}))

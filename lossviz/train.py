@@ -215,10 +215,11 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins
 def evaluate(model: models.StackedModel, config: TrainConfig, images: torch.Tensor, labels: torch.Tensor,
              chunk: int = 5000) -> list[dict]:
     """Per model: mean loss, accuracy, ECE and the confusion matrix (true x predicted) on a set."""
+    heads = loss_heads(config)
     losses_, preds, probs = [], [], []
     for i in range(0, len(labels), chunk):
         logits, _ = models.forward(model, images[i:i + chunk])
-        loss, _ = _all_losses(config, logits, labels[i:i + chunk])
+        loss, _ = _all_losses(config, logits, labels[i:i + chunk], heads)
         losses_.append(loss.double())
         preds.append(logits.argmax(-1))
         probs.append(torch.softmax(logits.double(), -1))

@@ -66,6 +66,14 @@ def test_activations_callback_and_vanishing_shading():
     assert any(x1 < -4.5 for _, x1 in shaded) and any(x0 > 4.5 for x0, _ in shaded)
 
 
+def test_vanishing_intervals_are_the_runs_below_threshold():
+    from lossviz.plot_plotly import vanishing_intervals
+
+    x = np.arange(8.0)
+    assert vanishing_intervals(x, np.array([0, 0, 1, 1, 0, 1, 0, 0.0]), 0.5) == [(0.0, 1.0), (4.0, 4.0), (6.0, 7.0)]
+    assert vanishing_intervals(x, np.ones(8), 0.5) == []
+
+
 def test_softmax_callback():
     logits = [2.0, 1.0, 0.1] + [0.0] * 7
     fig, msg, text, overflow = softmax.update(3, 2.0, 1, 0, *logits)

@@ -42,17 +42,21 @@ def _autograd_grads(model, config, x, y):
     return {k: v.grad for k, v in params.items()}
 
 
+def perturbed_batch(model, seed: int, n: int, scale: float):
+    """Break the symmetry of the identical copies, and draw a batch (x, y)."""
+    g = torch.Generator().manual_seed(seed)
+    for p in model.params.values():
+        p.add_(torch.randn(p.shape, generator=g, dtype=p.dtype) * scale)
+    return torch.rand(n, 784, generator=g, dtype=torch.float64), torch.randint(0, 10, (n,), generator=g)
+
+
 @pytest.mark.parametrize("kind,activation", [("softmax", "relu")] + [("mlp", a) for a in ELEMENTWISE])
 @pytest.mark.parametrize("target", train.REGRESSION_TARGETS)
 def test_closed_form_gradients_equal_autograd(kind, activation, target):
     config = train.TrainConfig(losses=tuple(lossviz.losses()), model=kind, activation=activation, hidden=16,
                                regression_target=target, loss_params={"huber": {"delta": 0.3}}).validate()
     model = models.init_model(kind, len(config.losses), hidden=16, activation=activation, seed=3, dtype=torch.float64)
-    g = torch.Generator().manual_seed(0)
-    for p in model.params.values():  # break the symmetry of identical copies
-        p.add_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.5)
-    x = torch.rand(32, 784, generator=g, dtype=torch.float64)
-    y = torch.randint(0, 10, (32,), generator=g)
+    x, y = perturbed_batch(model, seed=0, n=32, scale=0.5)
     logits, cache = models.forward(model, x)
     _, d_logits = train._all_losses(config, logits, y)
     ours = models.backward(model, cache, d_logits)
@@ -66,11 +70,7 @@ def test_fused_sgd_step_equals_the_gradient_step(kind):
     """The training path (update fused into the products) moves each model by -step_m * gradient."""
     config = train.TrainConfig(losses=("cross_entropy", "l2", "huber"), model=kind, hidden=12).validate()
     model = models.init_model(kind, 3, hidden=12, seed=1, dtype=torch.float64)
-    g = torch.Generator().manual_seed(4)
-    for p in model.params.values():
-        p.add_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.3)
-    x = torch.rand(16, 784, generator=g, dtype=torch.float64)
-    y = torch.randint(0, 10, (16,), generator=g)
+    x, y = perturbed_batch(model, seed=4, n=16, scale=0.3)
     logits, cache = models.forward(model, x)
     _, d_logits = train._all_losses(config, logits, y)
     grads = models.backward(model, cache, d_logits)
