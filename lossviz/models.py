@@ -1,14 +1,16 @@
 """Softmax regression and a one-hidden-layer MLP, M copies side by side, with closed-form backprop.
 
-The M models (one per compared loss) are stored next to each other so one matrix product
-serves them all: softmax regression's weights are (784, M, 10), viewed as one (784, M*10)
-matrix; the MLP's first layer likewise. Gradients are written out (the chain rule by hand),
-with the hidden activation's derivative taken from the registry, so training uses the very
-``grad`` functions the figures draw. tests/test_train.py checks them against autograd.
+Weights are stored as ``torch.nn.Linear`` stores them, (out, in), with the M models (one per
+compared loss) stacked in front: softmax regression's weight is (M, 10, 784), viewed as one
+(M*10, 784) matrix so that one matrix product serves all M models; the MLP's first layer
+likewise. Gradients are written out (the chain rule by hand), with the hidden activation's
+derivative taken from the registry, so training uses the very ``grad`` functions the figures
+draw. tests/test_train.py checks them against autograd.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -19,9 +21,63 @@ N_INPUTS, N_CLASSES = 784, 10
 MODELS = ("softmax", "mlp")
 
 
+# --- the two matrix products of a linear layer ------------------------------------------------
+
+
+@functools.cache
+def _onednn_linear():
+    """torch's oneDNN linear kernel (the one torch.compile's CPU backend calls), or None.
+
+    For the thin products the trainer runs, (256 x 784) by (784 x 40), it is about 1.6x faster
+    than ``torch.addmm`` on an AVX-512 CPU (2.2x for the MLP's first layer), because it picks its
+    kernel by instruction set rather than by CPU vendor; bench/bench_train.py prints both. It
+    is not a public API, so it is used only where it exists and agrees with
+    ``torch.nn.functional.linear`` on a small self-check.
+    """
+    if not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        op = torch.ops.mkldnn._linear_pointwise
+        g = torch.Generator().manual_seed(0)
+        x, w, b, d = (torch.randn(*s, generator=g) for s in ((9, 7), (5, 7), (5,), (9, 5)))
+        ok = torch.allclose(op(x, w, b, "none", [], ""), torch.nn.functional.linear(x, w, b), rtol=1e-5, atol=1e-6)
+        ok &= torch.allclose(op(d.T, x.T, None, "none", [], ""), d.T @ x, rtol=1e-5, atol=1e-6)  # strided operands
+    except (AttributeError, RuntimeError):
+        return None
+    return op if ok else None
+
+
+def _fast(*tensors: torch.Tensor):
+    """The oneDNN kernel when every tensor is a float32 CPU tensor outside autograd, else None."""
+    if any(t.device.type != "cpu" or t.dtype != torch.float32 or t.requires_grad for t in tensors):
+        return None
+    return _onednn_linear()
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """x @ weight.T + bias for x (B, in), weight (out, in): ``torch.nn.functional.linear``."""
+    op = _fast(x, weight)
+    if op is None:
+        return torch.nn.functional.linear(x, weight, bias)
+    return op(x, weight, bias, "none", [], "")
+
+
+def sub_weight_grad_(weight: torch.Tensor, d_out: torch.Tensor, x: torch.Tensor) -> None:
+    """In place: weight -= d_out.T @ x, the weight gradient of ``linear`` for d loss / d out."""
+    op = _fast(weight, d_out, x)
+    if op is None:
+        weight.addmm_(d_out.T, x, alpha=-1)
+    else:
+        weight.sub_(op(d_out.T, x.T, None, "none", [], ""))
+
+
+# --- the models -------------------------------------------------------------------------------
+
+
 @dataclass
 class StackedModel:
-    """Parameters of M models of one architecture; ``params`` maps names to tensors."""
+    """Parameters of M models of one architecture; ``params`` maps names to tensors whose first
+    dimension indexes the M models."""
 
     kind: str  # "softmax" or "mlp"
     params: dict[str, torch.Tensor]
@@ -32,13 +88,9 @@ class StackedModel:
     def n_models(self) -> int:
         return self.params["b_out"].shape[0]
 
-    def model_dim(self, key: str) -> int:
-        """The dimension of ``params[key]`` that indexes the M models."""
-        return 1 if key == "w_hidden" or (self.kind == "softmax" and key == "w_out") else 0
-
     def select(self, m: int) -> dict[str, torch.Tensor]:
         """Views of model m's parameters."""
-        return {k: v.select(self.model_dim(k), m) for k, v in self.params.items()}
+        return {k: v[m] for k, v in self.params.items()}
 
 
 def init_model(kind: str, n_models: int, *, hidden: int = 256, activation: str = "relu", activation_params=None,
@@ -51,9 +103,10 @@ def init_model(kind: str, n_models: int, *, hidden: int = 256, activation: str =
         raise ValueError(f"unknown model {kind!r}; valid models: {', '.join(MODELS)}")
     g = torch.Generator().manual_seed(seed)
 
-    def normal(*shape):
-        w = torch.randn(*shape, generator=g, dtype=torch.float64) * 0.01
-        return w.unsqueeze(-2).expand(*shape[:-1], n_models, shape[-1]).contiguous().to(device=device, dtype=dtype)
+    def normal(n_in, n_out):
+        # Drawn as d2l draws it, (in, out), then stored (out, in).
+        w = torch.randn(n_in, n_out, generator=g, dtype=torch.float64).T * 0.01
+        return w.expand(n_models, n_out, n_in).contiguous().to(device=device, dtype=dtype)
 
     def zeros(n):
         return torch.zeros(n_models, n, device=device, dtype=dtype)
@@ -63,10 +116,14 @@ def init_model(kind: str, n_models: int, *, hidden: int = 256, activation: str =
     spec = get_activation(activation)
     if spec.kind != "elementwise":
         raise ValueError(f"the MLP's hidden activation must be elementwise, not {activation!r}")
-    # w_out is (M, hidden, 10): one small matrix per model, applied with a batched product.
-    w_out = normal(hidden, N_CLASSES).permute(1, 0, 2).contiguous()
-    return StackedModel(kind, {"w_hidden": normal(N_INPUTS, hidden), "b_hidden": zeros(hidden), "w_out": w_out, "b_out": zeros(N_CLASSES)},
+    return StackedModel(kind, {"w_hidden": normal(N_INPUTS, hidden), "b_hidden": zeros(hidden),
+                               "w_out": normal(hidden, N_CLASSES), "b_out": zeros(N_CLASSES)},
                         activation=activation, activation_params=spec.resolve(activation_params or {}))
+
+
+def _flat(w: torch.Tensor) -> torch.Tensor:
+    """(M, out, in) -> one (M*out, in) matrix: the M models' layers as one layer."""
+    return w.view(-1, w.shape[-1])
 
 
 def forward(model: StackedModel, x: torch.Tensor):
@@ -74,30 +131,30 @@ def forward(model: StackedModel, x: torch.Tensor):
     p = model.params
     b = x.shape[0]
     if model.kind == "softmax":
-        logits = torch.addmm(p["b_out"].view(-1), x, p["w_out"].view(N_INPUTS, -1)).view(b, model.n_models, N_CLASSES)
-        return logits, (x,)
+        return linear(x, _flat(p["w_out"]), p["b_out"].view(-1)).view(b, model.n_models, N_CLASSES), (x,)
     act = get_activation(model.activation)
-    z = torch.addmm(p["b_hidden"].view(-1), x, p["w_hidden"].view(N_INPUTS, -1)).view(b, model.n_models, -1)
+    z = linear(x, _flat(p["w_hidden"]), p["b_hidden"].view(-1)).view(b, model.n_models, -1)
     h = act.value(z, **model.activation_params)
-    logits = torch.einsum("bmh,mhk->bmk", h, p["w_out"]) + p["b_out"]
+    logits = torch.einsum("bmh,mkh->bmk", h, p["w_out"]) + p["b_out"]  # one small product per model
     return logits, (x, z, h)
 
 
 def backward(model: StackedModel, cache, d_logits: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Gradients of the summed loss w.r.t. every parameter, given d loss / d logits (B, M, 10)."""
+    """Gradients of the summed loss w.r.t. every parameter, given d loss / d logits (B, M, 10).
+
+    The reference form; training runs ``sgd_step``, which tests show moves by exactly these."""
     b = d_logits.shape[0]
+    p = model.params
     if model.kind == "softmax":
         (x,) = cache
-        return {"w_out": (x.T @ d_logits.reshape(b, -1)).view_as(model.params["w_out"]), "b_out": d_logits.sum(0)}
+        return {"w_out": (d_logits.reshape(b, -1).T @ x).view_as(p["w_out"]), "b_out": d_logits.sum(0)}
     x, z, h = cache
     act = get_activation(model.activation)
-    p = model.params
-    d_h = torch.einsum("bmk,mhk->bmh", d_logits, p["w_out"])
-    d_z = d_h * act.grad(z, **model.activation_params)
+    d_z = torch.einsum("bmk,mkh->bmh", d_logits, p["w_out"]) * act.grad(z, **model.activation_params)
     return {
-        "w_out": torch.einsum("bmh,bmk->mhk", h, d_logits),
+        "w_out": torch.einsum("bmk,bmh->mkh", d_logits, h),
         "b_out": d_logits.sum(0),
-        "w_hidden": (x.T @ d_z.reshape(b, -1)).view_as(p["w_hidden"]),
+        "w_hidden": (d_z.reshape(b, -1).T @ x).view_as(p["w_hidden"]),
         "b_hidden": d_z.sum(0),
     }
 
@@ -106,21 +163,20 @@ def sgd_step(model: StackedModel, cache, d_logits: torch.Tensor, step: torch.Ten
     """In place: params -= step_m * gradient, for each model m; ``step`` is (M,).
 
     The same gradients as ``backward`` (tests check it), with the step folded into d_logits
-    and the update fused into the matrix products (addmm_ / baddbmm_ with alpha=-1), so no
-    gradient tensor is materialised.
+    and the update written straight into the weights, so no gradient tensor is kept.
     """
     ds = d_logits * step.view(1, -1, 1)
     b = ds.shape[0]
     p = model.params
     if model.kind == "softmax":
         (x,) = cache
-        p["w_out"].view(N_INPUTS, -1).addmm_(x.T, ds.reshape(b, -1), alpha=-1)
+        sub_weight_grad_(_flat(p["w_out"]), ds.reshape(b, -1), x)
         p["b_out"].sub_(ds.sum(0))
         return
     x, z, h = cache
     act = get_activation(model.activation)
-    d_z = torch.einsum("bmk,mhk->bmh", ds, p["w_out"]) * act.grad(z, **model.activation_params)  # before w_out moves
-    p["w_out"].baddbmm_(h.permute(1, 2, 0), ds.permute(1, 0, 2), alpha=-1)
+    d_z = torch.einsum("bmk,mkh->bmh", ds, p["w_out"]) * act.grad(z, **model.activation_params)  # before w_out moves
+    p["w_out"].baddbmm_(ds.permute(1, 2, 0), h.permute(1, 0, 2), alpha=-1)
     p["b_out"].sub_(ds.sum(0))
-    p["w_hidden"].view(N_INPUTS, -1).addmm_(x.T, d_z.reshape(b, -1), alpha=-1)
+    sub_weight_grad_(_flat(p["w_hidden"]), d_z.reshape(b, -1), x)
     p["b_hidden"].sub_(d_z.sum(0))

@@ -129,8 +129,16 @@ def loss_heads(config: TrainConfig) -> tuple[LossHead, ...]:
     return tuple(heads)
 
 
-def _all_losses(config: TrainConfig, logits: torch.Tensor, labels: torch.Tensor, heads: tuple[LossHead, ...] | None = None):
-    """Per-example loss (B, M) and d loss / d logits (B, M, 10), in closed form: model m trains with loss m.
+def _heads_outputs(config: TrainConfig, logits: torch.Tensor, heads: tuple[LossHead, ...]):
+    """What the regression losses compare with the one-hot target: softmax probabilities
+    (one softmax serves every model) or, with ``regression_target="logits"``, the logits."""
+    on_probs = config.regression_target == "probs" and any(h.kind == "regression" for h in heads)
+    return stable.softmax(logits) if on_probs else logits, on_probs
+
+
+def loss_values(config: TrainConfig, logits: torch.Tensor, onehot: torch.Tensor,
+                heads: tuple[LossHead, ...] | None = None) -> torch.Tensor:
+    """Per-example loss (B, M) for logits (B, M, 10) and one-hot targets (B, 10): model m's loss m.
 
     - classification losses (cross-entropy) take the logits and the one-hot target (a
       probability target: the same numbers as class indices, without re-checking them);
@@ -139,25 +147,37 @@ def _all_losses(config: TrainConfig, logits: torch.Tensor, labels: torch.Tensor,
       or with the raw logits (``"logits"``), summed over the 10 classes.
     """
     heads = heads or loss_heads(config)
-    onehot = torch.nn.functional.one_hot(labels, logits.shape[-1]).to(logits.dtype)
-    on_probs = config.regression_target == "probs" and any(h.kind == "regression" for h in heads)
-    probs = stable.softmax(logits) if on_probs else None  # one softmax serves every model
+    outputs, _ = _heads_outputs(config, logits, heads)
     loss = logits.new_empty(logits.shape[:2])
-    d_logits = torch.empty_like(logits)
     for m, h in enumerate(heads):
         if h.kind == "regression":
-            out = probs[:, m] if on_probs else logits[:, m]
-            loss[:, m] = h.value(out, onehot, **h.params).sum(-1)
-            d_logits[:, m] = h.grad(out, onehot, **h.params)
+            loss[:, m] = h.value(outputs[:, m], onehot, **h.params).sum(-1)
+        else:
+            loss[:, m] = h.value(logits[:, m], onehot, **h.params)
+    return loss
+
+
+def logit_grads(config: TrainConfig, logits: torch.Tensor, onehot: torch.Tensor,
+                heads: tuple[LossHead, ...] | None = None) -> torch.Tensor:
+    """d loss / d logits (B, M, 10) of ``loss_values``, from the registry's closed forms."""
+    heads = heads or loss_heads(config)
+    outputs, on_probs = _heads_outputs(config, logits, heads)
+    d = torch.empty_like(logits)
+    for m, h in enumerate(heads):
+        if h.kind == "regression":
+            d[:, m] = h.grad(outputs[:, m], onehot, **h.params)
     if on_probs:
         # Chain rule through softmax, all models at once: d l / d o = J^T g with
         # J = diag(p) - p p^T, i.e. p * (g - p.g). Classification columns are overwritten below.
-        d_logits = probs * (d_logits - (probs * d_logits).sum(-1, keepdim=True))
+        d = outputs * (d - (outputs * d).sum(-1, keepdim=True))
     for m, h in enumerate(heads):
         if h.kind == "classification":
-            loss[:, m] = h.value(logits[:, m], onehot, **h.params)
-            d_logits[:, m] = h.grad(logits[:, m], onehot, **h.params)
-    return loss, d_logits
+            d[:, m] = h.grad(logits[:, m], onehot, **h.params)
+    return d
+
+
+def one_hot(labels: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.one_hot(labels, models.N_CLASSES).to(like.dtype)
 
 
 # --- epochs -----------------------------------------------------------------------------------
@@ -176,66 +196,93 @@ def train_epoch(model: models.StackedModel, config: TrainConfig, images: torch.T
     As d2l's ``train_epoch_ch3``: the loss is the mean per-example loss over the epoch and the
     accuracy is that of the predictions made during the epoch (before each step's update).
     ``lr`` is (M,): 0 freezes a model (a diverged one).
+
+    The minibatch loop does only what the updates need (gather, forward, gradient, update);
+    the logits it makes are kept, and the epoch's losses and hits are computed from them
+    once at the end, on large tensors, instead of 25 small steps per minibatch.
     """
-    n = len(order)
+    n, bs = len(order), config.batch_size
     heads = loss_heads(config)
-    # Per-example losses and hits go into buffers; summed once at the end of the epoch.
-    losses_ = torch.empty(n, model.n_models, dtype=images.dtype, device=images.device)
-    hits = torch.empty(n, model.n_models, dtype=torch.bool, device=images.device)
     order = order.to(images.device)
-    n_batches = math.ceil(n / config.batch_size)
+    y = labels.index_select(0, order)  # the epoch's labels in batch order
+    onehot = one_hot(y, images)
+    logits = images.new_empty(n, model.n_models, models.N_CLASSES)  # every prediction of the epoch
+    # One input buffer, refilled per minibatch: a fresh 800 KB tensor per batch costs page faults.
+    x_buf = images.new_empty(min(n, bs), images.shape[1])
+    n_batches = math.ceil(n / bs)
     for i in range(n_batches):
-        rows = slice(i * config.batch_size, min(n, (i + 1) * config.batch_size))
-        idx = order[rows]
-        x, y = images.index_select(0, idx), labels.index_select(0, idx)
-        logits, cache = models.forward(model, x)
-        losses_[rows], d_logits = _all_losses(config, logits, y, heads)
-        torch.eq(logits.argmax(-1), y[:, None], out=hits[rows])
+        lo, hi = i * bs, min(n, (i + 1) * bs)
+        x = torch.index_select(images, 0, order[lo:hi], out=x_buf[: hi - lo])
+        out, cache = models.forward(model, x)
+        logits[lo:hi] = out
         # Mean over the batch, as d2l's sgd divides by batch_size.
-        models.sgd_step(model, cache, d_logits, lr / len(idx))
+        models.sgd_step(model, cache, logit_grads(config, out, onehot[lo:hi], heads), lr / (hi - lo))
         if on_batch is not None:
             on_batch(i + 1, n_batches)
-    return losses_.sum(0, dtype=torch.float64).cpu() / n, hits.sum(0).double().cpu() / n
+    scores = _scores(config, logits, y, heads, confidence=False)
+    return scores.loss.sum(0, dtype=torch.float64).cpu() / n, scores.hit.sum(0).double().cpu() / n
+
+
+@dataclass
+class Scores:
+    """Per example (N) and model (M): the loss, the predicted class, whether it is right, and
+    the confidence (the largest softmax probability)."""
+
+    loss: torch.Tensor
+    pred: torch.Tensor
+    hit: torch.Tensor
+    conf: torch.Tensor | None  # only where asked for
+
+
+def _scores(config: TrainConfig, logits: torch.Tensor, labels: torch.Tensor, heads: tuple[LossHead, ...],
+            *, confidence: bool = True, chunk: int = 8192) -> Scores:
+    """Scores of logits (N, M, 10), in chunks that stay in the cache (8192 x 4 x 10 floats)."""
+    n = len(labels)
+    loss = logits.new_empty(logits.shape[:2])
+    conf = logits.new_empty(logits.shape[:2]) if confidence else None
+    pred = torch.empty(logits.shape[:2], dtype=torch.long, device=logits.device)
+    for i in range(0, n, chunk):
+        lg = logits[i:i + chunk]
+        loss[i:i + chunk] = loss_values(config, lg, one_hot(labels[i:i + chunk], lg), heads)
+        top, pred[i:i + chunk] = lg.max(-1)
+        if confidence:  # max_c softmax(o)_c = 1 / sum_c exp(o_c - max o): finite, no full softmax
+            conf[i:i + chunk] = torch.exp(lg - top.unsqueeze(-1)).sum(-1).reciprocal_()
+    return Scores(loss, pred, pred == labels[:, None], conf)
+
+
+def calibration_errors(conf: torch.Tensor, hit: torch.Tensor, n_bins: int = ECE_BINS) -> torch.Tensor:
+    """ECE (Guo et al. 2017) of each column of conf / hit (N, M): confidence in ``n_bins``
+    equal-width bins on [0, 1]; sum over bins of (bin size / N) * |accuracy in bin - mean
+    confidence in bin|. Returns (M,) in float64."""
+    n, m = conf.shape
+    conf = conf.double()
+    # Bin b holds confidences in (b/n_bins, (b+1)/n_bins]; 0 goes to the first bin.
+    bins = torch.clamp((conf * n_bins).ceil().long() - 1, 0, n_bins - 1)
+    bins += torch.arange(m, device=conf.device) * n_bins  # one bincount for all M models
+    gap = torch.bincount(bins.view(-1), weights=(hit.double() - conf).view(-1), minlength=m * n_bins)
+    # sum_b |B_b|/N * |acc_b - conf_b| = sum_b |sum_{i in b} (hit_i - conf_i)| / N
+    return gap.view(m, n_bins).abs().sum(-1) / n
 
 
 def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = ECE_BINS) -> float:
-    """ECE (Guo et al. 2017): confidence = max probability, ``n_bins`` equal-width bins on [0, 1];
-    sum over bins of (bin size / n) * |accuracy in bin - mean confidence in bin|."""
+    """ECE of class probabilities (N, C) for labels (N,); confidence = the max probability."""
     conf, pred = probs.max(-1)
-    conf = conf.double()
-    hit = (pred == labels).double()
-    # Bin b holds confidences in (b/n_bins, (b+1)/n_bins]; 0 goes to the first bin.
-    bins = torch.clamp((conf * n_bins).ceil().long() - 1, 0, n_bins - 1)
-    gap = torch.bincount(bins, weights=hit, minlength=n_bins) - torch.bincount(bins, weights=conf, minlength=n_bins)
-    # sum_b |B_b|/n * |acc_b - conf_b| = sum_b |sum_{i in b} (hit_i - conf_i)| / n
-    return (gap.abs().sum() / len(labels)).item()
+    return calibration_errors(conf[:, None], (pred == labels)[:, None], n_bins).item()
 
 
 @torch.no_grad()
 def evaluate(model: models.StackedModel, config: TrainConfig, images: torch.Tensor, labels: torch.Tensor,
-             chunk: int = 5000) -> list[dict]:
+             chunk: int = 8192) -> list[dict]:
     """Per model: mean loss, accuracy, ECE and the confusion matrix (true x predicted) on a set."""
-    heads = loss_heads(config)
-    losses_, preds, probs = [], [], []
-    for i in range(0, len(labels), chunk):
-        logits, _ = models.forward(model, images[i:i + chunk])
-        loss, _ = _all_losses(config, logits, labels[i:i + chunk], heads)
-        losses_.append(loss.double())
-        preds.append(logits.argmax(-1))
-        probs.append(torch.softmax(logits.double(), -1))
-    loss, pred, prob = torch.cat(losses_), torch.cat(preds), torch.cat(probs)
-    out = []
-    for m in range(model.n_models):
-        conf = torch.zeros(10, 10, dtype=torch.long, device=labels.device)
-        conf.index_put_((labels, pred[:, m]), torch.ones_like(labels), accumulate=True)
-        out.append({
-            "loss": loss[:, m].mean().item(),
-            "acc": (pred[:, m] == labels).double().mean().item(),
-            "ece": expected_calibration_error(prob[:, m], labels),
-            "confusion": conf.cpu().tolist(),
-            "pred": pred[:, m],
-        })
-    return out
+    logits = torch.cat([models.forward(model, images[i:i + chunk])[0] for i in range(0, len(labels), chunk)])
+    s = _scores(config, logits, labels, loss_heads(config))
+    m, c = model.n_models, models.N_CLASSES
+    # All M confusion matrices in one bincount: cell (model, true, predicted).
+    cells = (torch.arange(m, device=labels.device) * c * c + labels[:, None] * c + s.pred).view(-1)
+    confusion = torch.bincount(cells, minlength=m * c * c).view(m, c, c).cpu().tolist()
+    loss, acc = s.loss.double().mean(0).tolist(), s.hit.double().mean(0).tolist()
+    ece = calibration_errors(s.conf, s.hit).tolist()
+    return [{"loss": loss[k], "acc": acc[k], "ece": ece[k], "confusion": confusion[k], "pred": s.pred[:, k]} for k in range(m)]
 
 
 # --- the comparison ---------------------------------------------------------------------------
@@ -286,6 +333,10 @@ def compare(config: TrainConfig, data, *, state: dict | None = None,
                                   activation_params=config.activation_params, seed=seed, device=dev)
         first_epoch, diverged = 1, {}
         if resuming:
+            shapes = {k: tuple(v.shape) for k, v in model.params.items()}
+            if {k: tuple(v.shape) for k, v in state["params"].items()} != shapes:
+                raise ValueError("the saved weights do not fit this model (a run folder from another lossviz version?); "
+                                 "start a new run with another --out")
             model.params = {k: v.to(dev) for k, v in state["params"].items()}
             first_epoch, diverged = state["epoch"] + 1, dict(state.get("diverged", {}))
         for epoch in range(first_epoch, config.epochs + 1):

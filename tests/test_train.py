@@ -58,7 +58,7 @@ def test_closed_form_gradients_equal_autograd(kind, activation, target):
     model = models.init_model(kind, len(config.losses), hidden=16, activation=activation, seed=3, dtype=torch.float64)
     x, y = perturbed_batch(model, seed=0, n=32, scale=0.5)
     logits, cache = models.forward(model, x)
-    _, d_logits = train._all_losses(config, logits, y)
+    d_logits = train.logit_grads(config, logits, train.one_hot(y, logits))
     ours = models.backward(model, cache, d_logits)
     ref = _autograd_grads(model, config, x, y)
     for k in ref:
@@ -72,16 +72,88 @@ def test_fused_sgd_step_equals_the_gradient_step(kind):
     model = models.init_model(kind, 3, hidden=12, seed=1, dtype=torch.float64)
     x, y = perturbed_batch(model, seed=4, n=16, scale=0.3)
     logits, cache = models.forward(model, x)
-    _, d_logits = train._all_losses(config, logits, y)
+    d_logits = train.logit_grads(config, logits, train.one_hot(y, logits))
     grads = models.backward(model, cache, d_logits)
     before = {k: v.clone() for k, v in model.params.items()}
     step = torch.tensor([0.1, 0.0, 0.05], dtype=torch.float64)  # 0 = a frozen (diverged) model
     models.sgd_step(model, cache, d_logits, step)
     for k, p in model.params.items():
-        shape = [1] * p.dim()
-        shape[model.model_dim(k)] = -1
-        torch.testing.assert_close(p, before[k] - grads[k] * step.view(shape), rtol=1e-10, atol=1e-12)
+        step_m = step.view(-1, *[1] * (p.dim() - 1))  # the first dimension indexes the models
+        torch.testing.assert_close(p, before[k] - grads[k] * step_m, rtol=1e-10, atol=1e-12)
     assert torch.equal(model.select(1)["w_out"], models.StackedModel(kind, before).select(1)["w_out"])
+
+
+@pytest.mark.skipif(models._onednn_linear() is None, reason="torch has no oneDNN linear kernel here")
+@pytest.mark.parametrize("rows", [1, 96, 256])
+def test_onednn_products_equal_torch(rows):
+    """The fast kernel computes the same products as torch's own, on the training shapes."""
+    g = torch.Generator().manual_seed(rows)
+    x, w, b = torch.rand(rows, 784, generator=g), torch.randn(40, 784, generator=g), torch.randn(40, generator=g)
+    d = torch.randn(rows, 40, generator=g)
+    assert models._fast(x, w) is not None  # float32 on the CPU takes the fast path
+    # Sums of 784 products of size ~1: float32 rounding differs by ~1e-5 between kernels.
+    torch.testing.assert_close(models.linear(x, w, b), torch.nn.functional.linear(x, w, b), rtol=1e-5, atol=1e-4)
+    want = w - d.T @ x
+    models.sub_weight_grad_(w, d.T.contiguous().T, x)  # a strided d_out, as the trainer passes
+    torch.testing.assert_close(w, want, rtol=1e-5, atol=1e-4)
+    assert models._fast(x.double(), w.double()) is None and models._fast(x.requires_grad_(), w) is None
+
+
+@pytest.mark.parametrize("kind", models.MODELS)
+def test_float32_training_step_matches_float64(kind):
+    """The float32 step (oneDNN products where available) moves the weights as float64 does."""
+    config = train.TrainConfig(losses=("cross_entropy", "l1", "huber"), model=kind, hidden=32).validate()
+    m64 = models.init_model(kind, 3, hidden=32, seed=2, dtype=torch.float64)
+    x, y = perturbed_batch(m64, seed=5, n=64, scale=0.2)
+    m32 = models.StackedModel(kind, {k: v.float() for k, v in m64.params.items()}, m64.activation, m64.activation_params)
+    step = torch.tensor([0.5, 0.1, 0.2])
+    for model, xx in ((m64, x), (m32, x.float())):
+        logits, cache = models.forward(model, xx)
+        models.sgd_step(model, cache, train.logit_grads(config, logits, train.one_hot(y, logits)), step.to(xx.dtype))
+    for k in m64.params:
+        torch.testing.assert_close(m32.params[k].double(), m64.params[k], rtol=1e-4, atol=1e-6)
+
+
+def test_epoch_metrics_equal_a_per_batch_reference(toy):
+    """train_epoch scores the stored predictions at the end; a d2l-style loop scoring each batch
+    before its update must give the same mean loss and accuracy."""
+    config = train.TrainConfig(losses=("cross_entropy", "l2", "huber"), batch_size=64, lr=0.3).validate()
+    prep = train.prepare(config, toy)
+    order = train.batch_order(len(prep.train_y), 0, 1)
+    lr = torch.full((3,), config.lr)
+    fast = models.init_model("softmax", 3, seed=0)
+    ref = models.init_model("softmax", 3, seed=0)
+    loss, acc = train.train_epoch(fast, config, prep.train_x, prep.train_y, order, lr)
+    total, hits = torch.zeros(3, dtype=torch.float64), torch.zeros(3)
+    for idx in order.split(config.batch_size):
+        x, y = prep.train_x[idx], prep.train_y[idx]
+        logits, cache = models.forward(ref, x)
+        onehot = train.one_hot(y, logits)
+        total += train.loss_values(config, logits, onehot).double().sum(0)
+        hits += (logits.argmax(-1) == y[:, None]).sum(0)
+        models.sgd_step(ref, cache, train.logit_grads(config, logits, onehot), lr / len(idx))
+    torch.testing.assert_close(loss, total / len(order), rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(acc, hits.double() / len(order))
+    for k in ref.params:
+        torch.testing.assert_close(fast.params[k], ref.params[k])
+
+
+def test_evaluate_matches_per_model_reference(toy):
+    config = train.TrainConfig(losses=("cross_entropy", "l1", "l2")).validate()
+    prep = train.prepare(config, toy)
+    model = models.init_model("softmax", 3, seed=0)
+    perturbed_batch(model, seed=7, n=1, scale=0.05)
+    got = train.evaluate(model, config, prep.test_x, prep.test_y, chunk=64)  # several chunks
+    logits, _ = models.forward(model, prep.test_x)
+    loss = train.loss_values(config, logits, train.one_hot(prep.test_y, logits))
+    for m, rec in enumerate(got):
+        probs = torch.softmax(logits[:, m].double(), -1)
+        pred = probs.argmax(-1)
+        confusion = torch.zeros(10, 10, dtype=torch.long).index_put_((prep.test_y, pred), torch.ones_like(pred), accumulate=True)
+        assert rec["confusion"] == confusion.tolist()
+        assert rec["acc"] == pytest.approx((pred == prep.test_y).double().mean().item())
+        assert rec["loss"] == pytest.approx(loss[:, m].double().mean().item(), rel=1e-6)
+        assert rec["ece"] == pytest.approx(train.expected_calibration_error(probs, prep.test_y), abs=1e-6)
 
 
 def test_same_initial_weights_and_batches_for_every_loss():
@@ -105,7 +177,7 @@ def test_side_by_side_equals_training_alone(toy):
         states = []
         train.compare(cfg, toy, on_epoch=lambda r, s: states.append(s))
         finals[len(cfg.losses)] = states[-1]["params"]
-    torch.testing.assert_close(finals[2]["w_out"][:, 1], finals[1]["w_out"][:, 0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(finals[2]["w_out"][1], finals[1]["w_out"][0], rtol=1e-5, atol=1e-6)
 
 
 def test_loss_decreases_and_learns(toy):
@@ -200,6 +272,15 @@ def test_resume_continues_to_the_same_result(tmp_path, toy, monkeypatch):
     assert [(r["loss"], r["epoch"]) for r in a] == [(r["loss"], r["epoch"]) for r in b]
     for ra, rb in zip(a, b):
         assert ra["test_acc"] == rb["test_acc"] and ra["train_loss"] == pytest.approx(rb["train_loss"], rel=1e-12)
+
+
+def test_resume_refuses_weights_of_another_layout(toy):
+    cfg = train.TrainConfig(losses=("cross_entropy", "l2"), epochs=2, batch_size=64).validate()
+    states = []
+    train.compare(cfg, toy, on_epoch=lambda r, s: states.append(s))
+    state = dict(states[0], params={k: v.transpose(-1, -2).contiguous() if v.dim() == 3 else v for k, v in states[0]["params"].items()})
+    with pytest.raises(ValueError, match="do not fit this model"):
+        train.compare(cfg, toy, state=state)
 
 
 @pytest.mark.parametrize(
