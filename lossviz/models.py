@@ -165,14 +165,17 @@ def sgd_step(model: StackedModel, cache, d_logits: torch.Tensor, step: torch.Ten
     The same gradients as ``backward`` (tests check it), with the step folded into d_logits
     and the update written straight into the weights, so no gradient tensor is kept.
     """
-    ds = d_logits * step.view(1, -1, 1)
-    b = ds.shape[0]
+    b, m, c = d_logits.shape
     p = model.params
     if model.kind == "softmax":
         (x,) = cache
-        sub_weight_grad_(_flat(p["w_out"]), ds.reshape(b, -1), x)
-        p["b_out"].sub_(ds.sum(0))
+        # The scaled gradient written straight into the (M*10, B) layout the weight product reads.
+        ds_t = d_logits.new_empty(m * c, b)
+        torch.mul(d_logits.permute(1, 2, 0), step.view(-1, 1, 1), out=ds_t.view(m, c, b))
+        sub_weight_grad_(_flat(p["w_out"]), ds_t.T, x)
+        p["b_out"].view(-1).sub_(ds_t.sum(1))
         return
+    ds = d_logits * step.view(1, -1, 1)
     x, z, h = cache
     act = get_activation(model.activation)
     d_z = torch.einsum("bmk,mkh->bmh", ds, p["w_out"]) * act.grad(z, **model.activation_params)  # before w_out moves

@@ -206,19 +206,20 @@ def train_epoch(model: models.StackedModel, config: TrainConfig, images: torch.T
     order = order.to(images.device)
     y = labels.index_select(0, order)  # the epoch's labels in batch order
     onehot = one_hot(y, images)
-    logits = images.new_empty(n, model.n_models, models.N_CLASSES)  # every prediction of the epoch
+    outs = []  # every prediction of the epoch, scored at the end
     # One input buffer, refilled per minibatch: a fresh 800 KB tensor per batch costs page faults.
     x_buf = images.new_empty(min(n, bs), images.shape[1])
-    n_batches = math.ceil(n / bs)
-    for i in range(n_batches):
-        lo, hi = i * bs, min(n, (i + 1) * bs)
-        x = torch.index_select(images, 0, order[lo:hi], out=x_buf[: hi - lo])
+    # Mean over the batch, as d2l's sgd divides by batch_size (the last batch may be smaller).
+    steps = {size: lr / size for size in {min(n, bs), n % bs or bs}}
+    batches = list(zip(order.split(bs), onehot.split(bs)))
+    for i, (idx, target) in enumerate(batches):
+        x = torch.index_select(images, 0, idx, out=x_buf[: len(idx)])
         out, cache = models.forward(model, x)
-        logits[lo:hi] = out
-        # Mean over the batch, as d2l's sgd divides by batch_size.
-        models.sgd_step(model, cache, logit_grads(config, out, onehot[lo:hi], heads), lr / (hi - lo))
+        outs.append(out)
+        models.sgd_step(model, cache, logit_grads(config, out, target, heads), steps[len(idx)])
         if on_batch is not None:
-            on_batch(i + 1, n_batches)
+            on_batch(i + 1, len(batches))
+    logits = torch.cat(outs)
     scores = _scores(config, logits, y, heads, confidence=False)
     return scores.loss.sum(0, dtype=torch.float64).cpu() / n, scores.hit.sum(0).double().cpu() / n
 
