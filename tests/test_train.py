@@ -66,8 +66,8 @@ def test_closed_form_gradients_equal_autograd(kind, activation, target):
 
 
 @pytest.mark.parametrize("kind", models.MODELS)
-def test_fused_sgd_step_equals_the_gradient_step(kind):
-    """The training path (update fused into the products) moves each model by -step_m * gradient."""
+def test_sgd_step_equals_the_gradient_step(kind):
+    """The training path (update written straight into the weights) moves each model by -step_m * gradient."""
     config = train.TrainConfig(losses=("cross_entropy", "l2", "huber"), model=kind, hidden=12).validate()
     model = models.init_model(kind, 3, hidden=12, seed=1, dtype=torch.float64)
     x, y = perturbed_batch(model, seed=4, n=16, scale=0.3)
