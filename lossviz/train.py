@@ -183,6 +183,7 @@ def logit_grads(config: TrainConfig, logits: torch.Tensor, onehot: torch.Tensor,
 
 
 def one_hot(labels: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Class indices (N,) -> one-hot rows (N, 10) in ``like``'s dtype: the regression losses' target."""
     return torch.nn.functional.one_hot(labels, models.N_CLASSES).to(like.dtype)
 
 
@@ -203,9 +204,10 @@ def train_epoch(model: models.StackedModel, config: TrainConfig, images: torch.T
     accuracy is that of the predictions made during the epoch (before each step's update).
     ``lr`` is (M,): 0 freezes a model (a diverged one).
 
-    The minibatch loop does only what the updates need (gather, forward, gradient, update);
-    the logits it makes are kept, and the epoch's losses and hits are computed from them
-    once at the end, on large tensors, instead of 25 small steps per minibatch.
+    The minibatch loop does only what the updates need (gather, forward, softmax, gradient,
+    update); the logits and probabilities it makes are kept, and the epoch's losses and hits
+    are computed from them once at the end, on large tensors, instead of ~25 small operations
+    per minibatch.
     """
     n, bs = len(order), config.batch_size
     heads = loss_heads(config)
