@@ -106,8 +106,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     def on_epoch(records, state):
         writer.on_epoch(records, state)
         if bar is not None:
-            bar.set_postfix_str(" ".join(
-                f"{r['loss']}={r['test_acc']:.3f}" if r["test_acc"] is not None else f"{r['loss']}=diverged" for r in records))
+            bar.set_postfix_str(_epoch_summary(records, config))
 
     def on_batch(i, n):
         progress["done"] += 1
@@ -155,6 +154,14 @@ def cmd_explore(args: argparse.Namespace) -> int:
     print(f"lossviz explorer: http://{shown}:{args.port}/  (Ctrl-C stops it)", flush=True)
     app.run(host=args.host, port=args.port, debug=args.debug, dev_tools_hot_reload=False)
     return 0
+
+
+def _epoch_summary(records: list[dict], config) -> str:
+    """Train loss / test accuracy per loss after an epoch, for the progress bar."""
+    seed = f"seed {records[0]['seed']} " if config.seeds > 1 else ""
+    return f"{seed}epoch {records[0]['epoch']}/{config.epochs}: train loss/test acc " + ", ".join(
+        f"{r['loss']} {r['train_loss']:.3f}/{r['test_acc']:.3f}" if r["status"] == "ok" else f"{r['loss']} diverged"
+        for r in records)
 
 
 def _progress(total: int, done: int):

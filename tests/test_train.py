@@ -240,6 +240,15 @@ def test_run_folder_complete_and_redrawable(tmp_path, toy, capsys):
     assert (out / "figures" / "comparison.svg").is_file()
 
 
+def test_progress_bar_shows_each_models_loss_and_accuracy(tmp_path, toy, capsys, monkeypatch):
+    monkeypatch.setenv("LOSSVIZ_PROGRESS", "1")  # a bar as on a terminal
+    assert _compare_cli(tmp_path, "--out", str(tmp_path / "run")) == 0
+    err = capsys.readouterr().err
+    last = {r["loss"]: r for r in runs.read_metrics(tmp_path / "run") if r["epoch"] == 3}
+    assert "epoch 3/3" in err
+    assert f"cross_entropy {last['cross_entropy']['train_loss']:.3f}/{last['cross_entropy']['test_acc']:.3f}" in err
+
+
 def test_existing_run_folder_refused(tmp_path, toy, capsys):
     out = tmp_path / "run"
     out.mkdir()
