@@ -87,6 +87,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     ).validate()
     out = Path(args.out) if args.out else Path("runs") / datetime.datetime.now().strftime(f"{config.model}-%Y%m%d-%H%M%S")
     # Cheap checks, then the data, then the folder: a missing data set leaves no empty run folder.
+    train.check_workers(args.workers)
     runs.check_out(out, args.resume)
     fmnist = data.load_fashion_mnist(args.data_root)
     writer = runs.RunWriter(out, config, resume=args.resume)
@@ -117,7 +118,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             export.write_atomic(Path(args.progress_file), json.dumps({"done": progress["done"], "total": progress["total"]}).encode())
 
     try:
-        train.compare(config, prep, state=writer.state, on_epoch=on_epoch, on_batch=on_batch)
+        train.compare(config, prep, state=writer.state, on_epoch=on_epoch, on_batch=on_batch, workers=args.workers)
     except KeyboardInterrupt:
         print(f"\ninterrupted: {out} holds every finished epoch; continue with the same options plus --resume --out {out}", file=sys.stderr)
         return 130
@@ -204,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="L1/L2/Huber on softmax probabilities or on raw logits, against one-hot targets (default: probs)")
     p.add_argument("--param", action="append", metavar="NAME.PARAM=VALUE", help="loss or activation parameter, e.g. huber.delta=0.1 (repeatable)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    p.add_argument("--workers", type=int, help="CPU: train the losses in this many processes, a group each "
+                   "(default: one per core, at most one per loss; 1 = one process)")
     p.add_argument("--data-root", help="folder with the Fashion-MNIST IDX files (default: $LOSSVIZ_DATA, cache, Debian's package, download)")
     p.add_argument("--train-subset", type=int, help="use only the first N training images")
     p.add_argument("--test-subset", type=int, help="evaluate on the first N test images only")

@@ -10,8 +10,9 @@ never prints; ``runs`` writes it to disk and the CLI shows progress.
 from __future__ import annotations
 
 import math
+import pickle
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -335,18 +336,30 @@ def prepare(config: TrainConfig, data) -> Prepared:
 @torch.inference_mode()  # gradients are closed forms: no autograd bookkeeping on any op
 def compare(config: TrainConfig, data, *, state: dict | None = None,
             on_epoch: Callable[[list[dict], dict], None] | None = None,
-            on_batch: Callable[[int, int], None] | None = None) -> list[dict]:
+            on_batch: Callable[[int, int], None] | None = None, workers: int | None = None) -> list[dict]:
     """Train ``config.losses`` side by side for ``config.epochs`` (x ``config.seeds``).
 
     Calls ``on_epoch(records, state)`` after every epoch: ``records`` has one dict per loss
     (seed, epoch, loss, status, train_loss, train_acc, test_loss, test_acc, test_ece, seconds),
     ``state`` is what ``compare(state=...)`` needs to resume after it. Returns all records.
     A model whose training loss turns NaN/inf is marked "diverged" and frozen; the others go on.
+
+    ``workers``: on a Linux CPU, the models are split into this many groups, each trained side
+    by side in its own forked process (sharing the data) on its share of the cores; the results
+    are merged epoch by epoch. Default: one group per core (torch's thread count), at most one
+    per loss; 1 keeps everything in this process.
     """
     config.validate()
     prep = data if isinstance(data, Prepared) else prepare(config, data)
+    n = _n_workers(config, prep.train_x.device, workers)
+    if n > 1:
+        return _compare_in_groups(config, prep, state or {}, on_epoch, on_batch, n)
+    return _compare_here(config, prep, state or {}, on_epoch, on_batch)
+
+
+def _compare_here(config: TrainConfig, prep: Prepared, state: dict, on_epoch, on_batch) -> list[dict]:
+    """``compare`` in this process: all models stacked in one pass over the data."""
     dev = prep.train_x.device
-    state = state or {}
     history: list[dict] = []
     for s in range(state.get("seed_index", 0), config.seeds):
         seed = config.seed + s
@@ -395,4 +408,134 @@ def compare(config: TrainConfig, data, *, state: dict | None = None,
             if on_epoch is not None:
                 on_epoch(records, state)
         state = {"seed_index": s + 1}
+    return history
+
+
+# --- several processes ------------------------------------------------------------------------
+#
+# On a CPU, one process keeps one core busy between its matrix products (the loss gradients are
+# many small operations, each too small to share). With c cores and M >= c models, c groups of
+# models train side by side in c processes, each on 1/c of the cores. Every group still shares
+# one gather and one matrix product among its models and sees the same batches (the order
+# depends only on seed and epoch), so each model trains exactly as it would alone.
+
+
+def check_workers(workers: int | None) -> None:
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1024):
+        raise ValueError(f"workers must be an integer in [1, 1024], got {workers!r}")
+
+
+def _n_workers(config: TrainConfig, device: torch.device, workers: int | None) -> int:
+    check_workers(workers)
+    import multiprocessing
+    import sys
+
+    # fork shares the data without copying it, as DataLoader workers do; it is used on Linux
+    # only (macOS's system frameworks are not fork-safe), and a daemon process may not fork.
+    if device.type != "cpu" or not sys.platform.startswith("linux") or multiprocessing.current_process().daemon:
+        return 1
+    return max(1, min(len(config.losses), workers or torch.get_num_threads()))
+
+
+def _groups(config: TrainConfig, n: int) -> list[tuple[str, ...]]:
+    """The losses cut into n contiguous groups of nearly equal size, in the config's order."""
+    k, r = divmod(len(config.losses), n)
+    bounds = [i * k + min(i, r) for i in range(n + 1)]
+    return [config.losses[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+def _group_config(config: TrainConfig, group: tuple[str, ...]) -> TrainConfig:
+    params = {k: v for k, v in config.loss_params.items() if k in group}
+    return replace(config, losses=group, loss_params=params).validate()
+
+
+def _group_state(state: dict, config: TrainConfig, group: tuple[str, ...]) -> dict:
+    """The part of a (resume) state that concerns ``group``'s models."""
+    if "params" not in state:
+        return dict(state)
+    lo = config.losses.index(group[0])
+    return {**state, "params": {k: v[lo:lo + len(group)] for k, v in state["params"].items()},
+            "diverged": {k: v for k, v in state.get("diverged", {}).items() if k in group},
+            "test_pred": {k: v for k, v in state.get("test_pred", {}).items() if k in group}}
+
+
+def _merge(config: TrainConfig, parts: list[tuple[list[dict], dict]]) -> tuple[list[dict], dict]:
+    """One epoch's records and states of the groups -> those of all models, in config order."""
+    by_loss = {r["loss"]: r for records, _ in parts for r in records}
+    seconds = max(r["seconds"] for r in by_loss.values())  # the epoch's wall time, shared
+    records = [{**by_loss[name], "seconds": seconds} for name in config.losses]
+    states = [st for _, st in parts]
+    if len({(st["seed_index"], st["epoch"]) for st in states}) != 1:
+        raise RuntimeError("training groups out of step")
+    state = {**states[0],
+             "diverged": {k: v for st in states for k, v in st["diverged"].items()},
+             "params": {k: torch.cat([st["params"][k] for st in states]) for k in states[0]["params"]},
+             "test_pred": {k: v for st in states for k, v in st["test_pred"].items()}}
+    return records, state
+
+
+def _send(conn, message) -> None:
+    # Plain pickle: tensors travel by value (multiprocessing's own pickler would pass them as
+    # shared-memory handles, which vanish when the sending process ends).
+    conn.send_bytes(pickle.dumps(message))
+
+
+def _receive(conn) -> tuple[list[dict], dict]:
+    try:
+        message = pickle.loads(conn.recv_bytes())
+    except EOFError:
+        raise RuntimeError("a training worker process ended unexpectedly") from None
+    if message[0] == "error":
+        raise RuntimeError(f"a training worker failed: {message[1]}")
+    return message[1], message[2]
+
+
+def _group_worker(config: TrainConfig, prep: Prepared, state: dict, conn, threads: int) -> None:
+    """A forked process: train one group, send every epoch's records and state."""
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            _compare_here(config, prep, state, lambda records, st: _send(conn, ("epoch", records, st)), None)
+    except (KeyboardInterrupt, BrokenPipeError):  # Ctrl-C reaches the whole process group, or
+        pass  # the parent is gone: it decides what happens to the run
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
+        _send(conn, ("error", f"{type(e).__name__}: {e}"))
+    finally:
+        conn.close()
+
+
+def _compare_in_groups(config: TrainConfig, prep: Prepared, state: dict, on_epoch, on_batch, n: int) -> list[dict]:
+    """Group 0 trains in this process (and drives ``on_batch``), groups 1.. in forked ones."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    groups = _groups(config, n)
+    threads = torch.get_num_threads()
+    per_worker = max(1, threads // n)
+    conns, procs = [], []
+    history: list[dict] = []
+
+    def on_group_epoch(records: list[dict], st: dict) -> None:
+        merged, merged_state = _merge(config, [(records, st)] + [_receive(c) for c in conns])
+        history.extend(merged)
+        if on_epoch is not None:
+            on_epoch(merged, merged_state)
+
+    try:
+        for group in groups[1:]:
+            receiver, sender = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_group_worker, daemon=True,
+                               args=(_group_config(config, group), prep, _group_state(state, config, group), sender, per_worker))
+            proc.start()
+            sender.close()
+            conns.append(receiver)
+            procs.append(proc)
+        torch.set_num_threads(per_worker)
+        _compare_here(_group_config(config, groups[0]), prep, _group_state(state, config, groups[0]), on_group_epoch, on_batch)
+    finally:
+        torch.set_num_threads(threads)
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
     return history

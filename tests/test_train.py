@@ -180,6 +180,50 @@ def test_side_by_side_equals_training_alone(toy):
     torch.testing.assert_close(finals[2]["w_out"][1], finals[1]["w_out"][0], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("kind", models.MODELS)
+def test_worker_processes_give_the_same_training(toy, kind, monkeypatch):
+    """Losses split between forked processes train exactly as in one process."""
+    cfg = train.TrainConfig(losses=("cross_entropy", "l2", "l1"), model=kind, hidden=16, epochs=2, batch_size=64).validate()
+    used = []
+    real = train._compare_in_groups
+    monkeypatch.setattr(train, "_compare_in_groups", lambda *a: used.append(a[-1]) or real(*a))
+    results = {}
+    for workers in (1, 2):
+        states = []
+        hist = train.compare(cfg, toy, on_epoch=lambda r, st: states.append(st), workers=workers)
+        results[workers] = (hist, states[-1])
+    assert used == [2]  # the second run did fork
+    (one, s1), (two, s2) = results[1], results[2]
+    assert [(r["loss"], r["epoch"]) for r in one] == [(r["loss"], r["epoch"]) for r in two]
+    for a, b in zip(one, two):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5) and a["confusion"] == b["confusion"]
+    for k in s1["params"]:
+        torch.testing.assert_close(s2["params"][k], s1["params"][k], rtol=1e-5, atol=1e-6)
+    assert s1["test_pred"] == s2["test_pred"] and (s1["seed_index"], s1["epoch"]) == (s2["seed_index"], s2["epoch"])
+
+
+def test_worker_failure_is_reported(toy, monkeypatch):
+    real = train.train_epoch
+
+    def fails_for_l2(model, config, *a, **k):
+        if config.losses == ("l2",):
+            raise ValueError("boom")
+        return real(model, config, *a, **k)
+
+    monkeypatch.setattr(train, "train_epoch", fails_for_l2)  # the forked worker inherits it
+    cfg = train.TrainConfig(losses=("cross_entropy", "l2"), epochs=1, batch_size=64).validate()
+    with pytest.raises(RuntimeError, match="a training worker failed: ValueError: boom"):
+        train.compare(cfg, toy, workers=2)
+
+
+def test_losses_split_into_contiguous_groups():
+    cfg = train.TrainConfig(losses=("cross_entropy", "l2", "l1", "huber")).validate()
+    assert train._groups(cfg, 2) == [("cross_entropy", "l2"), ("l1", "huber")]
+    assert train._groups(cfg, 3) == [("cross_entropy", "l2"), ("l1",), ("huber",)]
+    assert train._n_workers(cfg, torch.device("cpu"), 9) <= 4
+    assert train._n_workers(cfg, torch.device("cpu"), 1) == 1
+
+
 def test_loss_decreases_and_learns(toy):
     cfg = train.TrainConfig(losses=("cross_entropy", "l2"), epochs=3, batch_size=32, lr=0.5).validate()
     hist = train.compare(cfg, toy)
@@ -303,6 +347,7 @@ def test_resume_refuses_weights_of_another_layout(toy):
         (["--batch-size", "x"], "invalid int value"),
         (["--activation", "softmax", "--model", "mlp"], "must be elementwise"),
         (["--device", "tpu"], "device"),
+        (["--workers", "0"], r"workers must be an integer in \[1, 1024\]"),
         (["--param", "huber.delta=0"], r"huber.delta must be in \(0, inf\)"),
         (["--param", "l1.delta=1"], "has no parameter 'delta'"),
         (["--model", "cnn"], "invalid choice"),
