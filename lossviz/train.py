@@ -490,8 +490,10 @@ def _receive(conn) -> tuple[list[dict], dict]:
     return message[1], message[2]
 
 
-def _group_worker(config: TrainConfig, prep: Prepared, state: dict, conn, threads: int) -> None:
+def _group_worker(config: TrainConfig, prep: Prepared, state: dict, conn, threads: int, inherited: list) -> None:
     """A forked process: train one group, send every epoch's records and state."""
+    for receiver in inherited:  # the parent's ends: with them closed, a gone parent is a broken pipe
+        receiver.close()
     torch.set_num_threads(threads)
     try:
         with torch.inference_mode():
@@ -524,11 +526,11 @@ def _compare_in_groups(config: TrainConfig, prep: Prepared, state: dict, on_epoc
     try:
         for group in groups[1:]:
             receiver, sender = ctx.Pipe(duplex=False)
+            conns.append(receiver)
             proc = ctx.Process(target=_group_worker, daemon=True,
-                               args=(_group_config(config, group), prep, _group_state(state, config, group), sender, per_worker))
+                               args=(_group_config(config, group), prep, _group_state(state, config, group), sender, per_worker, conns))
             proc.start()
             sender.close()
-            conns.append(receiver)
             procs.append(proc)
         torch.set_num_threads(per_worker)
         _compare_here(_group_config(config, groups[0]), prep, _group_state(state, config, groups[0]), on_group_epoch, on_batch)

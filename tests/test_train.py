@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -214,6 +217,36 @@ def test_worker_failure_is_reported(toy, monkeypatch):
     cfg = train.TrainConfig(losses=("cross_entropy", "l2"), epochs=1, batch_size=64).validate()
     with pytest.raises(RuntimeError, match="a training worker failed: ValueError: boom"):
         train.compare(cfg, toy, workers=2)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes are forked on Linux only")
+def test_worker_ends_when_its_parent_is_killed(tmp_path, toy):
+    """A killed main process leaves no worker training on (its pipe breaks at the next epoch)."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "lossviz.cli", "compare", "--data-root", str(tmp_path / "data"),
+                             "--losses", "cross_entropy,l2", "--epochs", "10000", "--workers", "2", "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not ((out / "metrics.jsonl").is_file() and (out / "metrics.jsonl").stat().st_size) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    def workers() -> list[str]:  # other processes whose command line names this run folder
+        found = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if str(out).encode() in cmdline.read_bytes() and cmdline.parent.name != str(proc.pid):
+                    found.append(cmdline.parent.name)
+            except OSError:  # ended meanwhile
+                pass
+        return found
+
+    assert workers(), "the run should have a worker process"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while workers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not workers()
 
 
 def test_losses_split_into_contiguous_groups():
