@@ -129,7 +129,7 @@ def test_epoch_metrics_equal_a_per_batch_reference(toy):
     loss, acc = train.train_epoch(fast, config, prep.train_x, prep.train_y, order, lr)
     total, hits = torch.zeros(3, dtype=torch.float64), torch.zeros(3)
     for idx in order.split(config.batch_size):
-        x, y = prep.train_x[idx], prep.train_y[idx]
+        x, y = prep.train_x[idx].float() / 255, prep.train_y[idx]  # uint8 pixels -> [0, 1], as ToTensor
         logits, cache = models.forward(ref, x)
         onehot = train.one_hot(y, logits)
         total += train.loss_values(config, logits, onehot).double().sum(0)
@@ -139,6 +139,20 @@ def test_epoch_metrics_equal_a_per_batch_reference(toy):
     torch.testing.assert_close(acc, hits.double() / len(order))
     for k in ref.params:
         torch.testing.assert_close(fast.params[k], ref.params[k])
+
+
+def test_epoch_takes_uint8_pixels_or_float_images(toy):
+    """prepare keeps the training images as uint8; floats in [0, 1] train the same way."""
+    config = train.TrainConfig(losses=("cross_entropy", "l1"), batch_size=64).validate()
+    prep = train.prepare(config, toy)
+    assert prep.train_x.dtype == torch.uint8 and prep.test_x.dtype == torch.float32
+    order, lr = train.batch_order(len(prep.train_y), 0, 1), torch.full((2,), 0.1)
+    a, b = models.init_model("softmax", 2, seed=0), models.init_model("softmax", 2, seed=0)
+    ra = train.train_epoch(a, config, prep.train_x, prep.train_y, order, lr)
+    rb = train.train_epoch(b, config, prep.train_x.float() / 255, prep.train_y, order, lr)
+    for k in a.params:
+        assert torch.equal(a.params[k], b.params[k])
+    assert all(torch.equal(x, y) for x, y in zip(ra, rb))
 
 
 def test_evaluate_matches_per_model_reference(toy):
