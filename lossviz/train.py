@@ -3,8 +3,9 @@
 Fair: every loss starts from the same initial weights and sees the same minibatches in the
 same order. Fast: the data lives in memory as one tensor, one shuffle per epoch, the M models'
 weights sit side by side so one matrix product serves all, and gradients are closed forms from
-the registry (the same ``grad`` functions the figures draw). The trainer returns plain data and
-never prints; ``runs`` writes it to disk and the CLI shows progress.
+the registry (the same ``grad`` functions the figures draw); on a CPU with several cores,
+groups of losses train in parallel processes (see "several processes" below). The trainer
+returns plain data and never prints; ``runs`` writes it to disk and the CLI shows progress.
 """
 
 from __future__ import annotations
