@@ -112,8 +112,9 @@ def test_job_cancel_leaves_a_resumable_folder(tmp_path):
     jobs = JobManager(tmp_path / "runs", str(data_root))
     out = jobs.start(TrainConfig(losses=("cross_entropy",), epochs=50, batch_size=1).validate())
     deadline = time.monotonic() + 60
-    while not runs.read_metrics(out) and time.monotonic() < deadline:  # wait for one finished epoch
-        time.sleep(0.2)
+    # Wait for one finished epoch: its checkpoint is written last (metrics line, then state.pt).
+    while not (out / "state.pt").is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert jobs.cancel()
     s = jobs.status()
     assert s["state"] == "cancelled"
