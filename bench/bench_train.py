@@ -21,6 +21,7 @@ import gzip
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -195,7 +196,7 @@ def main() -> int:
                 seconds, acc = lossviz_run(args.data_root, model, args.epochs)
                 ours.append(seconds)
                 ref.append(d2l_epoch(Path(tmp), model))
-            ours_s, ref_s = sorted(ours)[len(ours) // 2], sorted(ref)[len(ref) // 2]
+            ours_s, ref_s = statistics.median_high(ours), statistics.median_high(ref)
             per_loss_epoch = ours_s / (len(LOSSES) * args.epochs)
             ratio = ref_s / per_loss_epoch
             print(f"[{model}] d2l loop, 1 loss x 1 epoch:              {ref_s:6.2f} s  (runs: {_fmt(ref)})")

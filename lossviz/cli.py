@@ -98,7 +98,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     prep = train.prepare(config, fmnist)
     print(f"training {', '.join(config.losses)} side by side: {config.model}, {config.epochs} epochs x {config.seeds} seed(s), "
           f"{len(prep.train_y)} training images, device {prep.train_x.device}; run folder {out}", file=sys.stderr)
-    per_epoch = -(-len(prep.train_y) // config.batch_size)
+    per_epoch = train.batches_per_epoch(len(prep.train_y), config.batch_size)
     progress = {"done": 0, "total": per_epoch * config.epochs * config.seeds, "written": 0.0}
     if writer.state and "epoch" in writer.state:  # resumed: the finished epochs count as done
         progress["done"] = (writer.state["seed_index"] * config.epochs + writer.state["epoch"]) * per_epoch

@@ -198,6 +198,11 @@ def batch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
+def batches_per_epoch(n: int, batch_size: int) -> int:
+    """Minibatches in one pass over n examples (the last one may be smaller)."""
+    return math.ceil(n / batch_size)
+
+
 def train_epoch(model: models.StackedModel, config: TrainConfig, images: torch.Tensor, labels: torch.Tensor,
                 order: torch.Tensor, lr: torch.Tensor, on_batch: Callable[[int, int], None] | None = None):
     """One pass of minibatch SGD for all M models; returns (mean loss (M,), accuracy (M,)).
@@ -228,7 +233,7 @@ def train_epoch(model: models.StackedModel, config: TrainConfig, images: torch.T
     probs = torch.empty_like(logits) if on_probs else logits
     # Mean over the batch, as d2l's sgd divides by batch_size (the last batch may be smaller).
     steps = {size: lr / size for size in {min(n, bs), n % bs or bs}}
-    n_batches = math.ceil(n / bs)
+    n_batches = batches_per_epoch(n, bs)
     for i in range(n_batches):
         rows = slice(i * bs, min(n, (i + 1) * bs))
         size = rows.stop - rows.start
@@ -241,7 +246,7 @@ def train_epoch(model: models.StackedModel, config: TrainConfig, images: torch.T
         logits[rows] = out
         if on_probs:
             probs[rows] = outputs
-        models.sgd_step(model, cache, logit_grads(config, out, onehot[rows], heads, outputs), steps[len(x)])
+        models.sgd_step(model, cache, logit_grads(config, out, onehot[rows], heads, outputs), steps[size])
         if on_batch is not None:
             on_batch(i + 1, n_batches)
     scores = _scores(config, logits, y, heads, outputs=probs, onehot=onehot, confidence=False)
