@@ -20,7 +20,7 @@ from dash._utils import to_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.browser's Chromium finder
 
-from apps.explorer.pages import activations, losses, softmax
+from lossviz.explorer.pages import activations, losses, softmax
 
 TARGET_MS = 100.0
 
@@ -73,7 +73,7 @@ def browser_round_trip() -> float | None:
         from playwright.sync_api import sync_playwright
         from werkzeug.serving import make_server
 
-        from apps.explorer import create_app
+        from lossviz.explorer import create_app
         from tests.browser.conftest import CHROMIUM_ARGS, _chromium
     except ImportError as e:
         print(f"(no browser measurement: {e})")

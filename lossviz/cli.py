@@ -148,7 +148,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror} (is another explorer running? try --port)") from None
     if args.debug and not loopback:
         print(f"warning: --debug on {args.host} lets anyone who can reach this port run code through Dash's debugger", file=sys.stderr)
-    from apps.explorer import create_app
+    from lossviz.explorer import create_app
 
     app = create_app(runs_dir=args.runs, data_root=args.data_root)
     shown = f"[{args.host}]" if ":" in args.host else args.host

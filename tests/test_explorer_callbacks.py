@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import lossviz
-from apps.explorer import create_app, state
-from apps.explorer.pages import activations, losses, softmax
+from lossviz.explorer import create_app, state
+from lossviz.explorer.pages import activations, losses, softmax
 
 
 def trace(fig, name, key):

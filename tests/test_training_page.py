@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from apps.explorer.jobs import JobManager, JobRefused, compare_args
-from apps.explorer.pages import training
+from lossviz.explorer.jobs import JobManager, JobRefused, compare_args
+from lossviz.explorer.pages import training
 from lossviz import runs
 from lossviz.cli import main
 from lossviz.train import TrainConfig

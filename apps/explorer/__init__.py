@@ -1,5 +1,5 @@
 """The lossviz explorer: a Dash app where sliders move losses, activations and softmax."""
 
-from apps.explorer.app import create_app
+from lossviz.explorer.app import create_app
 
 __all__ = ["create_app"]

@@ -11,9 +11,9 @@ from dash import Input, Output, State, dcc, html
 
 from pathlib import Path
 
-from apps.explorer import state
-from apps.explorer.jobs import JobManager
-from apps.explorer.pages import activations, losses, softmax, training
+from lossviz.explorer import state
+from lossviz.explorer.jobs import JobManager
+from lossviz.explorer.pages import activations, losses, softmax, training
 
 PAGES = (losses, activations, softmax)  # the curve pages; the training page needs a runs folder
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from apps.explorer import state
+from lossviz.explorer import state
 
 
 def box(page: str, key: str, label: str, control, hide: set[str]):

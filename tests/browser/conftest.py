@@ -44,7 +44,7 @@ def server():
     """The explorer served on a free loopback port in a background thread."""
     from werkzeug.serving import make_server
 
-    from apps.explorer import create_app
+    from lossviz.explorer import create_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

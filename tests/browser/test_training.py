@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 def training_server(tmp_path_factory):
     from werkzeug.serving import make_server
 
-    from apps.explorer import create_app
+    from lossviz.explorer import create_app
 
     root = tmp_path_factory.mktemp("browser-training")
     data_root = write_fake_fashion_mnist(root / "data", n_train=3000, n_test=200)

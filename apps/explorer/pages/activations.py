@@ -5,8 +5,8 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, dcc, html
 
-from apps.explorer import controls, state
-from apps.explorer.state import InputError, check_number
+from lossviz.explorer import controls, state
+from lossviz.explorer.state import InputError, check_number
 from lossviz import curves, export, plot_mpl, plot_plotly
 from lossviz.registry import activations, get_activation
 

@@ -7,8 +7,8 @@ import math
 import dash
 from dash import Input, Output, State, dcc, html
 
-from apps.explorer import controls, state
-from apps.explorer.state import InputError, check_number
+from lossviz.explorer import controls, state
+from lossviz.explorer.state import InputError, check_number
 from lossviz import curves, export, plot_mpl, plot_plotly
 
 PAGE, PATH, TITLE = "softmax", "/softmax", "Softmax & cross-entropy"

@@ -12,8 +12,8 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 from plotly.subplots import make_subplots
 
-from apps.explorer import state
-from apps.explorer.jobs import JobManager, JobRefused
+from lossviz.explorer import state
+from lossviz.explorer.jobs import JobManager, JobRefused
 from lossviz import data, runs
 from lossviz.data import CLASSES
 from lossviz.registry import activations, get_activation, get_loss, losses
