@@ -101,9 +101,8 @@ def d2l_epoch(root: Path, model: str) -> float:
 
 
 def lossviz_run(data_root: str, model: str, epochs: int, onednn: bool = True) -> tuple[float, float]:
-    from lossviz import models
     from lossviz.data import load_fashion_mnist
-    from lossviz.train import TrainConfig, compare, prepare
+    from lossviz.train import TrainConfig, compare, models, prepare
 
     cfg = TrainConfig(losses=LOSSES, model=model, epochs=epochs).validate()
     prep = prepare(cfg, load_fashion_mnist(data_root, allow_download=False))
@@ -116,7 +115,7 @@ def lossviz_run(data_root: str, model: str, epochs: int, onednn: bool = True) ->
         seconds = time.perf_counter() - start
     finally:
         models._onednn_linear = saved
-    acc = [r["test_acc"] for r in hist if r["epoch"] == epochs and r["loss"] == "cross_entropy"][0]
+    acc = [r.test_acc for r in hist if r.epoch == epochs and r.loss == "cross_entropy"][0]
     return seconds, acc
 
 

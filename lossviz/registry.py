@@ -1,4 +1,4 @@
-"""The registry: every loss and activation by name, built from the numerical modules' lists."""
+"""The registry: every loss, activation and model by name, built from the modules' lists."""
 
 from __future__ import annotations
 
@@ -34,6 +34,21 @@ def losses() -> list[str]:
 def activations() -> list[str]:
     """Names of the registered activations, in registration order."""
     return list(_ACTIVATIONS)
+
+
+def get_model(name: str):
+    """The spec of a registered model (``lossviz.train.models.MODELS``); ``ValueError`` listing
+    the valid names otherwise."""
+    from lossviz.train.models import MODELS
+
+    return _lookup({spec.name: spec for spec in MODELS}, name, "model")
+
+
+def models() -> list[str]:
+    """Names of the registered models, in registration order."""
+    from lossviz.train.models import MODELS
+
+    return [spec.name for spec in MODELS]
 
 
 def get(name: str) -> LossSpec | ActivationSpec:
