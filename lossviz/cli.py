@@ -95,7 +95,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
 
 def _compare_config(args: argparse.Namespace):
     """The run's TrainConfig: the --config file (if any), then the flags given, then defaults."""
-    from lossviz import export
+    from lossviz.registry import parse_params
     from lossviz.train.config import TrainConfig, cli_fields
 
     given = {f.name: getattr(args, f.name) for f, *_ in cli_fields() if hasattr(args, f.name)}
@@ -105,7 +105,7 @@ def _compare_config(args: argparse.Namespace):
         if "model" in given:  # the file's widths were resolved for its own model
             base.pop("hidden")
     settings = {**base, **given}
-    params = export.parse_params(args.param)
+    params = parse_params(args.param)
     activation = settings.get("activation", "relu")
     loss_names = settings.get("losses", TrainConfig.losses)
     loss_names = [loss_names] if isinstance(loss_names, str) else list(loss_names)
@@ -131,7 +131,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.out is not None and not args.out.strip():
         raise UsageError("--out must name a folder, got an empty path")
     config = _compare_config(args)
-    from lossviz import data, export, train
+    from lossviz import data, train
+    from lossviz.files import write_atomic
     from lossviz.train import runs
 
     train.check_workers(args.workers)
@@ -158,7 +159,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         def write_progress(force: bool = False):
             if args.progress_file and (force or time.monotonic() - progress["written"] > 0.25 or progress["done"] == progress["total"]):
                 progress["written"] = time.monotonic()
-                export.write_atomic(Path(args.progress_file), json.dumps({"done": progress["done"], "total": progress["total"]}).encode())
+                write_atomic(Path(args.progress_file), json.dumps({"done": progress["done"], "total": progress["total"]}).encode())
 
         def on_epoch(records, checkpoint):
             writer.on_epoch(records, checkpoint)

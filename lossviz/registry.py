@@ -54,3 +54,21 @@ def models() -> list[str]:
 def get(name: str) -> LossSpec | ActivationSpec:
     """A loss or activation by name (names are unique across both)."""
     return _lookup({**_LOSSES, **_ACTIVATIONS}, name, "loss or activation")
+
+
+def parse_params(items: list[str] | None) -> dict[str, dict]:
+    """``["huber.delta=0.5"]`` -> ``{"huber": {"delta": 0.5}}``, validated against the registry."""
+    out: dict[str, dict] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        name, dot, pname = key.partition(".")
+        if not (sep and dot and name and pname and raw):
+            raise ValueError(f"malformed --param {item!r}; expected NAME.PARAM=VALUE, e.g. huber.delta=0.5")
+        spec = get(name)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"--param {item!r}: {raw!r} is not a number") from None
+        spec.param(pname).validate(value, owner=name)
+        out.setdefault(name, {})[pname] = value
+    return out

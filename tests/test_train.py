@@ -476,3 +476,92 @@ def test_real_subset_run_through_the_cli(tmp_path, data_root, capsys):
     metrics = runs.read_metrics(out)
     ce = [r for r in metrics if r.loss == "cross_entropy"]
     assert ce[1].train_loss < ce[0].train_loss and ce[1].test_acc > 0.6  # 2 x 24 steps on 6,000 images: about 0.69 measured
+
+
+# --- damaged or busy run folders (nothing lost, one clear line) -------------------------------
+
+
+def _cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lossviz.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def _one_line(res, code: int = 2) -> str:
+    assert res.returncode == code, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    return lines[0]
+
+
+def test_busy_run_folder_is_refused(tmp_path, toy):
+    """While one process trains a folder, a second writer or --resume is refused (the lock)."""
+    out = tmp_path / "run"
+    assert _compare_cli(tmp_path, "--out", str(out), "--epochs", "1") == 0
+    from filelock import FileLock
+
+    with FileLock(str(out / runs.LOCK_NAME)):  # another process training it
+        res = _cli("compare", "--data-root", tmp_path / "data", "--losses", "cross_entropy,l2,huber", "--epochs", "3",
+                   "--batch-size", "64", "--param", "huber.delta=0.1", "--out", out, "--resume")
+        assert "being trained by another process" in _one_line(res)
+    assert len(runs.read_metrics(out)) == 3  # untouched
+
+
+def _interrupted_run(tmp_path, monkeypatch, epochs_done: int = 2):
+    """A run of 3 epochs interrupted after ``epochs_done`` (a valid, resumable folder)."""
+    real, calls = loop.train_epoch, {"n": 0}
+
+    def interrupted(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == epochs_done + 1:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(loop, "train_epoch", interrupted)
+    out = tmp_path / "part"
+    assert _compare_cli(tmp_path, "--out", str(out)) == 130
+    monkeypatch.setattr(loop, "train_epoch", real)
+    return out
+
+
+def test_damaged_metrics_line_refuses_resume_and_keeps_every_record(tmp_path, toy, monkeypatch, capsys):
+    out = _interrupted_run(tmp_path, monkeypatch)
+    lines = (out / "metrics.jsonl").read_bytes().splitlines(keepends=True)
+    lines[1] = b'{"seed": 0, "epo\n'  # damaged in the middle
+    (out / "metrics.jsonl").write_bytes(b"".join(lines))
+    before = (out / "metrics.jsonl").read_bytes()
+    assert _compare_cli(tmp_path, "--out", str(out), "--resume") == 2
+    assert "metrics.jsonl line 2 is damaged" in capsys.readouterr().err
+    assert (out / "metrics.jsonl").read_bytes() == before  # nothing rewritten away
+
+
+def test_cut_last_metrics_line_is_dropped_and_retrained(tmp_path, toy, monkeypatch):
+    out = _interrupted_run(tmp_path, monkeypatch)
+    with open(out / "metrics.jsonl", "ab") as f:
+        f.write(b'{"seed": 0, "epoch": 3, "lo')  # a crash mid-line
+    assert _compare_cli(tmp_path, "--out", str(out), "--resume") == 0
+    assert [(r.epoch, r.loss) for r in runs.read_metrics(out)][-3:] == [(3, "cross_entropy"), (3, "l2"), (3, "huber")]
+    assert len(runs.read_metrics(out)) == 9
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda out: (out / "state.pt").write_bytes((out / "state.pt").read_bytes()[:100]), "state.pt: not a lossviz checkpoint"),
+    (lambda out: torch.save([1, 2], out / "state.pt"), "state.pt: not a lossviz checkpoint"),
+    (lambda out: (out / "config.json").write_text("[1, 2]"), "config.json: not a valid run configuration"),
+    (lambda out: (out / "config.json").write_text("{"), "config.json: not a valid run configuration"),
+])
+def test_damaged_run_files_are_one_line(tmp_path, toy, monkeypatch, damage, message):
+    out = _interrupted_run(tmp_path, monkeypatch)
+    damage(out)
+    before = (out / "metrics.jsonl").read_bytes()
+    res = _cli("compare", "--data-root", tmp_path / "data", "--losses", "cross_entropy,l2,huber", "--epochs", "3",
+               "--batch-size", "64", "--param", "huber.delta=0.1", "--out", out, "--resume")
+    assert message in _one_line(res)
+    assert (out / "metrics.jsonl").read_bytes() == before
+    if "config" in message:  # the figures of such a folder: the same one line
+        assert message in _one_line(_cli("figures", "--run", out))
+
+
+@pytest.mark.parametrize("fmt, message", [("", "no format given"), (",", "no format given"), ("png,gif", "unknown format 'gif'")])
+def test_figures_bad_format_leaves_nothing(tmp_path, fmt, message):
+    res = _cli("figures", "--format", fmt, "--out", tmp_path / "figs")
+    assert message in _one_line(res)
+    assert not (tmp_path / "figs").exists()

@@ -16,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from lossviz.export import write_atomic
+from lossviz.files import write_atomic
 from lossviz.train.config import TrainConfig
 
 LOG_NAME = "job.log"

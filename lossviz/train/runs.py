@@ -20,6 +20,7 @@ import math
 import os
 from pathlib import Path
 
+from lossviz.files import prepare_out_dir, write_atomic
 from lossviz.train.config import TrainConfig
 
 METRICS = ("train_loss", "train_acc", "test_acc", "test_loss", "test_ece")
@@ -45,12 +46,6 @@ def check_out(out: Path, resume: bool) -> None:
             raise RunError(f"nothing to resume in {out}: no config.json")
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise RunError(f"run folder {out} already exists; pass --resume to continue it or choose another --out")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    from lossviz.export import write_atomic
-
-    write_atomic(path, data)
 
 
 def _lock(out: Path):
@@ -91,11 +86,9 @@ class RunWriter:
                 self.close()
                 raise
         else:
-            from lossviz.export import prepare_out_dir
-
             prepare_out_dir(self.out)
             self._lock = _lock(self.out)
-            _write_atomic(self.out / "config.json", _dump({**config.to_dict(), "data_source": data_source}))
+            write_atomic(self.out / "config.json", _dump({**config.to_dict(), "data_source": data_source}))
 
     def __enter__(self):
         return self
@@ -118,10 +111,10 @@ class RunWriter:
         """Keep the lines the checkpoint covers: an interrupt may fall between the metrics line
         and the checkpoint, and the epoch after the checkpoint is trained again (to the same
         numbers). A damaged line anywhere but at the end refuses the resume instead."""
-        records = read_metrics(self.out, strict=True)
-        kept = [r for r in records if self._done(r)]
-        if len(kept) != len(records):
-            _write_atomic(self.out / "metrics.jsonl", b"".join(_line(r) for r in kept))
+        path = self.out / "metrics.jsonl"
+        kept = b"".join(_line(r) for r in read_metrics(self.out, strict=True) if self._done(r))
+        if not path.is_file() or path.read_bytes() != kept:  # records past the checkpoint, or a cut last line
+            write_atomic(path, kept)
 
     def on_epoch(self, records, checkpoint) -> None:
         import torch
@@ -130,7 +123,7 @@ class RunWriter:
             f.write(b"".join(_line(r) for r in records))
             f.flush()
             os.fsync(f.fileno())
-        _write_atomic(self.out / "confusion.json", _dump({r.loss: r.confusion for r in records}))
+        write_atomic(self.out / "confusion.json", _dump({r.loss: r.confusion for r in records}))
         tmp = self.out / ".state.pt.tmp"
         with open(tmp, "wb") as f:
             torch.save(checkpoint.to_dict(), f)
@@ -143,9 +136,9 @@ class RunWriter:
         """Write results.json, predictions.json and the figures (in ``figures``' formats, none
         when empty); returns the results."""
         results = summarize(read_metrics(self.out), self.config)
-        _write_atomic(self.out / "results.json", _dump(results))
+        write_atomic(self.out / "results.json", _dump(results))
         n = min(N_GRID, len(test_labels))
-        _write_atomic(self.out / "predictions.json", _dump({
+        write_atomic(self.out / "predictions.json", _dump({
             "images": test_images[:n].reshape(n, 28, 28).tolist() if test_images[:n].numel() == n * 784 else [],
             "labels": test_labels[:n].tolist(),
             "pred": {k: v[:n] for k, v in self.checkpoint.test_pred.items()},
