@@ -7,6 +7,7 @@ functions. Output is deterministic (no dates, fixed SVG ids), so committed figur
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -150,15 +151,48 @@ def export(entries: list[FigureEntry], out: Path, *, formats=DEFAULT_FORMATS, dp
     out = prepare_out_dir(out)
     rendered: dict[Path, bytes] = {}
     with plot_mpl.style(style):
-        for e in entries:
-            fig = e.build()
-            for fmt in formats:
-                rendered[out / f"{e.stem}.{fmt}"] = render(fig, fmt, dpi)
+        for e, files in zip(entries, _render_all(entries, tuple(formats), dpi)):
+            for fmt, data in zip(formats, files):
+                rendered[out / f"{e.stem}.{fmt}"] = data
     if index:
         rendered[out / "index.md"] = gallery(entries, formats).encode()
     for path, data in rendered.items():
         write_atomic(path, data)
     return list(rendered)
+
+
+_JOB: tuple = ()  # (entries, formats, dpi) for forked renderers, which inherit it
+
+
+def _render_one(i: int) -> list[bytes]:
+    entries, formats, dpi = _JOB
+    fig = entries[i].build()
+    return [render(fig, fmt, dpi) for fmt in formats]
+
+
+def _render_all(entries: list[FigureEntry], formats: tuple[str, ...], dpi: int) -> list[list[bytes]]:
+    """Every entry drawn and rendered in every format, in order. Figures are independent and
+    matplotlib draws on one core, so on a Linux machine with several cores they are drawn in
+    forked processes, one per core (the same bytes: rendering is deterministic)."""
+    import multiprocessing
+    import sys
+
+    global _JOB
+    n = min(len(entries), os.cpu_count() or 1)
+    if n < 2 or not sys.platform.startswith("linux") or multiprocessing.current_process().daemon:
+        _JOB = (entries, formats, dpi)
+        try:
+            return [_render_one(i) for i in range(len(entries))]
+        finally:
+            _JOB = ()
+    from concurrent.futures import ProcessPoolExecutor
+
+    _JOB = (entries, formats, dpi)  # set before the workers fork
+    try:
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_render_one, range(len(entries))))
+    finally:
+        _JOB = ()
 
 
 def gallery(entries: list[FigureEntry], formats) -> str:
