@@ -565,3 +565,90 @@ def test_figures_bad_format_leaves_nothing(tmp_path, fmt, message):
     res = _cli("figures", "--format", fmt, "--out", tmp_path / "figs")
     assert message in _one_line(res)
     assert not (tmp_path / "figs").exists()
+
+
+# --- the model registry, defaults that teach, weight decay, packaging --------------------------
+
+
+def test_model_registry():
+    assert lossviz.models() == ["softmax", "mlp"]
+    assert lossviz.get_model("mlp").title == "Multilayer perceptron" and lossviz.get_model("softmax").hidden is None
+    with pytest.raises(ValueError, match="unknown model 'cnn'; valid names: softmax, mlp"):
+        lossviz.get_model("cnn")
+    with pytest.raises(ValueError, match="unknown model"):
+        train.TrainConfig(model="cnn").validate()
+    assert train.TrainConfig(model="mlp", hidden=(64, 32)).validate().hidden == (64, 32)
+    assert train.TrainConfig(model="mlp").validate().hidden == (256,)  # the spec's default, recorded
+    listing = subprocess.run([sys.executable, "-m", "lossviz.cli", "list"], capture_output=True, text=True).stdout
+    assert "Models" in listing and "Multilayer perceptron" in listing and "Softmax regression" in listing
+
+
+def test_input_size_and_classes_come_from_the_data():
+    """A 2-D, 3-class toy set trains with the same models (the playground's case)."""
+    from types import SimpleNamespace
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 2, generator=g)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()  # 3 classes
+    toy2d = SimpleNamespace(train_images=x, train_labels=y, test_images=x[:100], test_labels=y[:100])
+    cfg = train.TrainConfig(losses=("cross_entropy", "l2"), model="mlp", hidden=(8, 8), epochs=3, batch_size=32, lr=0.5).validate()
+    cks = []
+    hist = train.compare(cfg, toy2d, workers=1, on_epoch=lambda r, c: cks.append(c))
+    assert cks[-1].params["w1"].shape == (2, 8, 2) and cks[-1].params["w3"].shape == (2, 3, 8)
+    assert len(hist[-1].confusion) == 3
+    softmax = train.TrainConfig(losses=("cross_entropy",), epochs=20, batch_size=32, lr=1.0).validate()
+    assert train.compare(softmax, toy2d, workers=1)[-1].test_acc > 0.6  # chance: about 0.45
+
+
+def test_default_comparison_has_no_identical_losses():
+    default = train.TrainConfig().validate()
+    assert default.loss_params["huber"] == {"delta": 0.5}  # the default on probabilities, recorded
+    assert train.identical_losses(default) == []
+    assert train.identical_losses(train.TrainConfig(loss_params={"huber": {"delta": 1.0}}).validate()) == [("l2", "huber")]
+    on_logits = train.TrainConfig(regression_target="logits").validate()
+    assert on_logits.loss_params["huber"] == {"delta": 1.0} and train.identical_losses(on_logits) == []
+
+
+def test_weight_decay_is_the_l2_penalty_gradient():
+    """sgd_step with decay = d2l 4.5's penalty lambda/2 ||w||^2 differentiated by autograd."""
+    lam, lr = 0.3, 0.1
+    config = train.TrainConfig(losses=("cross_entropy", "l1"), model="mlp", hidden=(12,), weight_decay=lam).validate()
+    model = models.init_model("mlp", 2, hidden=(12,), seed=1, dtype=torch.float64)
+    x, y = perturbed_batch(model, seed=2, n=16, scale=0.3)
+    params = {k: v.detach().clone().requires_grad_(True) for k, v in model.params.items()}
+    ref = models.StackedModel("mlp", params, model.activation, model.activation_params)
+    logits, _ = models.forward(ref, x)
+    onehot = train.one_hot(y, logits, 10)
+    data_loss = train.loss_values(config, logits, onehot).sum() / len(y)
+    penalty = sum((v ** 2).sum() for k, v in params.items() if k.startswith("w")) * lam / 2
+    (data_loss + penalty).backward()
+    logits, cache = models.forward(model, x)
+    step = torch.full((2,), lr, dtype=torch.float64)
+    models.sgd_step(model, cache, train.logit_grads(config, logits, onehot), step / len(y), step * lam)
+    for k, p in params.items():
+        torch.testing.assert_close(model.params[k], p.detach() - lr * p.grad, rtol=1e-9, atol=1e-12)
+
+
+def test_weight_decay_shrinks_the_weights(toy):
+    plain = train.TrainConfig(losses=("cross_entropy",), epochs=2, batch_size=64).validate()
+    decayed = train.TrainConfig(losses=("cross_entropy",), epochs=2, batch_size=64, weight_decay=1.0).validate()
+    norms = []
+    for cfg in (plain, decayed):
+        cks = []
+        train.compare(cfg, toy, on_epoch=lambda r, c: cks.append(c), workers=1)
+        norms.append(cks[-1].params["w1"].norm().item())
+    assert norms[1] < 0.9 * norms[0]
+
+
+def test_explorer_installs_under_the_lossviz_name():
+    """The wheel's packages: lossviz and lossviz.explorer (apps/explorer through the link), no top-level apps."""
+    import tomllib
+
+    from setuptools import find_packages
+
+    root = Path(__file__).resolve().parent.parent
+    include = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    found = find_packages(str(root), include=include)
+    assert "lossviz.explorer" in found and "lossviz.explorer.pages" in found and "lossviz.train" in found
+    assert not [p for p in found if not p.startswith("lossviz")]
+    assert (root / "lossviz" / "explorer").resolve() == (root / "apps" / "explorer").resolve()
