@@ -173,11 +173,13 @@ class StackedModel:
 
 def init_model(name: str, n_models: int, *, n_inputs: int = 784, n_classes: int = 10, hidden=None,
                activation: str = "relu", activation_params=None, seed: int = 0, device="cpu",
-               dtype=torch.float32) -> StackedModel:
+               dtype=torch.float32, init_std: float | None = INIT_STD) -> StackedModel:
     """M identical copies of one initialization (d2l's: weights N(0, 0.01^2), biases 0).
 
     Every compared loss starts from exactly the same weights: one draw, repeated M times.
-    The input size and the number of classes come from the data.
+    The input size and the number of classes come from the data. ``init_std=None`` draws
+    each layer's weights with Glorot's std sqrt(2 / (fan_in + fan_out)) instead, which small
+    deep networks on 2-D toy data need (d2l's 0.01 leaves them at rest for thousands of steps).
     """
     from lossviz.registry import get_model
 
@@ -187,7 +189,8 @@ def init_model(name: str, n_models: int, *, n_inputs: int = 784, n_classes: int 
     params = {}
     for i, (n_in, n_out) in enumerate(zip(widths, widths[1:]), start=1):
         # Drawn as d2l draws it, (in, out), then stored (out, in).
-        w = torch.randn(n_in, n_out, generator=g, dtype=torch.float64).T * INIT_STD
+        std = init_std if init_std is not None else (2.0 / (n_in + n_out)) ** 0.5
+        w = torch.randn(n_in, n_out, generator=g, dtype=torch.float64).T * std
         params[f"w{i}"] = w.expand(n_models, n_out, n_in).contiguous().to(device=device, dtype=dtype)
         params[f"b{i}"] = torch.zeros(n_models, n_out, device=device, dtype=dtype)
     if len(widths) == 2:

@@ -1,0 +1,366 @@
+"""Small data sets and live side-by-side training for the playground: what each loss does to a model.
+
+Two set-ups, each trained with several losses side by side from the same initial weights on
+the same minibatches, with the trainer's own stacked models and the registry's closed-form
+gradients (``lossviz.train``): the losses that train here are the losses that are drawn.
+
+- **Regression with outliers**: points on a line plus noise, a fraction of them moved far
+  below it; a line (or a small MLP) fitted with each regression loss. Each point's pull on each
+  fit is |dl/dy_hat| from the registry's ``grad``: L2 pulls hardest on the farthest points, L1
+  pulls every point equally, Huber in between.
+- **Classification in 2-D**: TensorFlow Playground's circle, xor, gaussian and spiral, and
+  scikit-learn's moons; input noise, label noise, a train/test split; an MLP from the model
+  registry; one decision map per loss.
+
+Everything is plain data: a ``ToyState`` (step and weights) goes in, a new state and the
+pictures' arrays come out, so a browser tab can hold its own state and the server stays
+stateless. Nothing here draws or writes files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from lossviz.registry import get_loss
+from lossviz.train import models
+from lossviz.train.config import TrainConfig
+from lossviz.train.loop import batch_order, batches_per_epoch, evaluate, logit_grads, one_hot
+
+DATASETS = ("circle", "xor", "gaussian", "spiral", "moons")
+DOMAIN = 6.0  # inputs live in [-6, 6]^2, as in TensorFlow Playground
+REGRESSION_PRESETS = {
+    # name: (outlier fraction, outlier size, noise); the outliers sit at the right end, below the line
+    "clean": (0.0, 0.0, 0.3),
+    "few outliers": (0.1, 6.0, 0.3),
+    "many outliers": (0.2, 6.0, 0.3),
+    "heavy noise": (0.0, 0.0, 1.5),
+}
+MAX_POINTS = 2000
+MAX_STEPS = 20_000
+
+
+def _check(name: str, value, lo: float, hi: float, integer: bool = False) -> float | int:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and lo <= value <= hi
+    if integer:
+        ok = ok and float(value) == int(value)
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        raise ValueError(f"{name} must be {kind} in [{lo:g}, {hi:g}], got {value!r}")
+    return int(value) if integer else float(value)
+
+
+# --- data sets --------------------------------------------------------------------------------
+
+
+@dataclass
+class LineData:
+    """Points (x, y) around the clean line y = slope * x + intercept; ``outlier`` marks the moved ones."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    outlier: torch.Tensor
+    slope: float
+    intercept: float
+
+
+def line_data(n: int = 40, *, slope: float = 1.0, intercept: float = 0.0, noise: float = 0.3,
+              outlier_frac: float = 0.2, outlier_size: float = 6.0, seed: int = 0) -> LineData:
+    """``n`` points with x uniform in [-3, 3], y = slope x + intercept + N(0, noise^2); the
+    ``outlier_frac`` points of largest x are moved ``outlier_size`` below the line (points of
+    high leverage: they tilt a least-squares line most)."""
+    n = _check("n", n, 2, MAX_POINTS, integer=True)
+    noise = _check("noise", noise, 0, 10)
+    outlier_frac = _check("outlier_frac", outlier_frac, 0, 0.5)
+    outlier_size = _check("outlier_size", outlier_size, 0, 100)
+    slope, intercept = _check("slope", slope, -10, 10), _check("intercept", intercept, -10, 10)
+    g = torch.Generator().manual_seed(_check("seed", seed, 0, 2**31, integer=True))
+    x = torch.rand(n, generator=g, dtype=torch.float64) * 6 - 3
+    y = slope * x + intercept + noise * torch.randn(n, generator=g, dtype=torch.float64)
+    outlier = torch.zeros(n, dtype=torch.bool)
+    k = round(outlier_frac * n)
+    if k:
+        outlier[torch.argsort(x, descending=True)[:k]] = True
+        y = torch.where(outlier, y - outlier_size, y)
+    return LineData(x, y, outlier, slope, intercept)
+
+
+@dataclass
+class PointsData:
+    """A 2-D classification set: train and test points (N, 2) with labels 0/1; ``flipped``
+    marks the training labels that label noise changed."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    flipped: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
+
+    # the trainer's data interface (lossviz.train.prepare reads these names)
+    @property
+    def train_images(self):
+        return self.x_train
+
+    @property
+    def train_labels(self):
+        return self.y_train
+
+    @property
+    def test_images(self):
+        return self.x_test
+
+    @property
+    def test_labels(self):
+        return self.y_test
+
+    n_classes = 2
+
+
+def _points(name: str, n: int, noise: float, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """TensorFlow Playground's generators (dataset.ts), on [-6, 6]^2; moons as scikit-learn's."""
+    def u(*shape, lo=0.0, hi=1.0):
+        return torch.rand(*shape, generator=g, dtype=torch.float64) * (hi - lo) + lo
+
+    half = n // 2
+    if name == "circle":
+        radius = 5.0
+        r = torch.cat([u(half, hi=0.5 * radius), u(n - half, lo=0.7 * radius, hi=radius)])
+        t = u(n, hi=2 * math.pi)
+        x = torch.stack([r * torch.sin(t), r * torch.cos(t)], 1) + u(n, 2, lo=-radius, hi=radius) * noise
+        y = torch.cat([torch.ones(half), torch.zeros(n - half)]).long()
+    elif name == "xor":
+        pts = u(n, 2, lo=-5, hi=5)
+        pts += torch.where(pts > 0, 0.3, -0.3)  # padding away from the axes
+        x = pts + u(n, 2, lo=-5, hi=5) * noise
+        y = (pts[:, 0] * pts[:, 1] >= 0).long()
+    elif name == "gaussian":
+        std = 0.5 + 3.5 * noise / 0.5  # Playground's scale: noise 0 -> 0.5, noise 0.5 -> 4
+        centres = torch.cat([torch.full((half, 2), 2.0), torch.full((n - half, 2), -2.0)])
+        x = centres + torch.randn(n, 2, generator=g, dtype=torch.float64) * std ** 0.5
+        y = torch.cat([torch.ones(half), torch.zeros(n - half)]).long()
+    elif name == "spiral":
+        i = torch.cat([torch.arange(half), torch.arange(n - half)]).double()
+        m = torch.cat([torch.full((half,), float(half)), torch.full((n - half,), float(n - half))])
+        delta = torch.cat([torch.zeros(half), torch.full((n - half,), math.pi)])
+        r = i / m * 5
+        t = 1.75 * i / m * 2 * math.pi + delta
+        x = torch.stack([r * torch.sin(t), r * torch.cos(t)], 1) + u(n, 2, lo=-1, hi=1) * noise * 5
+        y = torch.cat([torch.ones(half), torch.zeros(n - half)]).long()
+    elif name == "moons":
+        t = u(n, hi=math.pi)
+        outer = torch.stack([torch.cos(t), torch.sin(t)], 1)
+        inner = torch.stack([1 - torch.cos(t), 0.5 - torch.sin(t)], 1)
+        first = torch.arange(n) < half
+        pts = torch.where(first[:, None], outer, inner)
+        x = (pts - torch.tensor([0.5, 0.25])) * 3.5 + torch.randn(n, 2, generator=g, dtype=torch.float64) * noise * 3
+        y = first.long()
+    else:
+        raise ValueError(f"unknown data set {name!r}; valid names: {', '.join(DATASETS)}")
+    return x.clamp(-DOMAIN, DOMAIN), y
+
+
+def points_data(name: str = "circle", n: int = 400, *, noise: float = 0.0, label_noise: float = 0.0,
+                train_fraction: float = 0.5, seed: int = 0) -> PointsData:
+    """One of ``DATASETS`` with ``n`` points, input ``noise`` in [0, 0.5] (Playground's slider),
+    a fraction ``label_noise`` of the training labels flipped, shuffled and split."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; valid names: {', '.join(DATASETS)}")
+    n = _check("n", n, 10, MAX_POINTS, integer=True)
+    noise = _check("noise", noise, 0, 0.5)
+    label_noise = _check("label_noise", label_noise, 0, 0.5)
+    train_fraction = _check("train_fraction", train_fraction, 0.1, 0.9)
+    g = torch.Generator().manual_seed(_check("seed", seed, 0, 2**31, integer=True))
+    x, y = _points(name, n, noise, g)
+    order = torch.randperm(n, generator=g)
+    x, y = x[order].float(), y[order]
+    k = max(1, round(train_fraction * n))
+    y_train = y[:k].clone()
+    flipped = torch.zeros(k, dtype=torch.bool)
+    flipped[torch.randperm(k, generator=g)[: round(label_noise * k)]] = True
+    y_train[flipped] = 1 - y_train[flipped]
+    return PointsData(name, x[:k], y_train, x[k:], y[k:], flipped)
+
+
+# --- side-by-side training, a few steps at a time ---------------------------------------------
+
+
+@dataclass
+class ToyState:
+    """Where a toy training stands: the step count and the stacked weights of the M models."""
+
+    step: int
+    params: dict[str, torch.Tensor]
+
+    def to_dict(self) -> dict:
+        """Plain data (lists) for a browser store."""
+        return {"step": self.step, "params": {k: v.tolist() for k, v in self.params.items()}}
+
+    @classmethod
+    def from_dict(cls, d: object, like: "ToyState") -> "ToyState":
+        """A state sent back by a browser, checked against the shapes of ``like`` (a fresh state
+        of the same set-up): ``ValueError`` for anything else."""
+        if not isinstance(d, dict) or not isinstance(d.get("params"), dict):
+            raise ValueError("not a playground state")
+        step = _check("step", d.get("step"), 0, 10**9, integer=True)
+        params = {}
+        for k, ref in like.params.items():
+            try:
+                t = torch.tensor(d["params"][k], dtype=ref.dtype)
+            except (KeyError, TypeError, ValueError, RuntimeError):
+                raise ValueError(f"playground state: bad or missing {k}") from None
+            if t.shape != ref.shape or not torch.isfinite(t).all():
+                raise ValueError(f"playground state: {k} has shape {tuple(t.shape)}, expected {tuple(ref.shape)}")
+            params[k] = t
+        if set(d["params"]) != set(like.params):
+            raise ValueError("playground state: unexpected parameters")
+        return cls(step, params)
+
+
+@dataclass
+class ToySetup:
+    """A side-by-side toy training: the trainer's config (losses, model, lr, batch, weight
+    decay, seed) and the data. ``task`` is "classification" (2-D points) or "regression"."""
+
+    config: TrainConfig
+    data: PointsData | LineData
+    task: str
+
+    @property
+    def x(self) -> torch.Tensor:
+        return self.data.x_train if self.task == "classification" else self.data.x[:, None].float()
+
+    def new_state(self) -> ToyState:
+        c = self.config
+        n_in, n_out = (2, 2) if self.task == "classification" else (1, 1)
+        model = models.init_model(c.model, len(c.losses), n_inputs=n_in, n_classes=n_out, hidden=c.hidden,
+                                  activation=c.activation, activation_params=c.activation_params, seed=c.seed,
+                                  init_std=None)
+        return ToyState(0, model.params)
+
+    def model(self, state: ToyState) -> models.StackedModel:
+        c = self.config
+        act = c.activation if c.hidden else None
+        return models.StackedModel(c.model, state.params, act, c.activation_params if act else None)
+
+
+def classification_setup(data: PointsData, losses=("cross_entropy", "l1", "l2"), *, hidden=(8, 8),
+                         activation: str = "tanh", lr: float = 0.1, batch_size: int = 10, weight_decay: float = 0.0,
+                         loss_params: dict | None = None, seed: int = 0) -> ToySetup:
+    """Classification losses (on logits) and regression losses (on the softmax probabilities
+    against one-hot targets, as in ``lossviz compare``) side by side on a 2-D set."""
+    config = TrainConfig(losses=tuple(losses), model="mlp" if hidden else "softmax", hidden=tuple(hidden) or None,
+                         activation=activation, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
+                         loss_params=dict(loss_params or {}), seed=seed, device="cpu").validate()
+    return ToySetup(config, data, "classification")
+
+
+def regression_setup(data: LineData, losses=("l2", "l1", "huber"), *, hidden=(), activation: str = "tanh",
+                     lr: float = 0.05, loss_params: dict | None = None, seed: int = 0) -> ToySetup:
+    """Regression losses side by side fitting y from x: a line (``hidden=()``) or a small MLP.
+    Full-batch gradient descent on the mean loss, the registry's closed-form gradients."""
+    for name in losses:
+        if get_loss(name).kind != "regression":
+            raise ValueError(f"{name} is not a regression loss; the fit needs one of: "
+                             + ", ".join(n for n in _known_losses() if get_loss(n).kind == "regression"))
+    config = TrainConfig(losses=tuple(losses), model="mlp" if hidden else "softmax", hidden=tuple(hidden) or None,
+                         activation=activation, lr=lr, batch_size=len(data.x), regression_target="logits",
+                         loss_params=dict(loss_params or {}), seed=seed, device="cpu").validate()
+    return ToySetup(config, data, "regression")
+
+
+def _known_losses():
+    from lossviz.registry import losses
+
+    return losses()
+
+
+@torch.inference_mode()
+def advance(setup: ToySetup, state: ToyState, steps: int) -> ToyState:
+    """``steps`` more SGD steps of every model, side by side; returns the new state (the old one
+    is not changed). The minibatches depend only on (seed, step), as in the trainer."""
+    steps = _check("steps", steps, 0, MAX_STEPS, integer=True)
+    model = setup.model(ToyState(state.step, {k: v.clone() for k, v in state.params.items()}))
+    c, m = setup.config, len(setup.config.losses)
+    x = setup.x
+    if setup.task == "regression":
+        y = setup.data.y[:, None].float()
+        lr = torch.full((m,), c.lr)
+        for _ in range(steps):
+            out, cache = models.forward(model, x)  # (N, M, 1)
+            g = torch.stack([get_loss(name).grad_fn(out[:, i], y, **c.loss_params.get(name, {}))
+                             for i, name in enumerate(c.losses)], 1)
+            models.sgd_step(model, cache, g, lr / len(y))
+        return ToyState(state.step + steps, model.params)
+    y = setup.data.y_train
+    n, bs = len(y), min(c.batch_size, len(y))
+    per_epoch = batches_per_epoch(n, bs)
+    lr = torch.full((m,), c.lr)
+    decay = lr * c.weight_decay if c.weight_decay else None
+    for s in range(state.step, state.step + steps):
+        epoch, i = divmod(s, per_epoch)
+        rows = batch_order(n, c.seed, epoch + 1)[i * bs:(i + 1) * bs]
+        xb = x.index_select(0, rows)
+        out, cache = models.forward(model, xb)
+        d = logit_grads(c, out, one_hot(y.index_select(0, rows), out, 2))
+        models.sgd_step(model, cache, d, lr / len(rows), decay)
+    return ToyState(state.step + steps, model.params)
+
+
+@torch.inference_mode()
+def classification_frame(setup: ToySetup, state: ToyState, grid: int = 60) -> dict:
+    """What a frame shows: per loss, train/test loss and accuracy, and the probability of class
+    1 on a ``grid`` x ``grid`` map of [-6, 6]^2 (float32 arrays, (M, grid, grid))."""
+    grid = _check("grid", grid, 4, 200, integer=True)
+    model, c, d = setup.model(state), setup.config, setup.data
+    train, test = evaluate(model, c, d.x_train, d.y_train), evaluate(model, c, d.x_test, d.y_test)
+    axis = torch.linspace(-DOMAIN, DOMAIN, grid)
+    gy, gx = torch.meshgrid(axis, axis, indexing="ij")
+    logits, _ = models.forward(model, torch.stack([gx.reshape(-1), gy.reshape(-1)], 1))
+    p1 = torch.softmax(logits.float(), -1)[..., 1].T.reshape(len(c.losses), grid, grid)
+    return {"step": state.step, "losses": list(c.losses), "axis": axis.numpy(), "prob": p1.numpy(),
+            "train_loss": [e.loss for e in train], "test_loss": [e.loss for e in test],
+            "train_acc": [e.acc for e in train], "test_acc": [e.acc for e in test]}
+
+
+@torch.inference_mode()
+def regression_frame(setup: ToySetup, state: ToyState, points: int = 101) -> dict:
+    """What a frame shows: each loss's fit on a grid of x, each point's pull |dl/dy_hat| on
+    each fit (N, M), and each fit's RMS distance from the clean line over [-3, 3]."""
+    model, c, d = setup.model(state), setup.config, setup.data
+    xs = torch.linspace(-3, 3, _check("points", points, 2, 2000, integer=True))
+    fit, _ = models.forward(model, xs[:, None])
+    at, _ = models.forward(model, setup.x)
+    y = d.y[:, None].float()
+    pull = torch.stack([get_loss(name).grad_fn(at[:, i], y, **c.loss_params.get(name, {})).abs()[:, 0]
+                        for i, name in enumerate(c.losses)], 1)
+    clean = d.slope * xs + d.intercept
+    error = ((fit[:, :, 0] - clean[:, None]) ** 2).mean(0).sqrt()
+    losses = [get_loss(name).value_fn(at[:, i], y, **c.loss_params.get(name, {})).mean().item()
+              for i, name in enumerate(c.losses)]
+    return {"step": state.step, "losses": list(c.losses), "x": xs.numpy(), "fit": fit[:, :, 0].T.numpy(),
+            "pull": pull.T.numpy(), "error": error.tolist(), "loss": losses}
+
+
+def fitted_lines(setup: ToySetup, state: ToyState) -> list[tuple[float, float]]:
+    """(slope, intercept) of each loss's line (the line model only)."""
+    if setup.config.hidden:
+        raise ValueError("the fit is an MLP, not a line")
+    return [(state.params["w1"][m, 0, 0].item(), state.params["b1"][m, 0].item()) for m in range(len(setup.config.losses))]
+
+
+def run(setup: ToySetup, steps: int, *, every: int = 10) -> list[dict]:
+    """Train from scratch for ``steps`` steps; the frames every ``every`` steps (and the last):
+    plain data in, plain history out, for notes and tests without a browser."""
+    every = _check("every", every, 1, MAX_STEPS, integer=True)
+    frame = classification_frame if setup.task == "classification" else regression_frame
+    state, history = setup.new_state(), []
+    done = 0
+    while done < steps:
+        k = min(every, steps - done)
+        state = advance(setup, state, k)
+        done += k
+        history.append(frame(setup, state))
+    return history
