@@ -86,9 +86,11 @@ def cmd_figures(args: argparse.Namespace) -> int:
         written = runs.export_run_figures(Path(args.run), out=Path(args.out) if args.out else None,
                                           formats=formats, dpi=args.dpi, style=args.style)
     else:
-        entries = export.select(export.catalogue(export.parse_params(args.param)), args.only)
+        entries = export.select(export.catalogue(export.parse_params(args.param), playground=args.playground), args.only)
         # The gallery lists the whole set: a partial export (--only) leaves index.md as it is.
-        written = export.export(entries, out, formats=formats, dpi=args.dpi, style=args.style, index=not args.only)
+        # The gallery lists what was drawn: the whole set, or the playground's (--only playground).
+        whole = not args.only or (args.playground and args.only == ["playground"])
+        written = export.export(entries, out, formats=formats, dpi=args.dpi, style=args.style, index=whole)
     print(f"wrote {len(written)} files to {written[0].parent if written else out} in {time.perf_counter() - start:.1f} s")
     return 0
 
@@ -263,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dpi", type=int, default=150, help="resolution of PNG files (default: 150)")
     p.add_argument("--style", choices=["light", "dark", "print"], default="light", help="colour style (default: light)")
     p.add_argument("--run", metavar="DIR", help="redraw the figures of a `lossviz compare` run folder instead")
+    p.add_argument("--playground", action="store_true",
+                   help="also the playground's figures: fits with outliers and decision maps per loss (trains small models, ~10 s)")
     p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("compare", help="train several losses side by side on Fashion-MNIST and compare them",

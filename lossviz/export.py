@@ -51,8 +51,9 @@ def _sweep_values(param) -> tuple[float, ...]:
     return tuple(lo + (hi - lo) * i / 3 for i in range(4))
 
 
-def catalogue(params: dict[str, dict] | None = None) -> list[FigureEntry]:
-    """Every default figure, built from the registry; ``params`` = {name: {param: value}}."""
+def catalogue(params: dict[str, dict] | None = None, *, playground: bool = False) -> list[FigureEntry]:
+    """Every default figure, built from the registry; ``params`` = {name: {param: value}}.
+    ``playground``: also the playground's figures (they train small models: seconds each)."""
     params = params or {}
     for name, p in params.items():
         get(name).resolve(p)  # unknown names / parameters / ranges fail before drawing
@@ -113,6 +114,39 @@ def catalogue(params: dict[str, dict] | None = None) -> list[FigureEntry]:
                 lambda n=name, p=p, make=make: plot_mpl.sweep_figure(
                     [make(n, {**params.get(n, {}), p.name: v}) for v in _sweep_values(p)], p.name),
             ))
+    if playground:
+        out += playground_entries()
+    return out
+
+
+# The playground's figures: what each loss does to a small model, drawn from lossviz.toy's frames.
+PLAYGROUND_REGRESSION = ("l2", "l1", "huber")
+PLAYGROUND_CLASSIFICATION = ("cross_entropy", "l2", "l1")
+PLAYGROUND_STEPS = {"circle": 400, "xor": 400, "gaussian": 200, "spiral": 1500, "moons": 400}
+
+
+def playground_entries() -> list[FigureEntry]:
+    """Regression with outliers per loss, and the decision maps per loss for each 2-D set."""
+    from lossviz import toy
+
+    def regression():
+        data = toy.line_data(40, outlier_frac=0.2, outlier_size=6.0, seed=0)
+        setup = toy.regression_setup(data, PLAYGROUND_REGRESSION, lr=0.05)
+        frame = toy.run(setup, 2000, every=2000)[-1]
+        return plot_mpl.toy_regression_figure(frame, data, "A line fitted with each loss to points with 20 % outliers")
+
+    def boundaries(name: str):
+        data = toy.points_data(name, 400, noise=0.05, seed=0)
+        setup = toy.classification_setup(data, PLAYGROUND_CLASSIFICATION, hidden=(8, 8), lr=0.1, batch_size=10)
+        steps = PLAYGROUND_STEPS[name]
+        return plot_mpl.toy_boundaries_figure(toy.run(setup, steps, every=steps)[-1], data)
+
+    # "playground" among the names: `lossviz figures --playground --only playground` draws just these.
+    out = [FigureEntry("playground_regression_outliers", "Regression with outliers: each loss's fit and each point's pull",
+                       "", ("playground", *PLAYGROUND_REGRESSION), regression)]
+    for name in toy.DATASETS:
+        out.append(FigureEntry(f"playground_boundaries_{name}", f"Decision maps per loss on {name}", "",
+                               ("playground", *PLAYGROUND_CLASSIFICATION), lambda n=name: boundaries(n)))
     return out
 
 

@@ -272,3 +272,51 @@ def predictions_figure(grid: dict, max_losses: int = 4) -> Figure:
                     fontsize=9, color=right if ok else wrong, gid=f"pred-{i}-{name}-{'right' if ok else 'wrong'}")
     fig.suptitle("Test images: true label (bold) and each loss's prediction (green right, red wrong)")
     return fig
+
+
+# --- the playground's frames (lossviz.toy) ----------------------------------------------------
+
+
+def toy_regression_figure(frame: dict, data, title: str = "") -> Figure:
+    """A line (or MLP) fitted with each regression loss to points with outliers (left), and each
+    point's pull |dl/dy_hat| on each fit (right): L2 pulls hardest on the farthest points."""
+    fig, axes = _new_figure(ncols=2, size=(11.0, 4.2))
+    ax, pull_ax = axes[0]
+    x, y, out = (np.asarray(v) for v in (data.x, data.y, data.outlier))
+    ax.scatter(x[~out], y[~out], s=18, color="#555555", label="points", zorder=3, gid="points")
+    if out.any():
+        ax.scatter(x[out], y[out], s=30, marker="x", color="#222222", label="outliers", zorder=3, gid="outliers")
+    xs = np.asarray(frame["x"])
+    ax.plot(xs, data.slope * xs + data.intercept, color="#222222", ls="--", lw=1.2, label="clean line", gid="clean")
+    for i, name in enumerate(frame["losses"]):
+        ax.plot(xs, frame["fit"][i], color=color_of(name), label=f"{name} (error {frame['error'][i]:.2f})", gid=f"fit-{name}")
+        pull_ax.scatter(x, frame["pull"][i], s=16, color=color_of(name), label=name, gid=f"pull-{name}")
+    ax.set(xlabel="x", ylabel="y", title=f"Fits after {frame['step']} steps")
+    ax.legend(loc="best", fontsize=8.5)
+    pull_ax.set(xlabel="x", ylabel=r"pull $|\partial l / \partial \hat y|$", title="Each point's pull on each fit")
+    pull_ax.legend(loc="best")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def toy_boundaries_figure(frame: dict, data, title: str = "") -> Figure:
+    """One decision map per loss (probability of class 1), with the training points (filled)
+    and the test points (hollow); each panel titled with its test accuracy."""
+    losses = frame["losses"]
+    fig, axes = _new_figure(ncols=len(losses), size=(3.3 * len(losses), 3.5))
+    axis = np.asarray(frame["axis"])
+    colors = np.array(["#D55E00", "#0072B2"])  # class 0, class 1 (Okabe-Ito vermillion, blue)
+    xtr, ytr = np.asarray(data.x_train), np.asarray(data.y_train)
+    xte, yte = np.asarray(data.x_test), np.asarray(data.y_test)
+    for i, (name, ax) in enumerate(zip(losses, axes[0])):
+        ax.contourf(axis, axis, frame["prob"][i], levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.55, gid=f"map-{name}")
+        ax.contour(axis, axis, frame["prob"][i], levels=[0.5], colors="#222222", linewidths=1.2)
+        ax.scatter(xtr[:, 0], xtr[:, 1], s=9, c=colors[ytr], edgecolors="white", linewidths=0.4, gid=f"train-{name}")
+        ax.scatter(xte[:, 0], xte[:, 1], s=11, facecolors="none", edgecolors=colors[yte], linewidths=0.8, gid=f"test-{name}")
+        ax.set_title(f"{name}: test acc {frame['test_acc'][i]:.2f}", color=color_of(name))
+        ax.set_aspect("equal")
+        ax.set_xticks([-6, 0, 6]), ax.set_yticks([-6, 0, 6])
+        ax.grid(False)
+    fig.suptitle(title or f"{data.name}: decision maps after {frame['step']} steps (train filled, test hollow)")
+    return fig

@@ -183,9 +183,26 @@ def test_committed_figures_are_current(tmp_path):
     """`lossviz figures` regenerates exactly the committed figures/ set (run it after a change)."""
     res = _cli("--out", str(tmp_path))
     assert res.returncode == 0, res.stderr
-    committed = sorted(p.name for p in (ROOT / "figures").iterdir())
+    committed = sorted(p.name for p in (ROOT / "figures").iterdir() if p.is_file())  # figures/playground: its own test
     fresh = sorted(p.name for p in tmp_path.iterdir())
     assert committed == fresh
     for name in fresh:
         if name.endswith((".svg", ".md", ".png")):
             assert (tmp_path / name).read_bytes() == (ROOT / "figures" / name).read_bytes(), f"figures/{name} is stale: run `lossviz figures`"
+
+
+def test_playground_figures_draw_the_toy_frames(tmp_path):
+    """The playground's exported figures show lossviz.toy's own numbers; the committed
+    figures/playground set has one PNG and one SVG per entry."""
+    from lossviz import export, toy
+
+    entries = {e.stem: e for e in export.playground_entries()}
+    fig = entries["playground_regression_outliers"].build()
+    data = toy.line_data(40, outlier_frac=0.2, outlier_size=6.0, seed=0)
+    setup = toy.regression_setup(data, export.PLAYGROUND_REGRESSION, lr=0.05)
+    frame = toy.run(setup, 2000, every=2000)[-1]
+    lines = {l.get_gid(): l for ax in fig.axes for l in ax.get_lines()}
+    for i, name in enumerate(export.PLAYGROUND_REGRESSION):
+        np.testing.assert_allclose(lines[f"fit-{name}"].get_ydata(), frame["fit"][i], rtol=1e-6)
+    committed = sorted(p.name for p in (ROOT / "figures" / "playground").iterdir())
+    assert committed == sorted([f"{stem}.{fmt}" for stem in entries for fmt in ("png", "svg")] + ["index.md"])
