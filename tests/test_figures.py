@@ -144,7 +144,7 @@ def _cli(*args, cwd=None):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--only", "gelu"], "unknown figure or name 'gelu'"),
+        (["--only", "swishy"], "unknown figure or name 'swishy'"),
         (["--param", "huber.delta"], "malformed --param"),
         (["--param", "huber.delta=abc"], "is not a number"),
         (["--param", "huber.delta=-1"], r"huber.delta must be in \(0, inf\)"),
