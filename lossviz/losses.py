@@ -260,10 +260,15 @@ def _log1p_square_over(z: torch.Tensor, b: float) -> torch.Tensor:
 
 
 def _exprel(y: torch.Tensor) -> torch.Tensor:
-    """(exp(y) - 1) / y, which is 1 at y = 0 (expm1 keeps it exact for tiny y)."""
-    zero = y == 0
-    y_safe = torch.where(zero, torch.ones_like(y), y)
-    return torch.where(zero, torch.ones_like(y), torch.expm1(y_safe) / y_safe)
+    """(exp(y) - 1) / y, which is 1 at y = 0.
+
+    For |y| < 1e-5 the series 1 + y/2 + y^2/6 (error < y^3/24 < 1e-16): the quotient's own
+    derivative divides by y^2, which underflows to 0 for a subnormal y (alpha = 1e-300).
+    """
+    small = y.abs() < 1e-5
+    y_small = torch.where(small, y, torch.zeros_like(y))
+    y_big = torch.where(small, torch.ones_like(y), y)
+    return torch.where(small, 1 + y_small * (0.5 + y_small / 6), torch.expm1(y_big) / y_big)
 
 
 @_upcast_half
@@ -291,15 +296,18 @@ def general(pred: torch.Tensor, target: torch.Tensor, *, alpha: float = 1.0, sca
     # rho = (b / alpha) expm1(alpha L / 2) = (b L / 2) exprel(alpha L / 2): the second form has
     # no division by alpha, so alpha = 0 (where it gives L = log(1 + z^2/2), Cauchy) and alpha
     # near 0 need no case of their own. Near alpha = 2 (b -> 0) both forms tend to z^2 / 2.
-    small_e = torch.where(e > 1, torch.zeros_like(e), e)
+    far_out = e > 1
+    small_e = torch.where(far_out, torch.zeros_like(e), e)
     near = 0.5 * b * log_base * _exprel(small_e)
-    if alpha <= 0:
-        return near  # e <= 0 everywhere
-    # Far out with alpha > 0, exp(e) grows: (b / alpha) exp(e) as exp(e + log(b / alpha)) stays
-    # finite wherever rho does, even when exp(e) alone would not (b tiny, alpha near 2).
-    big_e = torch.where(e > 1, e, torch.ones_like(e))
+    # e > 1 needs alpha > 0, and alpha L > 2 with L < 1500 (float64's range): alpha > 1e-3.
+    # Only then is the far branch computed (for a subnormal alpha, b / alpha overflows).
+    if alpha <= 0 or not bool(far_out.any()):
+        return near
+    # Far out, exp(e) grows: (b / alpha) exp(e) as exp(e + log(b / alpha)) stays finite
+    # wherever rho does, even when exp(e) alone would not (b tiny, alpha near 2).
+    big_e = torch.where(far_out, e, torch.ones_like(e))
     far = torch.exp(big_e + math.log(b / alpha)) - b / alpha
-    return torch.where(e > 1, far, near)
+    return torch.where(far_out, far, near)
 
 
 @_upcast_half

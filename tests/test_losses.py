@@ -355,7 +355,12 @@ def test_classification_grad_matches_autograd_hypothesis(name, logits, data):
     for target in (torch.tensor([y]), probs / probs.sum() if probs.sum() > 0 else probs):
         o = torch.tensor([logits], dtype=torch.float64, requires_grad=True)
         spec.value(o, target, **params).sum().backward()
-        torch.testing.assert_close(spec.grad(o.detach(), target, **params), o.grad)
+        closed = spec.grad(o.detach(), target, **params)
+        assert torch.isfinite(closed).all()
+        # Where p_y rounds to 1, autograd of focal's (1 - p)^gamma is inf * 0 = NaN for
+        # gamma < 1 (logits [27, -10]); the closed form gives the limit there.
+        if torch.isfinite(o.grad).all():
+            torch.testing.assert_close(closed, o.grad)
 
 
 @pytest.mark.parametrize("name", CLASSIFICATION)
