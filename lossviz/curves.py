@@ -208,3 +208,101 @@ def overflow_curve(base_logits=(1.0, 0.0, -1.0), *, target_class: int = 1, scale
         "stable": _np(get_loss("cross_entropy").value(o, y)).astype(np.float64),
         "naive": _np(cross_entropy_naive(o, y)).astype(np.float64),
     }
+
+
+# --- classification losses against the margin ("surrogate losses") ---------------------------
+
+# What the surrogate-losses figure overlays: (name, parameters); the same loss may appear with
+# several parameter sets (label-smoothed cross-entropy). The 0-1 loss is added by the view.
+SURROGATES = (
+    ("cross_entropy", {}),
+    ("hinge", {}),
+    ("focal", {"gamma": 2.0}),
+    ("gce", {"q": 0.7}),
+    ("cross_entropy", {"label_smoothing": 0.2}),
+)
+MARGIN_RANGE = (-3.0, 3.0)
+
+
+@dataclass(frozen=True)
+class MarginView:
+    """Classification losses against the margin m = o_y - max_{i != y} o_i.
+
+    The logits are o_y = m and o_i = 0 for the ``n_classes - 1`` others, so the margin is m and
+    p_y = e^m / (e^m + C - 1). Each curve's x is the margin; its "value" is the loss and its
+    "grad" is dl/dm = dl/do_y (only o_y moves). ``zero_one`` is the 0-1 loss [m <= 0] (a tie
+    counts as a mistake).
+    """
+
+    margin: np.ndarray
+    p_true: np.ndarray
+    n_classes: int
+    curves: list
+    zero_one: np.ndarray
+
+
+def margin_view(entries=SURROGATES, *, margin_range=MARGIN_RANGE, n: int = DEFAULT_POINTS, n_classes: int = 2) -> MarginView:
+    """Loss and gradient against the margin, and p_y, for each (classification loss, params)."""
+    m = grid(margin_range, n)
+    c = int(n_classes)
+    if not 2 <= c <= 1000:
+        raise ValueError(f"number of classes must be in [2, 1000], got {n_classes!r}")
+    o = torch.zeros(m.numel(), c, dtype=torch.float64)
+    o[:, 0] = m
+    y = torch.zeros(m.numel(), dtype=torch.long)
+    out = []
+    for name, params in entries:
+        spec = get_loss(name)
+        if spec.kind != "classification":
+            raise ValueError(f"{name} is not a classification loss; the margin view draws only those")
+        params = spec.resolve(params or {})
+        out.append(Curve(
+            name=name,
+            params=params,
+            x=_np(m),
+            series={"value": _np(spec.value(o, y, **params)), "grad": _np(spec.grad(o, y, **params)[:, 0])},
+            xlabel="margin $o_y - \\max_{i \\neq y} o_i$",
+            labels={"value": "loss $l$", "grad": "$\\partial l / \\partial o_y$"},
+        ))
+    return MarginView(
+        margin=_np(m),
+        p_true=_np(get_activation("softmax").value(o)[:, 0]),
+        n_classes=c,
+        curves=out,
+        zero_one=_np((m <= 0).to(torch.float64)),
+    )
+
+
+# --- Barron's robust-loss family --------------------------------------------------------------
+
+# The named members of the family, marked on an alpha slider and in the legend (Barron 2019, sec. 1).
+ROBUST_NAMED = {2.0: "L2", 1.0: "pseudo-Huber", 0.0: "Cauchy", -2.0: "Geman-McClure", -float("inf"): "Welsch"}
+ROBUST_ALPHAS = (-float("inf"), -2.0, 0.0, 0.5, 1.0, 1.5, 2.0)
+
+
+def robust_family(alphas=ROBUST_ALPHAS, *, scale: float = 1.0, x_range=(-6.0, 6.0), n: int = DEFAULT_POINTS) -> list[Curve]:
+    """Barron's loss rho(x, alpha, c) at several alpha: value, gradient and, where it exists
+    (alpha >= 0), the normalized density exp(-rho) / Z(alpha, c).
+
+    For alpha < 0 the curve has no "likelihood" series: exp(-rho) does not integrate.
+    """
+    spec = get_loss("general")
+    x = grid(x_range, n)
+    zero = torch.zeros((), dtype=torch.float64)
+    out = []
+    for a in alphas:
+        params = spec.resolve({"alpha": a, "scale": scale})
+        series = {"value": _np(spec.value(x, zero, **params)), "grad": _np(spec.grad(x, zero, **params))}
+        if params["alpha"] >= 0:
+            series["likelihood"] = _np(spec.likelihood(x, zero, normalized=True, **params))
+        name = ROBUST_NAMED.get(params["alpha"])
+        out.append(Curve(
+            name="general",
+            params=params,
+            x=_np(x),
+            series=series,
+            xlabel="residual $x = \\hat y - y$",
+            labels={"value": "loss $\\rho$", "grad": "gradient $\\partial\\rho/\\partial x$",
+                    "likelihood": "density $e^{-\\rho}/Z(\\alpha)$", "member": name or ""},
+        ))
+    return out

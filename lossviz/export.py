@@ -25,6 +25,8 @@ _METADATA = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": Non
 OVERFLOW_LOGITS = (1.0, 0.0, -1.0)
 TEMPERATURE_LOGITS = (2.0, 1.0, 0.1, -1.0)
 TEMPERATURES = (0.5, 1.0, 2.0, 5.0)
+# Parameters whose sweep has a figure of its own instead of a generic sweep_NAME_PARAM.
+_OWN_FIGURE = {("softmax", "temperature"): "softmax_temperature", ("general", "alpha"): "robust_family"}
 
 
 @dataclass(frozen=True)
@@ -68,15 +70,7 @@ def catalogue(params: dict[str, dict] | None = None, *, playground: bool = False
         ))
 
     def overlay():
-        cs = []
-        for n in regression:
-            spec = get_loss(n)
-            if spec.params and n not in params:
-                p = spec.params[0]
-                cs += [curves.loss_curve(n, {p.name: v}, x_range=(-4, 4)) for v in _sweep_values(p)[1:]]
-            else:
-                cs.append(curves.loss_curve(n, params.get(n), x_range=(-4, 4)))
-        return plot_mpl.overlay_figure(cs)
+        return plot_mpl.overlay_figure([curves.loss_curve(n, params.get(n), x_range=(-4, 4)) for n in regression])
 
     out.append(FigureEntry("losses_regression", "Regression losses compared: value, gradient, likelihood",
                            "", tuple(regression), overlay))
@@ -103,11 +97,23 @@ def catalogue(params: dict[str, dict] | None = None, *, playground: bool = False
         lambda: plot_mpl.overflow_figure(curves.overflow_curve(OVERFLOW_LOGITS), OVERFLOW_LOGITS),
     ))
 
+    out.append(FigureEntry(
+        "surrogate_losses", "Classification losses against the margin: the surrogate losses and the 0-1 loss",
+        "m = o_y - \\max_{i \\ne y} o_i", tuple(dict.fromkeys(n for n, _ in curves.SURROGATES)),
+        lambda: plot_mpl.surrogate_figure(curves.margin_view(
+            [(n, {**params.get(n, {}), **p}) for n, p in curves.SURROGATES])),
+    ))
+    out.append(FigureEntry(
+        "robust_family", "Barron's general robust loss: loss, gradient and density across alpha",
+        get_loss("general").formula.value, ("general",),
+        lambda: plot_mpl.robust_family_figure(curves.robust_family(scale=params.get("general", {}).get("scale", 1.0))),
+    ))
+
     for name in losses() + activations():
         spec = get(name)
-        if name == "softmax":  # its sweep is softmax_temperature
-            continue
         for p in spec.params:
+            if (name, p.name) in _OWN_FIGURE:
+                continue
             make = curves.loss_curve if name in losses() else curves.activation_curve
             out.append(FigureEntry(
                 f"sweep_{name}_{p.name}", f"{spec.title} at several values of {p.name}", spec.formula.value, (name,),
@@ -121,7 +127,7 @@ def catalogue(params: dict[str, dict] | None = None, *, playground: bool = False
 
 # The playground's figures: what each loss does to a small model, drawn from lossviz.toy's frames.
 PLAYGROUND_REGRESSION = ("l2", "l1", "huber")
-PLAYGROUND_CLASSIFICATION = ("cross_entropy", "l2", "l1")
+PLAYGROUND_CLASSIFICATION = ("cross_entropy", "hinge", "focal", "l2")
 PLAYGROUND_STEPS = {"circle": 400, "xor": 400, "gaussian": 200, "spiral": 1500, "moons": 400}
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 
-from lossviz.curves import Curve
+from lossviz.curves import Curve, MarginView
 from lossviz.registry import get
 from lossviz.style import PALETTE, SERIES_COLORS, color_of
 
@@ -75,7 +75,8 @@ def _param_text(params: dict) -> str:
 def _title(curve: Curve) -> str:
     spec = get(curve.name)
     extra = _param_text(curve.params)
-    return f"{spec.title}: {spec.formula.mathtext}" + (f"  ({extra})" if extra else "")
+    # Parameters on a line of their own: with the formula they overflow a 6.4 in figure.
+    return f"{spec.title}: {spec.formula.mathtext}" + (f"\n({extra})" if extra else "")
 
 
 # --- losses -----------------------------------------------------------------------------------
@@ -104,7 +105,7 @@ def loss_figure(curve: Curve) -> Figure:
 
 def overlay_figure(curves: list[Curve], title: str = "Regression losses compared") -> Figure:
     """Several losses on shared axes, one panel each for value, gradient and likelihood."""
-    fig, axes = _new_figure(ncols=3, size=(12.8, 3.9))
+    fig, axes = _new_figure(ncols=3, size=(12.8, 4.6))
     for key, ax, ylabel in zip(("value", "grad", "likelihood"), axes[0], ("loss", "gradient", "likelihood $e^{-l}$")):
         for i, c in enumerate(curves):
             label = get(c.name).title.split(" (")[0] + (f" ({_param_text(c.params)})" if c.params else "")
@@ -113,7 +114,8 @@ def overlay_figure(curves: list[Curve], title: str = "Regression losses compared
             ax.plot(c.x, c.series[key], color=color_of(c.name), ls=("-", "--", ":", "-.")[len(same) % 4], label=label, gid=f"{c.name}-{key}-{i}")
         ax.set_title(ylabel)
         ax.set_xlabel(curves[0].xlabel)
-    axes[0, 0].legend(loc="upper center")
+    # Below the panels: with seven losses a legend inside would hide the curves.
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=min(4, len(curves)))
     fig.suptitle(title)
     return fig
 
@@ -165,6 +167,71 @@ def sweep_figure(curves: list[Curve], param: str) -> Figure:
         ax.set_title("value" if key == "value" else "gradient")
     axes[0, 0].legend(loc="best")
     fig.suptitle(f"{get(name).title}: sweeping {param}")
+    return fig
+
+
+# --- classification losses against the margin, Barron's family -------------------------------
+
+
+def _curve_label(c: Curve) -> str:
+    spec = get(c.name)
+    shown = {k: v for k, v in c.params.items() if not (k == "label_smoothing" and v == 0)}
+    base = spec.title.split(" (")[0]
+    return base + (f" ({_param_text(shown)})" if shown else "")
+
+
+def surrogate_figure(view: MarginView) -> Figure:
+    """The textbook "surrogate losses" figure: classification losses and their gradients
+    against the margin o_y - max_{i != y} o_i, with the 0-1 loss they stand in for."""
+    fig, axes = _new_figure(ncols=2, size=(11.5, 4.2))
+    for key, ax in zip(("value", "grad"), axes[0]):
+        if key == "value":
+            ax.plot(view.margin, view.zero_one, color="0.15", lw=1.6, drawstyle="steps-mid", label="0-1 loss", gid="zero_one-value")
+        for i, c in enumerate(view.curves):
+            same = [d for d in view.curves[:i] if d.name == c.name]
+            ax.plot(c.x, c.series[key], color=color_of(c.name), ls=("-", "--", ":", "-.")[len(same) % 4],
+                    label=_curve_label(c), gid=f"{c.name}-{key}-{i}")
+        ax.axhline(0, color="0.5", lw=0.8, zorder=0)
+        ax.axvline(0, color="0.5", lw=0.8, zorder=0)
+        ax.set_xlabel(view.curves[0].xlabel if view.curves else "margin")
+        ax.set_title("loss" if key == "value" else "gradient $\\partial l / \\partial o_y$")
+    axes[0, 0].legend(loc="upper right")
+    fig.suptitle(f"Classification losses against the margin ({view.n_classes} classes; the others' logits at 0)")
+    return fig
+
+
+def _alpha_label(c: Curve) -> str:
+    member = c.labels.get("member")
+    return f"$\\alpha$ = {c.params['alpha']:g}" + (f" ({member})" if member else "")
+
+
+def robust_family_figure(curves: list[Curve]) -> Figure:
+    """Barron's Figure 1: the loss, its gradient and its density at several alpha.
+
+    Curves without a density (alpha < 0) are left out of the third panel, which says so.
+    """
+    fig, axes = _new_figure(ncols=3, size=(13.5, 4.0))
+    missing = []
+    for i, c in enumerate(curves):
+        color = PALETTE[i % len(PALETTE)]
+        for key, ax in zip(("value", "grad", "likelihood"), axes[0]):
+            if key in c.series:
+                ax.plot(c.x, c.series[key], color=color, label=_alpha_label(c), gid=f"general-{key}-{i}")
+            elif key == "likelihood":
+                missing.append(c.params["alpha"])
+    for key, ax in zip(("value", "grad", "likelihood"), axes[0]):
+        ax.axhline(0, color="0.5", lw=0.8, zorder=0)
+        ax.set_xlabel(curves[0].xlabel)
+        ax.set_title(curves[0].labels[key])
+    # As in Barron's figure: L2 leaves the frame, so the robust members are not flattened.
+    axes[0, 0].set_ylim(-0.2, 5.0)
+    axes[0, 1].set_ylim(-3.0, 3.0)
+    if missing:
+        axes[0, 2].text(0.03, 0.97, "no density for $\\alpha$ < 0\n(" + ", ".join(f"{a:g}" for a in missing) + "):\n$e^{-\\rho}$ does not integrate",
+                        transform=axes[0, 2].transAxes, va="top", fontsize=9, color="0.3")
+    axes[0, 0].legend(loc="upper center", fontsize=8.5)
+    scale = curves[0].params["scale"]
+    fig.suptitle(f"Barron's general robust loss at several $\\alpha$ (scale c = {scale:g})")
     return fig
 
 

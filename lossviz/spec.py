@@ -7,6 +7,7 @@ collects them. Nothing here knows about plotting, files or the command line.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -28,6 +29,10 @@ class Param:
     ui_high: float | None = None
     ui_step: float = 0.05
     sweep: tuple[float, ...] = ()  # values a parameter-sweep figure draws
+    # True where the function itself gives a value beyond the input dtype's range its limiting
+    # meaning (Huber's delta above float16's 65504: quadratic everywhere; a temperature that
+    # rounds to 0: the argmax). Otherwise such a value is refused for that dtype (``check_dtype``).
+    extreme_ok: bool = False
 
     @property
     def range_text(self) -> str:
@@ -43,20 +48,48 @@ class Param:
         return float(lo), float(hi)
 
     def validate(self, value: object, owner: str = "") -> float:
-        """Return ``value`` as a float, or raise ``ValueError`` naming the parameter and range."""
+        """Return ``value`` as a float, or raise ``ValueError`` naming the parameter and range.
+
+        Accepts Python and numpy real numbers (``np.float32(0.5)``) and one-element tensors;
+        refuses booleans, strings, None and integers too large for a float.
+        """
         where = f"{owner}.{self.name}" if owner else self.name
-        if isinstance(value, bool) or not isinstance(value, (int, float)) and not (
-            isinstance(value, torch.Tensor) and value.numel() == 1
-        ):
+        is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)  # np.bool_ is not Real
+        is_scalar_tensor = (isinstance(value, torch.Tensor) and value.numel() == 1
+                            and not value.is_complex() and value.dtype != torch.bool)
+        if not (is_number or is_scalar_tensor):
             raise ValueError(
                 f"{where} must be a number in {self.range_text}, got {value!r}"
             )
-        x = float(value)
+        try:
+            x = float(value)
+        except OverflowError:  # e.g. 10**400: a Python int beyond every float
+            raise ValueError(f"{where} must be in {self.range_text} and fit in a float, got an integer with "
+                             f"{len(str(abs(int(value))))} digits") from None
         too_low = x <= self.low if self.low_open else x < self.low
         too_high = x >= self.high if self.high_open else x > self.high
         if math.isnan(x) or too_low or too_high:
             raise ValueError(f"{where} must be in {self.range_text}, got {x!r}")
         return x
+
+    def check_dtype(self, value: float, dtype: torch.dtype, owner: str = "") -> None:
+        """``ValueError`` if ``value`` (already validated) has no faithful meaning in ``dtype``.
+
+        A finite value above the dtype's largest number would become inf, and a non-zero value
+        of a parameter that must not be 0 would round to 0 (``scale = 1e-50`` in float32):
+        both are refused, naming the parameter, unless the function handles them itself
+        (``extreme_ok``). Infinite values that the range allows (``alpha = -inf``) pass.
+        """
+        if self.extreme_ok or not math.isfinite(value) or not dtype.is_floating_point:
+            return
+        where = f"{owner}.{self.name}" if owner else self.name
+        info = torch.finfo(dtype)
+        if abs(value) > info.max:
+            raise ValueError(f"{where}={value:g} overflows {dtype} (largest {info.max:g}); use a smaller value "
+                             "or a wider dtype")
+        zero_excluded = (self.low == 0 and self.low_open) or (self.high == 0 and self.high_open)
+        if zero_excluded and value != 0 and abs(value) <= info.smallest_normal * info.eps / 2:
+            raise ValueError(f"{where}={value:g} rounds to 0 in {dtype}; use a larger value or a wider dtype")
 
 
 def _fmt(x: float) -> str:
@@ -99,24 +132,40 @@ class _Spec:
     def defaults(self) -> dict[str, float]:
         return {p.name: p.default for p in self.params}
 
-    def resolve(self, params: Mapping[str, object]) -> dict[str, float]:
-        """Defaults overridden by ``params``, every value validated against its range."""
+    def resolve(self, params: Mapping[str, object], dtype: torch.dtype | None = None) -> dict[str, float]:
+        """Defaults overridden by ``params``, every value validated against its range (and,
+        given ``dtype``, against what that dtype can hold: ``Param.check_dtype``)."""
         known = {p.name: p for p in self.params}
         for name in params:
             if name not in known:
                 raise ValueError(self._unknown_param_message(name))
-        return {
-            p.name: p.validate(params.get(p.name, p.default), owner=self.name)
-            for p in self.params
-        }
+        out = {p.name: p.validate(params.get(p.name, p.default), owner=self.name) for p in self.params}
+        if dtype is not None:
+            for p in self.params:
+                p.check_dtype(out[p.name], dtype, owner=self.name)
+        return out
 
 
 def as_tensor(x: object) -> torch.Tensor:
-    """Tensors pass through untouched (dtype, device kept); numbers and lists become float tensors."""
+    """Tensors pass through untouched (dtype, device kept); numbers, numpy arrays and lists
+    become tensors (floats in the default dtype, integers as int64)."""
     if isinstance(x, torch.Tensor):
         return x
     t = torch.as_tensor(x)
     return t if t.is_floating_point() or t.dtype == torch.int64 else t.to(torch.get_default_dtype())
+
+
+def as_float_input(x: object, what: str) -> torch.Tensor:
+    """A prediction, logits or activation input as a floating-point tensor.
+
+    Integer and boolean tensors are promoted to the default float dtype (as ``torch.sigmoid``
+    promotes them; ``F.cross_entropy`` refuses them, lossviz accepts them); complex tensors are
+    refused with a ``ValueError`` naming ``what``.
+    """
+    t = as_tensor(x)
+    if t.is_complex():
+        raise ValueError(f"{what} must be real numbers, got a {t.dtype} tensor")
+    return t if t.is_floating_point() else t.to(torch.get_default_dtype())
 
 
 @dataclass(frozen=True)
@@ -134,26 +183,51 @@ class LossSpec(_Spec):
     grad_fn: Callable[..., torch.Tensor] | None = field(default=None, repr=False)
     log_normalizer: Callable[..., float] | None = field(default=None, repr=False)
 
+    def _inputs(self, pred, target, params):
+        """Checked tensors and parameters: what every public entry point hands the functions."""
+        if self.kind == "classification":
+            logits = as_float_input(pred, "logits")
+            if logits.ndim == 0:
+                raise ValueError("logits must have a last dimension of classes, got a 0-dim tensor")
+            if logits.shape[-1] == 0:
+                raise ValueError(f"logits must have at least one class, got shape {tuple(logits.shape)}")
+            target = as_tensor(target)
+            if target.dtype == torch.bool or target.is_complex():
+                raise ValueError(f"target must be class indices (integers) or probabilities (floats), got {target.dtype}")
+            return logits, target, self.resolve(params, logits.dtype)
+        pred = as_float_input(pred, "pred")
+        target = as_tensor(target)
+        if target.is_complex():
+            raise ValueError(f"target must be real numbers, got a {target.dtype} tensor")
+        dtype = torch.promote_types(pred.dtype, target.dtype) if target.is_floating_point() else pred.dtype
+        return pred, target, self.resolve(params, dtype)
+
     def value(self, pred, target, **params) -> torch.Tensor:
         """The per-element (regression) or per-sample (classification) loss, no reduction."""
-        return self.value_fn(as_tensor(pred), as_tensor(target), **self.resolve(params))
+        pred, target, resolved = self._inputs(pred, target, params)
+        return self.value_fn(pred, target, **resolved)
 
     def grad(self, pred, target, **params) -> torch.Tensor:
         """The closed-form derivative of ``value`` with respect to ``pred``; shape of ``pred``."""
-        return self.grad_fn(as_tensor(pred), as_tensor(target), **self.resolve(params))
+        pred, target, resolved = self._inputs(pred, target, params)
+        return self.grad_fn(pred, target, **resolved)
 
     def likelihood(self, pred, target, *, normalized: bool = False, **params) -> torch.Tensor:
         """exp(-loss): the density (regression) or probability (classification) behind the loss.
 
         With ``normalized=True`` a regression loss's exp(-loss) is divided by its normalizing
         constant Z, so it integrates to 1 over the residual (L2 -> Gaussian, L1 -> Laplace,
-        Huber -> its own Z). For cross-entropy exp(-loss) is already the softmax probability
-        of the target class, so both settings give the same numbers.
+        Huber -> its own Z); a loss whose exp(-loss) does not integrate (Barron's with
+        alpha < 0) raises ``ValueError``. For cross-entropy exp(-loss) is already the softmax
+        probability of the target class; for the other classification losses exp(-loss) is a
+        score in (0, 1], not a probability. Classification losses have no Z: both settings
+        give the same numbers.
         """
-        resolved = self.resolve(params)
-        loss = self.value_fn(as_tensor(pred), as_tensor(target), **resolved)
-        if normalized and self.log_normalizer is not None:
-            return torch.exp(-loss - self.log_normalizer(**resolved))
+        pred, target, resolved = self._inputs(pred, target, params)
+        log_z = self.log_normalizer(**resolved) if normalized and self.log_normalizer is not None else None
+        loss = self.value_fn(pred, target, **resolved)
+        if log_z is not None:
+            return torch.exp(-loss - log_z)
         return torch.exp(-loss)
 
 
@@ -170,7 +244,9 @@ class ActivationSpec(_Spec):
     grad_fn: Callable[..., torch.Tensor] | None = field(default=None, repr=False)
 
     def value(self, x, **params) -> torch.Tensor:
-        return self.value_fn(as_tensor(x), **self.resolve(params))
+        x = as_float_input(x, "x")
+        return self.value_fn(x, **self.resolve(params, x.dtype))
 
     def grad(self, x, **params) -> torch.Tensor:
-        return self.grad_fn(as_tensor(x), **self.resolve(params))
+        x = as_float_input(x, "x")
+        return self.grad_fn(x, **self.resolve(params, x.dtype))

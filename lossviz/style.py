@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lossviz.registry import activations, losses
+from lossviz.registry import activations, get_loss, losses
 
 # Okabe & Ito (2008), the colour-blind-safe palette; black left out (it is the text colour).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442")
@@ -14,10 +14,13 @@ SERIES_COLORS = {"value": "#0072B2", "likelihood": "#009E73", "grad": "#E69F00"}
 def color_of(name: str) -> str:
     """The colour of a loss or activation: the same on every page and in every file.
 
-    Losses and activations are coloured independently (they never share an axes), each in
-    registry order, so adding an entry never recolours the existing ones.
+    Regression losses, classification losses and activations are coloured independently
+    (overlays never mix them), each group in registry order, so adding an entry never
+    recolours the existing ones and the seven regression losses get seven colours.
     """
-    for names in (losses(), activations()):
+    regression = [n for n in losses() if get_loss(n).kind == "regression"]
+    classification = [n for n in losses() if get_loss(n).kind != "regression"]
+    for names in (regression, classification, activations()):
         if name in names:
             return PALETTE[names.index(name) % len(PALETTE)]
     raise ValueError(f"no colour for unknown name {name!r}")

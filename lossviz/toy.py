@@ -246,7 +246,7 @@ class ToySetup:
         return models.StackedModel(c.model, state.params, act, c.activation_params if act else None)
 
 
-def classification_setup(data: PointsData, losses=("cross_entropy", "l1", "l2"), *, hidden=(8, 8),
+def classification_setup(data: PointsData, losses=("cross_entropy", "hinge", "l2"), *, hidden=(8, 8),
                          activation: str = "tanh", lr: float = 0.1, batch_size: int = 10, weight_decay: float = 0.0,
                          loss_params: dict | None = None, seed: int = 0) -> ToySetup:
     """Classification losses (on logits) and regression losses (on the softmax probabilities

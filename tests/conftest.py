@@ -26,12 +26,22 @@ def skip_or_fail(reason: str):
 
 
 def param_settings(spec) -> list[dict]:
-    """Defaults, plus each parameter at both ends of its slider range."""
+    """Defaults, plus each parameter at both ends of its slider range and at its sweep values."""
     out = [{}]
     for p in spec.params:
         lo, hi = p.slider_range
-        out += [{p.name: lo}, {p.name: hi}]
+        out += [{p.name: v} for v in dict.fromkeys((lo, hi, *p.sweep))]
     return out
+
+
+def param_strategy(spec):
+    """Hypothesis: a dict of parameter values drawn from each parameter's slider range."""
+    from hypothesis import strategies as st
+
+    return st.fixed_dictionaries({
+        p.name: st.floats(*p.slider_range, allow_nan=False, exclude_min=p.low_open and p.slider_range[0] == p.low)
+        for p in spec.params
+    })
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lossviz
-from tests.conftest import param_settings
+from tests.conftest import param_settings, param_strategy
 
 ELEMENTWISE = [n for n in lossviz.activations() if lossviz.get_activation(n).kind == "elementwise"]
 
@@ -21,6 +21,15 @@ REFERENCE = {
     "sigmoid": lambda x: torch.sigmoid(x),
     "tanh": lambda x: torch.tanh(x),
     "softmax": lambda x, temperature=1.0: F.softmax(x / temperature, dim=-1),
+    "leaky_relu": lambda x, negative_slope=0.01: F.leaky_relu(x, negative_slope),
+    "elu": lambda x, alpha=1.0: F.elu(x, alpha),
+    "gelu": lambda x: F.gelu(x),
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    # F.silu has no beta; Swish_beta(x) = silu(beta x) / beta for beta > 0, x / 2 at beta = 0.
+    "silu": lambda x, beta=1.0: F.silu(beta * x) / beta if beta else x / 2,
+    # threshold raised so torch's linear shortcut above beta x = 20 does not apply on the grid.
+    "softplus": lambda x, beta=1.0: F.softplus(x, beta=beta, threshold=1000),
+    "mish": lambda x: F.mish(x),
 }
 
 
@@ -49,14 +58,20 @@ def test_elementwise_grad_matches_autograd_on_grid(name):
 
 @pytest.mark.parametrize("name", ELEMENTWISE)
 @settings(max_examples=60, deadline=None)
-@given(x=st.lists(st.floats(-1e4, 1e4), min_size=1, max_size=20))
-def test_elementwise_grad_matches_autograd_hypothesis(name, x):
+@given(x=st.lists(st.floats(-1e4, 1e4), min_size=1, max_size=20), data=st.data())
+def test_elementwise_grad_matches_autograd_hypothesis(name, x, data):
     spec = lossviz.get_activation(name)
+    params = data.draw(param_strategy(spec))
     t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    spec.value(t).sum().backward()
-    g = spec.grad(t.detach())
+    v = spec.value(t, **params)
+    assert torch.isfinite(v).all()
+    v.sum().backward()
+    g = spec.grad(t.detach(), **params)
     assert torch.isfinite(g).all()
     torch.testing.assert_close(g, t.grad)
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):  # +-1e4 fits all three
+        low = torch.tensor(x, dtype=dtype)
+        assert torch.isfinite(spec.value(low, **params)).all() and torch.isfinite(spec.grad(low, **params)).all()
 
 
 @pytest.mark.parametrize("name", ELEMENTWISE)
@@ -70,6 +85,37 @@ def test_subgradient_at_zero_documented_choice():
     zero = torch.zeros(1, dtype=torch.float64)
     assert lossviz.get_activation("relu").grad(zero).item() == 0.0
     assert lossviz.get_activation("prelu").grad(zero, alpha=0.1).item() == pytest.approx(0.1)
+    assert lossviz.get_activation("leaky_relu").grad(zero, negative_slope=0.2).item() == pytest.approx(0.2)
+    # ELU at 0 takes alpha exp(0) = alpha, as torch's elu backward does.
+    x = zero.clone().requires_grad_(True)
+    F.elu(x, alpha=0.5).sum().backward()
+    assert lossviz.get_activation("elu").grad(zero, alpha=0.5).item() == x.grad.item() == 0.5
+
+
+def test_gelu_tanh_is_close_to_gelu():
+    # Hendrycks & Gimpel: the tanh form approximates x Phi(x); the largest gap is about 4.7e-4.
+    x = torch.linspace(-8, 8, 4001, dtype=torch.float64)
+    gap = (lossviz.get_activation("gelu").value(x) - lossviz.get_activation("gelu_tanh").value(x)).abs().max().item()
+    assert 1e-4 < gap < 5e-4
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_tanh", "silu", "softplus", "mish", "elu"])
+def test_negative_tail_accurate_in_float32(name):
+    # For x << 0 the values are tiny; a form that computes 1 + erf(x) or 1 + tanh(u) first
+    # rounds them to 0 in float32 (gelu(-5) = -1.4e-6 would come out 0).
+    spec = lossviz.get_activation(name)
+    x = torch.tensor([-3.0, -5.0, -9.0])  # results still normal float32 numbers
+    torch.testing.assert_close(spec.value(x).double(), spec.value(x.double()), rtol=1e-5, atol=0)
+    torch.testing.assert_close(spec.grad(x).double(), spec.grad(x.double()), rtol=1e-4, atol=0)
+
+
+def test_swish_limits():
+    x = torch.linspace(-5, 5, 101, dtype=torch.float64)
+    silu = lossviz.get_activation("silu")
+    torch.testing.assert_close(silu.value(x, beta=1.0), F.silu(x))
+    torch.testing.assert_close(silu.value(x, beta=0.0), x / 2)
+    # Large beta approaches ReLU (Ramachandran et al.): within max |x| sigma(-beta |x|) ~ 1/(e beta).
+    assert (silu.value(x, beta=1000.0) - F.relu(x)).abs().max() < 1e-3
 
 
 @pytest.mark.parametrize("temperature", [0.1, 1.0, 3.7])

@@ -144,7 +144,7 @@ def _cli(*args, cwd=None):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--only", "gelu"], "unknown figure or name 'gelu'"),
+        (["--only", "swishy"], "unknown figure or name 'swishy'"),
         (["--param", "huber.delta"], "malformed --param"),
         (["--param", "huber.delta=abc"], "is not a number"),
         (["--param", "huber.delta=-1"], r"huber.delta must be in \(0, inf\)"),
@@ -206,3 +206,63 @@ def test_playground_figures_draw_the_toy_frames(tmp_path):
         np.testing.assert_allclose(lines[f"fit-{name}"].get_ydata(), frame["fit"][i], rtol=1e-6)
     committed = sorted(p.name for p in (ROOT / "figures" / "playground").iterdir())
     assert committed == sorted([f"{stem}.{fmt}" for stem in entries for fmt in ("png", "svg")] + ["index.md"])
+
+
+# --- the surrogate-losses view and Barron's family --------------------------------------------
+
+
+def test_margin_view_binary_closed_forms():
+    # Two classes, the rival's logit at 0: the margin is o_y itself; cross-entropy is the
+    # logistic loss log(1 + e^-m), hinge max(0, 1 - m), p_y = sigmoid(m) (textbook forms).
+    view = curves.margin_view([("cross_entropy", {}), ("hinge", {})], n=401)
+    m = torch.as_tensor(view.margin)
+    ce, hinge = view.curves
+    np.testing.assert_allclose(ce.series["value"], torch.nn.functional.softplus(-m).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ce.series["grad"], (-torch.sigmoid(-m)).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(hinge.series["value"], torch.clamp(1 - m, min=0).numpy())
+    np.testing.assert_allclose(view.p_true, torch.sigmoid(m).numpy(), rtol=1e-12)
+    np.testing.assert_array_equal(view.zero_one, (view.margin <= 0).astype(float))
+    with pytest.raises(ValueError, match="not a classification loss"):
+        curves.margin_view([("l2", {})])
+
+
+def test_surrogate_figure_draws_the_margin_view():
+    fig = entry("surrogate_losses").build()
+    lines = lines_by_gid(fig)
+    view = curves.margin_view()
+    assert [c.name for c in view.curves] == [n for n, _ in curves.SURROGATES]
+    for i, c in enumerate(view.curves):
+        for key in ("value", "grad"):
+            np.testing.assert_allclose(lines[f"{c.name}-{key}-{i}"].get_ydata(), c.series[key], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(lines["zero_one-value"].get_ydata(), view.zero_one)
+    # The label-smoothed cross-entropy is drawn apart from the plain one (dashed).
+    assert lines["cross_entropy-value-4"].get_linestyle() != lines["cross_entropy-value-0"].get_linestyle()
+
+
+def test_robust_family_figure_has_no_density_below_zero():
+    fig = entry("robust_family").build()
+    lines = lines_by_gid(fig)
+    family = curves.robust_family()
+    spec = lossviz.get_loss("general")
+    for i, c in enumerate(family):
+        x = torch.as_tensor(c.x)
+        np.testing.assert_allclose(lines[f"general-value-{i}"].get_ydata(), spec.value(x, 0.0, **c.params).numpy(), rtol=1e-12)
+        np.testing.assert_allclose(lines[f"general-grad-{i}"].get_ydata(), spec.grad(x, 0.0, **c.params).numpy(), rtol=1e-12)
+        if c.params["alpha"] >= 0:
+            dens = spec.likelihood(x, 0.0, normalized=True, **c.params).numpy()
+            np.testing.assert_allclose(lines[f"general-likelihood-{i}"].get_ydata(), dens, rtol=1e-12)
+        else:
+            assert f"general-likelihood-{i}" not in lines
+    assert any("no density" in t.get_text() for t in fig.axes[2].texts)
+    assert [c.labels["member"] for c in family if c.params["alpha"] in (0.0, 1.0, 2.0)] == ["Cauchy", "pseudo-Huber", "L2"]
+
+
+def test_new_sweeps_in_the_catalogue():
+    stems = {e.stem for e in export.catalogue()}
+    assert {"sweep_focal_gamma", "sweep_gce_q", "sweep_cross_entropy_label_smoothing", "robust_family", "surrogate_losses"} <= stems
+    assert "sweep_general_alpha" not in stems  # robust_family is its sweep
+    fig = entry("sweep_focal_gamma").build()
+    lines = lines_by_gid(fig)
+    for i, gamma in enumerate(lossviz.get_loss("focal").param("gamma").sweep):
+        c = curves.loss_curve("focal", {"gamma": gamma})
+        np.testing.assert_allclose(lines[f"focal-value-{i}"].get_ydata(), c.series["value"], rtol=1e-12)
