@@ -21,7 +21,7 @@ import dash
 import torch
 import dash_mantine_components as dmc
 from dash import ClientsideFunction, Input, Output, State, dcc, html
-from flask import jsonify, request
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from lossviz.explorer import state
@@ -58,6 +58,31 @@ html, body { margin: 0; overflow-x: hidden; }
 THEME = {"primaryColor": "blue", "fontFamily": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"}
 
 
+class AssetCache:
+    """flask-compress's cache: the compressed JavaScript and CSS, one entry per URL.
+
+    Dash's script URLs carry a fingerprint, so a URL's content never changes; compressing the
+    4.6 MB of plotly.js once instead of on every page load is what keeps the first load fast on
+    a loopback connection. Other responses (callback answers) get the empty key: not kept.
+    """
+
+    def __init__(self):
+        self._entries: dict[str, bytes] = {}
+
+    def get(self, key: str):
+        return self._entries.get(key)
+
+    def set(self, key: str, value: bytes) -> None:
+        if not key.endswith(";") and len(self._entries) < 256:
+            self._entries[key] = value
+
+
+def asset_cache_key(req) -> str:
+    if req.method == "GET" and req.path.startswith(("/_dash-component-suites/", "/assets/")):
+        return req.full_path
+    return ""
+
+
 def host_allowed(value: str | None, allowed: set[str]) -> bool:
     """Is the host of a Host header ("name:port", "[::1]:port") or Origin URL one we serve?"""
     if not value:
@@ -72,7 +97,7 @@ def host_allowed(value: str | None, allowed: set[str]) -> bool:
 def allowed_hosts(extra=(), bind_host: str | None = None) -> set[str]:
     names = set(LOOPBACK_NAMES)
     for h in (*extra, bind_host):
-        if h:
+        if h and h not in ("0.0.0.0", "::"):  # "every address" is not a name a browser sends
             names.add(str(h).strip("[]").lower().rstrip("."))
     return names
 
@@ -94,10 +119,14 @@ def create_app(runs_dir: str | Path = "runs", data_root: str | None = None, allo
     torch.set_num_threads(1)
     runs_dir = Path(runs_dir)
     jobs = JobManager(runs_dir, data_root)
-    app = dash.Dash(__name__, title="lossviz explorer", suppress_callback_exceptions=True, update_title=None, compress=True,
-                    serve_locally=True)
-    app.index_string = app.index_string.replace("</head>", f"<style>{CSS}</style></head>")
-    server = app.server
+    server = Flask(__name__)
+    server.config.update(COMPRESS_CACHE_BACKEND=AssetCache, COMPRESS_CACHE_KEY=asset_cache_key)
+    app = dash.Dash(__name__, server=server, title="lossviz explorer", suppress_callback_exceptions=True, update_title=None,
+                    compress=True, serve_locally=True)
+    # plotly.js (4.6 MB) is fetched by the first graph; preloading it lets the browser fetch and
+    # compile it while Dash is still laying out the page.
+    preload = f'<link rel="preload" href="{app.config.requests_pathname_prefix}_dash-component-suites/plotly/package_data/plotly.min.js" as="script">'
+    app.index_string = app.index_string.replace("</head>", f"{preload}<style>{CSS}</style></head>")
     server.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     hosts = allowed_hosts(allow_hosts, bind_host)
     server.config["LOSSVIZ_ALLOWED_HOSTS"] = hosts

@@ -103,7 +103,7 @@ def panels_layout(titles: list[str], xlabel: str, *, present: bool, narrow: bool
     """A layout of len(titles) panels side by side (stacked when ``narrow``), one x label each."""
     lk = look(present)
     n = len(titles)
-    gap = 0.07 if n > 1 else 0.0
+    gap = (0.14 if narrow else 0.07) if n > 1 else 0.0
     layout = {
         "template": "plotly_white",
         "font": {"size": lk["font"]},

@@ -53,7 +53,8 @@ def fix_target(values: dict, notes: list, corrected: dict) -> None:
 
 
 def _fmt(x: float) -> str:
-    return "inf" if math.isinf(x) and x > 0 else "−inf" if math.isinf(x) else "NaN" if math.isnan(x) else f"{x:.6g}"
+    # + 0.0 turns -0.0 into 0.0: no "-0" readout
+    return "inf" if math.isinf(x) and x > 0 else "−inf" if math.isinf(x) else "NaN" if math.isnan(x) else f"{x + 0.0:.6g}"
 
 
 def demo_data(values: dict) -> dict:
@@ -68,7 +69,7 @@ def demo_data(values: dict) -> dict:
 def bars_figure(view, present: bool, narrow: bool) -> dict:
     k = len(view.logits)
     lk = figures.look(present)
-    labels = [f"{i}" for i in range(k)]
+    labels = [f"class {i}" for i in range(k)]
     true = np.array([i == view.target_class for i in range(k)])
     traces = []
     for panel, (series, fmt) in enumerate(((view.probs, ".3f"), (view.grad, "+.3f"))):
@@ -83,6 +84,9 @@ def bars_figure(view, present: bool, narrow: bool) -> dict:
     layout = figures.panels_layout(["softmax(o / T): probabilities", "gradient ∂l/∂o = (softmax(o / T) − onehot(y)) / T"],
                                    "class", present=present, narrow=narrow, height=400 if not present else 500)
     layout.update(barmode="overlay", hovermode="closest", bargap=0.25)
+    layout["margin"]["t"] = 80 if not narrow else 120
+    for ax in ("xaxis", "xaxis2"):
+        layout[ax]["type"] = "category"
     layout["yaxis"]["range"] = [0, 1.12]
     layout["yaxis2"]["range"] = [-1.15, 1.15]
     return {"data": traces, "layout": layout}
@@ -101,6 +105,12 @@ def demo_figure(data: dict, s: float, present: bool, narrow: bool) -> dict:
          "name": "naive: −log(e^{o_y} / Σ e^{o_k})", "line": {"color": PALETTE[4], "width": lk["width"], "dash": "dash"}, "meta": "naive"},
     ]
     shapes, annotations = [], []
+    zero = np.isfinite(stable) & (stable == 0)
+    if zero.any():  # exactly 0 in float32: off a log axis, so marked at its foot
+        traces.append({"type": "scatter", "mode": "markers", "x": figures.b64(s_grid[zero][::4]), "y": [0.03] * len(s_grid[zero][::4]),
+                       "yaxis": "y2", "name": "stable = 0 exactly (float32 underflow)", "meta": "zero",
+                       "marker": {"symbol": "line-ew-open", "color": color_of("cross_entropy"), "size": 10, "line": {"width": 3}},
+                       "hovertemplate": "s = %{x:.3f}: stable loss is 0<extra></extra>"})
     for kind, mask in (("inf", np.isinf(naive)), ("NaN", np.isnan(naive))):
         if mask.any():
             traces.append({"type": "scatter", "mode": "markers", "x": figures.b64(s_grid[mask][::4]), "y": [0.96] * len(s_grid[mask][::4]),
