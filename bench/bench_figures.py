@@ -1,4 +1,4 @@
-"""Time `lossviz figures` for the whole default set in every format, against the 10 s target.
+"""Time `lossviz figures` for the whole default set in every format, against the 5 s target.
 
 Baseline in the same run: drawing the same figures through pyplot, the way hand-written
 notebook code does (plt.figure / plt.plot / plt.savefig, one file per call).
@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 
-TARGET_S = 10.0
+TARGET_S = 5.0
 
 
 def main() -> int:

@@ -9,7 +9,8 @@ Each side runs --runs times, alternating (this 2-core machine is shared and its 
 ratio, for softmax regression and the MLP, the softmax comparison with torch's own matrix
 products instead of oneDNN's, and the peak memory of the 4-loss softmax comparison. Targets:
 >= 100x per loss-epoch, the 4-loss x 10-epoch softmax comparison under 5 s of training, peak
-memory (PSS over its processes) under 1.5 GB.
+memory (PSS over its processes) under 1.5 GB; the MLP >= 20x; the whole default `lossviz compare` in a
+fresh process <= 3 s with peak RSS <= 700 MB; `lossviz --help` and malformed arguments <= 0.3 s.
 
     python bench/bench_train.py [--data-root DIR] [--runs 3]     (default: $LOSSVIZ_DATA)
 """
@@ -100,23 +101,23 @@ def d2l_epoch(root: Path, model: str) -> float:
     return time.perf_counter() - start
 
 
-def lossviz_run(data_root: str, model: str, epochs: int, onednn: bool = True) -> tuple[float, float]:
-    from lossviz import models
+def lossviz_run(data_root: str, model: str, epochs: int, onednn: bool | None = None) -> tuple[float, float]:
     from lossviz.data import load_fashion_mnist
-    from lossviz.train import TrainConfig, compare, prepare
+    from lossviz.train import TrainConfig, compare, models, prepare
 
     cfg = TrainConfig(losses=LOSSES, model=model, epochs=epochs).validate()
     prep = prepare(cfg, load_fashion_mnist(data_root, allow_download=False))
     saved = models._onednn_linear
-    if not onednn:  # torch's own products (what a CPU without the oneDNN kernel gets)
-        models._onednn_linear = lambda: None
+    # onednn=None: the product the trainer chooses here; False: torch's own; True: oneDNN's.
+    if onednn is not None:
+        models._onednn_linear = (lambda: models.onednn_kernel()) if onednn else (lambda: None)
     try:
         start = time.perf_counter()
         hist = compare(cfg, prep)
         seconds = time.perf_counter() - start
     finally:
         models._onednn_linear = saved
-    acc = [r["test_acc"] for r in hist if r["epoch"] == epochs and r["loss"] == "cross_entropy"][0]
+    acc = [r.test_acc for r in hist if r.epoch == epochs and r.loss == "cross_entropy"][0]
     return seconds, acc
 
 
@@ -157,6 +158,18 @@ def memory_of(fn) -> tuple[int, int, int]:
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 
 
+def command_seconds(argv: list[str]) -> tuple[float, int]:
+    """Wall seconds of a fresh ``lossviz`` process, and the peak RSS (kB) of its largest process."""
+    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+             "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+             "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+    out = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "lossviz.cli", *argv],
+                         capture_output=True, text=True, check=True).stdout.split()
+    if out[2] not in ("0", "2"):
+        raise RuntimeError(f"lossviz {' '.join(argv)} failed with status {out[2]}")
+    return float(out[0]), int(out[1])
+
+
 def _fmt(times: list[float]) -> str:
     return ", ".join(f"{t:.2f}" for t in times)
 
@@ -186,8 +199,10 @@ def main() -> int:
             with opener(path, "rb") as src, open(raw / stem, "wb") as dst:
                 shutil.copyfileobj(src, dst)
         assert {s for pair in SPLITS.values() for s in pair} == set(files)
+        from lossviz.train import models
+
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores")
-        ok = True
+        ok, d2l_softmax = True, float("nan")
         for model in ("softmax", "mlp"):
             # Each side: the median of --runs runs, alternating, so a noisy moment hits both alike.
             ours, ref = [], []
@@ -197,19 +212,47 @@ def main() -> int:
                 ours.append(seconds)
                 ref.append(d2l_epoch(Path(tmp), model))
             ours_s, ref_s = statistics.median_high(ours), statistics.median_high(ref)
+            if model == "softmax":
+                d2l_softmax = ref_s
             per_loss_epoch = ours_s / (len(LOSSES) * args.epochs)
             ratio = ref_s / per_loss_epoch
             print(f"[{model}] d2l loop, 1 loss x 1 epoch:              {ref_s:6.2f} s  (runs: {_fmt(ref)})")
             print(f"[{model}] lossviz, {len(LOSSES)} losses x {args.epochs} epochs side by side: {ours_s:6.2f} s  (runs: {_fmt(ours)}; "
                   f"cross-entropy test acc {acc:.4f})")
             if model == "softmax":
+                chosen = "oneDNN's" if models._onednn_linear() is not None else "torch's own"
                 plain, _ = lossviz_run(args.data_root, model, args.epochs, onednn=False)
-                print(f"[{model}]   the same, torch's own products (no oneDNN): {plain:6.2f} s")
+                fast, _ = lossviz_run(args.data_root, model, args.epochs, onednn=True) if models.onednn_kernel() else (float("nan"), 0)
+                print(f"[{model}]   products chosen here: {chosen}; the same run with torch's own products {plain:6.2f} s, "
+                      f"with oneDNN's {fast:6.2f} s")
             print(f"[{model}] per loss-epoch: {per_loss_epoch:.4f} s -> {ratio:.0f}x faster than the d2l loop")
             if model == "softmax":
                 ok &= ratio >= 100 and ours_s < 5
                 print(f"[softmax] targets: >= 100x ({'OK' if ratio >= 100 else 'MISSED'}), "
                       f"4x10 comparison < 5 s ({'OK' if ours_s < 5 else 'MISSED'})")
+            else:
+                ok &= ratio >= 20
+                print(f"[mlp] target: >= 20x ({'OK' if ratio >= 20 else 'MISSED'})")
+    # The whole default command, from Enter to the prompt: a fresh process, its run folder and its
+    # figures included, against 40 epochs (4 losses x 10) of the d2l loop.
+    whole, rss = [], []
+    with tempfile.TemporaryDirectory() as runs_dir:
+        for i in range(args.runs):
+            seconds, peak = command_seconds(["compare", "--data-root", args.data_root, "--out", f"{runs_dir}/run{i}"])
+            whole.append(seconds)
+            rss.append(peak)
+    whole_s = statistics.median_high(whole)
+    print(f"[command] lossviz compare (defaults: 4 losses x 10 epochs, run folder, PNG figures), fresh process: "
+          f"{whole_s:.2f} s (runs: {_fmt(whole)}); target <= 3 s: {'OK' if whole_s <= 3 else 'MISSED'}")
+    print(f"[command] against 40 epochs of the d2l loop ({40 * d2l_softmax:.1f} s): {40 * d2l_softmax / whole_s:.0f}x; "
+          f"peak RSS of its largest process {max(rss) / 1024:.0f} MB (target <= 700 MB: {'OK' if max(rss) <= 700 * 1024 else 'MISSED'})")
+    ok &= whole_s <= 3 and max(rss) <= 700 * 1024
+    for argv, what in ((["--help"], "lossviz --help"), (["compare", "--help"], "lossviz compare --help"),
+                       (["compare", "--epochs", "x"], "lossviz compare --epochs x (malformed)"), (["list"], "lossviz list")):
+        t = statistics.median_high(command_seconds(argv)[0] for _ in range(args.runs))
+        target = "" if argv == ["list"] else f" (target <= 0.3 s: {'OK' if t <= 0.3 else 'MISSED'})"
+        ok &= bool(target == "" or t <= 0.3)
+        print(f"[cli] {what}: {t:.2f} s{target}")
     out = subprocess.run([sys.executable, __file__, "--rss-only", "--data-root", args.data_root, "--epochs", str(args.epochs)],
                          capture_output=True, text=True, check=True).stdout.split()
     pss_mb, rss_mb, worker_rss_mb = (int(v) / 1024 for v in out[-3:])

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from lossviz.registry import activations, get_activation, get_loss, losses
+# Nothing heavy at the top: arguments are parsed (and --help answered) before torch is imported.
 
 
 class UsageError(Exception):
@@ -32,6 +32,8 @@ def _describe(spec) -> list[str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from lossviz.registry import activations, get_activation, get_loss, get_model, losses, models
+
     out = ["Losses:"]
     for name in losses():
         out += _describe(get_loss(name))
@@ -39,6 +41,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     out.append("Activations:")
     for name in activations():
         out += _describe(get_activation(name))
+    out.append("")
+    out.append("Models (lossviz compare --model NAME):")
+    for name in models():
+        spec = get_model(name)
+        layers = f"; hidden layers: --hidden (default: {','.join(map(str, spec.hidden))}), --activation" if spec.hidden else ""
+        out.append(f"  {spec.name:<15} {spec.title}: {spec.summary}{layers}")
     print("\n".join(out))
     return 0
 
@@ -47,24 +55,72 @@ def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _formats(text: str, *, allow_none: bool = False) -> tuple[str, ...]:
+    """``"png,svg"`` -> ("png", "svg"); every name checked, none twice; "none" -> () where allowed."""
+    from lossviz.export import FORMATS
+
+    if allow_none and text.strip().lower() == "none":
+        return ()
+    names = _csv(text)
+    if not names:
+        raise UsageError(f"no format given in {text!r}; choose among {', '.join(FORMATS)}" + (" or none" if allow_none else ""))
+    for name in names:
+        if name not in FORMATS:
+            raise UsageError(f"unknown format {name!r}; valid formats: {', '.join(FORMATS)}" + (", none" if allow_none else ""))
+    return tuple(dict.fromkeys(names))
+
+
 def cmd_figures(args: argparse.Namespace) -> int:
     import time
 
+    formats = _formats(args.format)
+    if args.out is not None and not args.out.strip():
+        raise UsageError("--out must name a folder, got an empty path")
     from lossviz import export
 
     start = time.perf_counter()
     out = Path(args.out) if args.out else export.default_out_dir()
     if args.run:
-        from lossviz import runs
+        from lossviz.train import runs
 
         written = runs.export_run_figures(Path(args.run), out=Path(args.out) if args.out else None,
-                                          formats=_csv(args.format), dpi=args.dpi, style=args.style)
+                                          formats=formats, dpi=args.dpi, style=args.style)
     else:
         entries = export.select(export.catalogue(export.parse_params(args.param)), args.only)
         # The gallery lists the whole set: a partial export (--only) leaves index.md as it is.
-        written = export.export(entries, out, formats=_csv(args.format), dpi=args.dpi, style=args.style, index=not args.only)
+        written = export.export(entries, out, formats=formats, dpi=args.dpi, style=args.style, index=not args.only)
     print(f"wrote {len(written)} files to {written[0].parent if written else out} in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _compare_config(args: argparse.Namespace):
+    """The run's TrainConfig: the --config file (if any), then the flags given, then defaults."""
+    from lossviz.registry import parse_params
+    from lossviz.train.config import TrainConfig, cli_fields
+
+    given = {f.name: getattr(args, f.name) for f, *_ in cli_fields() if hasattr(args, f.name)}
+    base = {}
+    if args.config:
+        base = TrainConfig.from_file(args.config).to_dict()
+        if "model" in given:  # the file's widths were resolved for its own model
+            base.pop("hidden")
+    settings = {**base, **given}
+    params = parse_params(args.param)
+    activation = settings.get("activation", "relu")
+    loss_names = settings.get("losses", TrainConfig.losses)
+    loss_names = [loss_names] if isinstance(loss_names, str) else list(loss_names)
+    if params:
+        loss_params = {k: dict(v) for k, v in settings.get("loss_params", {}).items()}
+        act_params = dict(settings.get("activation_params", {}))
+        for name, p in params.items():
+            if name == activation:
+                act_params.update(p)
+            elif name in loss_names:
+                loss_params.setdefault(name, {}).update(p)
+            else:
+                raise UsageError(f"--param {name}.*: {name} is neither a compared loss nor the activation {activation}")
+        settings["loss_params"], settings["activation_params"] = loss_params, act_params
+    return TrainConfig.from_dict(settings)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -72,62 +128,68 @@ def cmd_compare(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from lossviz import data, export, runs, train
+    if args.out is not None and not args.out.strip():
+        raise UsageError("--out must name a folder, got an empty path")
+    config = _compare_config(args)
+    from lossviz import data, train
+    from lossviz.files import write_atomic
+    from lossviz.train import runs
 
-    params = export.parse_params(args.param)
-    act_params = params.pop(args.activation, {})
-    for name in params:
-        if name not in _csv(args.losses):
-            raise UsageError(f"--param {name}.*: {name} is neither a compared loss nor the activation {args.activation}")
-    config = train.TrainConfig(
-        losses=tuple(_csv(args.losses)), model=args.model, activation=args.activation, hidden=args.hidden,
-        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seeds=args.seeds, seed=args.seed,
-        regression_target=args.regression_target, loss_params=params, activation_params=act_params,
-        device=args.device, train_subset=args.train_subset, test_subset=args.test_subset,
-    ).validate()
-    out = Path(args.out) if args.out else Path("runs") / datetime.datetime.now().strftime(f"{config.model}-%Y%m%d-%H%M%S")
-    # Cheap checks, then the data, then the folder: a missing data set leaves no empty run folder.
     train.check_workers(args.workers)
+    formats = _formats(args.figures, allow_none=True)
+    out = Path(args.out) if args.out is not None else Path("runs") / datetime.datetime.now().strftime(f"{config.model}-%Y%m%d-%H%M%S")
+    # Every check before anything is created: a refused run leaves nothing behind.
     runs.check_out(out, args.resume)
     fmnist = data.load_fashion_mnist(args.data_root)
-    writer = runs.RunWriter(out, config, resume=args.resume)
-    huber = config.loss_params.get("huber", {}).get("delta", 1.0)
-    if "huber" in config.losses and config.regression_target == "probs" and huber >= 1:
-        print(f"note: on probabilities every residual is within [-1, 1], so Huber with delta={huber:g} equals L2; "
-              "try --param huber.delta=0.1 or --regression-target logits", file=sys.stderr)
-    prep = train.prepare(config, fmnist)
-    print(f"training {', '.join(config.losses)} side by side: {config.model}, {config.epochs} epochs x {config.seeds} seed(s), "
-          f"{len(prep.train_y)} training images, device {prep.train_x.device}; run folder {out}", file=sys.stderr)
-    per_epoch = train.batches_per_epoch(len(prep.train_y), config.batch_size)
-    progress = {"done": 0, "total": per_epoch * config.epochs * config.seeds, "written": 0.0}
-    if writer.state and "epoch" in writer.state:  # resumed: the finished epochs count as done
-        progress["done"] = (writer.state["seed_index"] * config.epochs + writer.state["epoch"]) * per_epoch
-    bar = _progress(progress["total"], progress["done"])
+    for a, b in train.identical_losses(config):
+        print(f"note: {b} equals {a} with these parameters (its curve lies under {a}'s); "
+              "see `lossviz compare --help` for the defaults", file=sys.stderr)
+    with runs.RunWriter(out, config, resume=args.resume, data_source=str(Path(fmnist.source).resolve())) as writer:
+        prep = train.prepare(config, fmnist)
+        model = config.model + (f" {'-'.join(map(str, config.hidden))} {config.activation}" if config.hidden else "")
+        print(f"training {', '.join(config.losses)} side by side: {model}, {config.epochs} epochs x {config.seeds} seed(s), "
+              f"{len(prep.train_y)} training images from {fmnist.source}, device {prep.train_x.device}; run folder {out}",
+              file=sys.stderr)
+        per_epoch = train.batches_per_epoch(len(prep.train_y), config.batch_size)
+        ck = writer.checkpoint
+        progress = {"done": (ck.seed_index * config.epochs + ck.epoch) * per_epoch,  # resumed: finished epochs count
+                    "total": per_epoch * config.epochs * config.seeds, "written": 0.0}
+        bar = _progress(progress["total"], progress["done"])
 
-    def on_epoch(records, state):
-        writer.on_epoch(records, state)
-        if bar is not None:
-            bar.set_postfix_str(_epoch_summary(records, config))
+        def write_progress(force: bool = False):
+            if args.progress_file and (force or time.monotonic() - progress["written"] > 0.25 or progress["done"] == progress["total"]):
+                progress["written"] = time.monotonic()
+                write_atomic(Path(args.progress_file), json.dumps({"done": progress["done"], "total": progress["total"]}).encode())
 
-    def on_batch(i, n):
-        progress["done"] += 1
-        if bar is not None:
-            bar.update(1)
-        if args.progress_file and (time.monotonic() - progress["written"] > 0.25 or progress["done"] == progress["total"]):
-            progress["written"] = time.monotonic()
-            export.write_atomic(Path(args.progress_file), json.dumps({"done": progress["done"], "total": progress["total"]}).encode())
+        def on_epoch(records, checkpoint):
+            writer.on_epoch(records, checkpoint)
+            if bar is not None:
+                bar.set_postfix_str(_epoch_summary(records, config))
+            write_progress(force=True)
 
-    try:
-        train.compare(config, prep, state=writer.state, on_epoch=on_epoch, on_batch=on_batch, workers=args.workers)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: {out} holds every finished epoch; continue with the same options plus --resume --out {out}", file=sys.stderr)
-        return 130
-    finally:
-        if bar is not None:
-            bar.close()
-    results = writer.finish(fmnist.test_images[: config.test_subset], fmnist.test_labels[: config.test_subset])
-    print(runs.format_table(results))
-    print(f"run folder: {out} (figures in {out / 'figures'})")
+        def on_batch(i, n):
+            progress["done"] += 1
+            if bar is not None:
+                bar.update(1)
+            write_progress()
+
+        write_progress(force=True)
+        try:
+            train.compare(config, prep, checkpoint=writer.checkpoint, on_epoch=on_epoch, on_batch=on_batch, workers=args.workers)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: {out} holds every finished epoch; continue with `lossviz compare --resume --out {out}` "
+                  "and the same options", file=sys.stderr)
+            return 130
+        finally:
+            if bar is not None:
+                bar.close()
+        results = writer.finish(fmnist.test_images[: config.test_subset], fmnist.test_labels[: config.test_subset], figures=())
+        print(runs.format_table(results), flush=True)
+        if formats:
+            runs.export_run_figures(out, formats=formats)
+            print(f"run folder: {out} (figures in {out / 'figures'}: {', '.join(formats)})")
+        else:
+            print(f"run folder: {out} (no figures: draw them with `lossviz figures --run {out}`)")
     return 0
 
 
@@ -157,11 +219,11 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return 0
 
 
-def _epoch_summary(records: list[dict], config) -> str:
+def _epoch_summary(records, config) -> str:
     """Train loss / test accuracy per loss after an epoch, for the progress bar."""
-    seed = f"seed {records[0]['seed']} " if config.seeds > 1 else ""
-    return f"{seed}epoch {records[0]['epoch']}/{config.epochs}: train loss/test acc " + ", ".join(
-        f"{r['loss']} {r['train_loss']:.3f}/{r['test_acc']:.3f}" if r["status"] == "ok" else f"{r['loss']} diverged"
+    seed = f"seed {records[0].seed} " if config.seeds > 1 else ""
+    return f"{seed}epoch {records[0].epoch}/{config.epochs}: train loss/test acc " + ", ".join(
+        f"{r.loss} {r.train_loss:.3f}/{r.test_acc:.3f}" if r.status == "ok" else f"{r.loss} diverged"
         for r in records)
 
 
@@ -172,6 +234,18 @@ def _progress(total: int, done: int):
     from tqdm import tqdm
 
     return tqdm(total=total, initial=done, unit="batch", file=sys.stderr, dynamic_ncols=True)
+
+
+def _typed(parse):
+    """A parse function whose ValueError text becomes argparse's one-line message."""
+    def typed(text: str):
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    typed.__name__ = parse.__name__
+    return typed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -191,27 +265,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", metavar="DIR", help="redraw the figures of a `lossviz compare` run folder instead")
     p.set_defaults(func=cmd_figures)
 
-    p = sub.add_parser("compare", help="train several losses side by side on Fashion-MNIST and compare them")
-    p.add_argument("--losses", default="cross_entropy,l2,l1,huber", help="comma-separated registry losses (default: cross_entropy,l2,l1,huber)")
-    p.add_argument("--model", default="softmax", choices=["softmax", "mlp"], help="softmax regression or a one-hidden-layer MLP (default: softmax)")
-    p.add_argument("--activation", default="relu", help="the MLP's hidden activation (default: relu)")
-    p.add_argument("--hidden", type=int, default=256, help="MLP hidden units (default: 256)")
-    p.add_argument("--epochs", type=int, default=10, help="epochs (default: 10)")
-    p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate (default: 0.1)")
-    p.add_argument("--batch-size", type=int, default=256, help="minibatch size (default: 256)")
-    p.add_argument("--seeds", type=int, default=1, help="independent repeats for mean +- std (default: 1)")
-    p.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
-    p.add_argument("--regression-target", default="probs", choices=["probs", "logits"],
-                   help="L1/L2/Huber on softmax probabilities or on raw logits, against one-hot targets (default: probs)")
-    p.add_argument("--param", action="append", metavar="NAME.PARAM=VALUE", help="loss or activation parameter, e.g. huber.delta=0.1 (repeatable)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    p = sub.add_parser("compare", help="train several losses side by side on Fashion-MNIST and compare them",
+                       description="Train several losses side by side on Fashion-MNIST: the same initial weights and "
+                       "minibatches for each. Every training flag is a field of lossviz.train.TrainConfig; --config FILE "
+                       "reads them from a JSON file (flags given here win).")
+    from lossviz.train.config import cli_fields
+
+    for f, flag, parse, metavar, text in cli_fields():
+        # No default here: the dataclass holds the defaults, so a flag left out never hides a --config value.
+        p.add_argument(flag, dest=f.name, type=parse if parse in (int, float, str) else _typed(parse), metavar=metavar,
+                       default=argparse.SUPPRESS, help=text)
+    from lossviz.train.config import TARGET_DEFAULTS
+
+    on_probs = ", ".join(f"{loss}.{k}={v:g}" for loss, ps in TARGET_DEFAULTS["probs"].items() for k, v in ps.items())
+    p.add_argument("--param", action="append", metavar="NAME.PARAM=VALUE",
+                   help="a loss's or the activation's parameter, e.g. huber.delta=0.1 (repeatable). Defaults: the "
+                   f"registry's (lossviz list), except with --regression-target probs: {on_probs}, because every "
+                   "residual of a probability lies in [-1, 1], where Huber with delta >= 1 is exactly L2")
+    p.add_argument("--config", metavar="FILE", help="training settings from a JSON file (any TrainConfig fields)")
     p.add_argument("--workers", type=int, help="CPU: train the losses in this many processes, a group each "
                    "(default: one per core, at most one per loss; 1 = one process)")
-    p.add_argument("--data-root", help="folder with the Fashion-MNIST IDX files (default: $LOSSVIZ_DATA, cache, Debian's package, download)")
-    p.add_argument("--train-subset", type=int, help="use only the first N training images")
-    p.add_argument("--test-subset", type=int, help="evaluate on the first N test images only")
+    p.add_argument("--data-root", help="the folder holding the Fashion-MNIST IDX files, used as given (default: $LOSSVIZ_DATA, "
+                   "then the cache, Debian's dataset-fashion-mnist, a download)")
     p.add_argument("--out", help="run folder (default: runs/MODEL-DATE-TIME)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--figures", default="png", metavar="FORMATS",
+                   help="formats of the run's figures, among png, svg, pdf, or none (default: png; "
+                   "`lossviz figures --run DIR` draws more later)")
     p.add_argument("--progress-file", help=argparse.SUPPRESS)  # the explorer's training page reads it
     p.set_defaults(func=cmd_compare)
 

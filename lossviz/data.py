@@ -1,22 +1,30 @@
-"""Fashion-MNIST: find it, validate it, load it once into tensors.
+"""Fashion-MNIST: find it, validate it, load it once into tensors, fast the second time.
 
-Where the files come from, in order: ``data_root`` (``--data-root``) or ``$LOSSVIZ_DATA``; the
-user cache folder (``$XDG_CACHE_HOME/lossviz``, default ``~/.cache/lossviz``); Debian's package
-``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``); otherwise a download through
+Where the files come from: ``data_root`` (``--data-root``) or ``$LOSSVIZ_DATA`` when given, and
+then exactly that folder (a missing file is an error naming it). Otherwise, in order: the user
+cache folder (``$XDG_CACHE_HOME/lossviz``, default ``~/.cache/lossviz``); Debian's package
+``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``); a download through
 torchvision into the cache folder. In each folder the four IDX files may sit directly, in
 ``raw/`` or in ``FashionMNIST/raw/``, gzip-compressed or not.
+
+Reading: the IDX header is checked before the bulk is read (a gzip file is streamed, so a
+wrong file is refused after 16 bytes, not after decompressing it). The payload of a gzip file
+is then kept, decompressed, in ``~/.cache/lossviz/idx/`` stamped with the source's size and
+SHA-256, so the next run reads plain bytes instead of inflating 30 MB again.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
 import os
-import shutil
 import struct
-import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -59,10 +67,9 @@ def cache_dir() -> Path:
 
 
 def candidate_roots(data_root: str | os.PathLike | None = None) -> list[Path]:
-    """The folders searched, in order."""
+    """The folders searched, in order: the given folder alone, or the default places."""
     first = data_root or os.environ.get("LOSSVIZ_DATA")
-    roots = [Path(first)] if first else []
-    return roots + [cache_dir(), DEBIAN_DIR]
+    return [Path(first)] if first else [cache_dir(), DEBIAN_DIR]
 
 
 def _find(folder: Path, stem: str) -> Path | None:
@@ -83,7 +90,12 @@ def locate(data_root=None) -> dict[str, Path] | None:
     return None
 
 
-def _check_header(path: Path, raw_size: int, header: bytes, magic: int, item_shape: tuple) -> int:
+def _missing(root: Path) -> list[str]:
+    return [stem for pair in SPLITS.values() for stem in pair if _find(root, stem) is None]
+
+
+def _parse_header(path: Path, header: bytes, magic: int, item_shape: tuple) -> int:
+    """The item count of an IDX header, after checking magic number and item shape."""
     ndim = 1 + len(item_shape)
     if len(header) < 4 + 4 * ndim:
         raise DataError(f"{path}: truncated IDX header ({len(header)} bytes)")
@@ -92,34 +104,86 @@ def _check_header(path: Path, raw_size: int, header: bytes, magic: int, item_sha
         raise DataError(f"{path}: wrong magic number {got_magic:#010x}, expected {magic:#010x} (not an IDX {'image' if ndim == 3 else 'label'} file?)")
     if tuple(dims[1:]) != item_shape:
         raise DataError(f"{path}: items of shape {tuple(dims[1:])}, expected {item_shape}")
-    expected = 4 + 4 * ndim + dims[0] * int(torch.tensor(item_shape).prod() if item_shape else 1)
-    if raw_size != expected:
-        raise DataError(f"{path}: {raw_size} bytes, expected {expected} for {dims[0]} items (truncated or corrupt file)")
+    if dims[0] == 0:
+        raise DataError(f"{path}: holds 0 items")
     return dims[0]
 
 
-def _read_idx(path: Path, magic: int, item_shape: tuple) -> torch.Tensor:
-    """Validate the header and size, then parse with torchvision's own IDX reader."""
-    from torchvision.datasets.mnist import read_image_file, read_label_file
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
-    reader = read_image_file if magic == IMAGES_MAGIC else read_label_file
+
+def _cached_payload(path: Path, n_bytes: int) -> np.ndarray | None:
+    """The decompressed payload of ``path`` from the cache, if its stamp still fits the file."""
+    entry = cache_dir() / "idx" / f"{path.stem}.{n_bytes}"
     try:
-        if path.suffix == ".gz":
-            # torchvision's reader takes a path to the decompressed bytes.
-            with tempfile.TemporaryDirectory() as tmp:
-                plain = Path(tmp) / path.stem
-                with gzip.open(path, "rb") as src, open(plain, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-                with open(plain, "rb") as f:
-                    header = f.read(16)
-                _check_header(path, plain.stat().st_size, header, magic, item_shape)
-                return reader(str(plain))
-        with open(path, "rb") as f:
-            header = f.read(16)
-        _check_header(path, path.stat().st_size, header, magic, item_shape)
-        return reader(str(path))
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        stamp = json.loads(entry.with_suffix(entry.suffix + ".json").read_text())
+        st = path.stat()
+        if stamp.get("source") != str(path.resolve()) or stamp.get("size") != st.st_size:
+            return None
+        # The hash is recomputed only when the file's modification time moved (as make and
+        # ccache trust mtimes); equal size and hash then still accept it.
+        if stamp.get("mtime_ns") != st.st_mtime_ns and stamp.get("sha256") != _sha256(path):
+            return None
+        payload = np.fromfile(entry, dtype=np.uint8)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return payload if payload.size == n_bytes else None
+
+
+def _store_payload(path: Path, payload: np.ndarray) -> None:
+    """Keep a validated, decompressed payload for the next run (best effort, atomic)."""
+    from lossviz.files import write_atomic
+
+    entry = cache_dir() / "idx" / f"{path.stem}.{payload.size}"
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        st = path.stat()
+        write_atomic(entry, payload.tobytes())
+        stamp = {"source": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _sha256(path)}
+        write_atomic(entry.with_suffix(entry.suffix + ".json"), json.dumps(stamp).encode())
+    except OSError:  # a read-only or full home: the next run decompresses again
+        pass
+
+
+def _read_idx(path: Path, magic: int, item_shape: tuple) -> torch.Tensor:
+    """One IDX file as a uint8 tensor (N, *item_shape): header checked first, then the bulk."""
+    ndim = 1 + len(item_shape)
+    item = int(np.prod(item_shape)) if item_shape else 1
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            n = _parse_header(path, f.read(4 + 4 * ndim), magic, item_shape)
+            n_bytes = n * item
+            payload = _cached_payload(path, n_bytes) if path.suffix == ".gz" else None
+            if payload is None:
+                buf = bytearray(n_bytes)
+                got = _read_into(f, buf)
+                extra = len(f.read(1))
+                payload = np.frombuffer(buf, dtype=np.uint8)
+                if got != n_bytes or extra:
+                    size = 4 + 4 * ndim + got + extra
+                    raise DataError(f"{path}: {'more than ' if extra else ''}{size} bytes of data, expected {4 + 4 * ndim + n_bytes} "
+                                    f"for {n} items (truncated or corrupt file)")
+                if path.suffix == ".gz":
+                    _store_payload(path, payload)
+    except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read ({e})") from None
+    return torch.from_numpy(payload).view(n, *item_shape)
+
+
+def _read_into(f, buf: bytearray) -> int:
+    """Fill ``buf`` from ``f`` (a gzip stream may return less per call); bytes read."""
+    view, got = memoryview(buf), 0
+    while got < len(buf):
+        k = f.readinto(view[got:])
+        if not k:
+            break
+        got += k
+    return got
 
 
 def read_split(images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -127,9 +191,9 @@ def read_split(images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torc
     labels = _read_idx(labels_path, LABELS_MAGIC, ())
     if len(images) != len(labels):
         raise DataError(f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels")
-    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= len(CLASSES)):
+    if int(labels.max()) >= len(CLASSES):
         raise DataError(f"{labels_path}: labels outside 0..{len(CLASSES) - 1}")
-    return images, labels
+    return images, labels.long()
 
 
 def download(into: Path) -> None:
@@ -140,23 +204,46 @@ def download(into: Path) -> None:
     TVFashionMNIST(str(into), train=False, download=True)
 
 
+def _remove_empty_dirs(top: Path, stop: Path) -> None:
+    """Remove ``top`` and its parents up to (not including) ``stop`` while they are empty."""
+    for d in [top, *top.parents]:
+        if d == stop or stop not in d.parents:
+            break
+        try:
+            d.rmdir()
+        except OSError:
+            break
+
+
 def load_fashion_mnist(data_root=None, *, allow_download: bool = True) -> FashionMNIST:
     """Find, validate and load Fashion-MNIST (see the module docstring for where it looks)."""
-    files = locate(data_root)
-    if files is None and allow_download:
-        try:
-            download(cache_dir())
-        except Exception as e:  # offline, DNS, refused: all mean "not here"
-            lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-            reason = f"download failed: {lines[-1] if lines else type(e).__name__}"  # the underlying cause
-        else:
-            reason = ""
-        files = locate(data_root)
+    given = data_root or os.environ.get("LOSSVIZ_DATA")
+    if given:
+        root = Path(given)
+        if not root.is_dir():
+            raise DataNotFound(f"Fashion-MNIST folder {root} does not exist; {HOW_TO_GET}")
+        missing = _missing(root)
+        if missing:
+            raise DataNotFound(f"{root} lacks {', '.join(missing)} (plain or .gz, directly, in raw/ or in "
+                               f"FashionMNIST/raw/); {HOW_TO_GET}")
+        files = locate(root)
     else:
+        files = locate()
         reason = "download not allowed"
-    if files is None:
-        looked = ", ".join(str(r) for r in candidate_roots(data_root))
-        raise DataNotFound(f"Fashion-MNIST not found (looked in: {looked}; {reason}); {HOW_TO_GET}")
+        if files is None and allow_download:
+            target = cache_dir() / "FashionMNIST" / "raw"
+            try:
+                download(cache_dir())
+            except Exception as e:  # offline, DNS, refused: all mean "not here"
+                lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+                reason = f"download failed: {lines[-1] if lines else type(e).__name__}"  # the underlying cause
+                _remove_empty_dirs(target, cache_dir().parent)
+            else:
+                reason = ""
+            files = locate()
+        if files is None:
+            looked = ", ".join(str(r) for r in candidate_roots())
+            raise DataNotFound(f"Fashion-MNIST not found (looked in: {looked}; {reason}); {HOW_TO_GET}")
     train = read_split(files[SPLITS["train"][0]], files[SPLITS["train"][1]])
     test = read_split(files[SPLITS["test"][0]], files[SPLITS["test"][1]])
     return FashionMNIST(*train, *test, source=files[SPLITS["train"][0]].parent)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from lossviz import curves, plot_mpl
+from lossviz.files import prepare_out_dir, write_atomic  # noqa: F401 - the exporter's API too
 from lossviz.registry import activations, get, get_activation, get_loss, losses
+from lossviz.registry import parse_params  # noqa: F401 - the exporter's API too
 
 FORMATS = ("png", "svg", "pdf")
 DEFAULT_FORMATS = ("png", "svg")
@@ -126,19 +127,6 @@ def select(entries: list[FigureEntry], only: list[str] | None) -> list[FigureEnt
     return [e for e in entries if e.stem in only or set(e.names) & set(only)]
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def render(fig, fmt: str, dpi: int = DEFAULT_DPI) -> bytes:
     """A figure as the bytes of one file format, deterministic for the same input."""
     if fmt not in FORMATS:
@@ -146,18 +134,6 @@ def render(fig, fmt: str, dpi: int = DEFAULT_DPI) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
     return buf.getvalue()
-
-
-def prepare_out_dir(out: Path) -> Path:
-    """Create ``out`` if needed and check it is writable; ``ValueError`` in one line otherwise."""
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"cannot create output folder {out}: {e.strerror}") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise ValueError(f"output folder {out} is not writable")
-    return out
 
 
 def export(entries: list[FigureEntry], out: Path, *, formats=DEFAULT_FORMATS, dpi: int = DEFAULT_DPI,
@@ -175,15 +151,48 @@ def export(entries: list[FigureEntry], out: Path, *, formats=DEFAULT_FORMATS, dp
     out = prepare_out_dir(out)
     rendered: dict[Path, bytes] = {}
     with plot_mpl.style(style):
-        for e in entries:
-            fig = e.build()
-            for fmt in formats:
-                rendered[out / f"{e.stem}.{fmt}"] = render(fig, fmt, dpi)
+        for e, files in zip(entries, _render_all(entries, tuple(formats), dpi)):
+            for fmt, data in zip(formats, files):
+                rendered[out / f"{e.stem}.{fmt}"] = data
     if index:
         rendered[out / "index.md"] = gallery(entries, formats).encode()
     for path, data in rendered.items():
         write_atomic(path, data)
     return list(rendered)
+
+
+_JOB: tuple = ()  # (entries, formats, dpi) for forked renderers, which inherit it
+
+
+def _render_one(i: int) -> list[bytes]:
+    entries, formats, dpi = _JOB
+    fig = entries[i].build()
+    return [render(fig, fmt, dpi) for fmt in formats]
+
+
+def _render_all(entries: list[FigureEntry], formats: tuple[str, ...], dpi: int) -> list[list[bytes]]:
+    """Every entry drawn and rendered in every format, in order. Figures are independent and
+    matplotlib draws on one core, so on a Linux machine with several cores they are drawn in
+    forked processes, one per core (the same bytes: rendering is deterministic)."""
+    import multiprocessing
+    import sys
+
+    global _JOB
+    n = min(len(entries), os.cpu_count() or 1)
+    if n < 2 or not sys.platform.startswith("linux") or multiprocessing.current_process().daemon:
+        _JOB = (entries, formats, dpi)
+        try:
+            return [_render_one(i) for i in range(len(entries))]
+        finally:
+            _JOB = ()
+    from concurrent.futures import ProcessPoolExecutor
+
+    _JOB = (entries, formats, dpi)  # set before the workers fork
+    try:
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_render_one, range(len(entries))))
+    finally:
+        _JOB = ()
 
 
 def gallery(entries: list[FigureEntry], formats) -> str:
@@ -197,21 +206,3 @@ def gallery(entries: list[FigureEntry], formats) -> str:
             lines += [f"$${e.formula}$$", ""]
         lines += [f"![{e.title}]({e.stem}.{img})", "", "Files: " + ", ".join(f"[{fmt}]({e.stem}.{fmt})" for fmt in formats), ""]
     return "\n".join(lines)
-
-
-def parse_params(items: list[str] | None) -> dict[str, dict]:
-    """``["huber.delta=0.5"]`` -> ``{"huber": {"delta": 0.5}}``, validated against the registry."""
-    out: dict[str, dict] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        name, dot, pname = key.partition(".")
-        if not (sep and dot and name and pname and raw):
-            raise ValueError(f"malformed --param {item!r}; expected NAME.PARAM=VALUE, e.g. huber.delta=0.5")
-        spec = get(name)
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(f"--param {item!r}: {raw!r} is not a number") from None
-        spec.param(pname).validate(value, owner=name)
-        out.setdefault(name, {})[pname] = value
-    return out

@@ -214,20 +214,32 @@ def overflow_figure(data: dict, base_logits) -> Figure:
 
 # --- training runs ----------------------------------------------------------------------------
 
-_RUN_PANELS = (("train_loss", "train loss"), ("train_acc", "train accuracy"), ("test_acc", "test accuracy"))
+_RUN_PANELS = (("loss", "loss (train solid, test dashed)"), ("train_acc", "train accuracy"), ("test_acc", "test accuracy"))
+_LINE_STYLES = ("-", "--", ":", "-.")  # a loss that repeats another's curve gets its own dash
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 
-def training_figure(by_loss: dict, title: str = "") -> Figure:
-    """Per loss, curves of train loss / train acc / test acc against the epoch (mean +- std band)."""
+def training_figure(by_loss: dict, title: str = "", same_as: dict[str, str] | None = None) -> Figure:
+    """Per loss, curves of loss (train and test) / train acc / test acc against the epoch (mean
+    +- std band). ``same_as`` {loss: loss it repeats}: such curves get their own dash and
+    marker and say so in the legend, so a curve hidden under another stays visible."""
+    same_as = same_as or {}
     fig, axes = _new_figure(ncols=3, size=(12.8, 3.9))
-    for (key, label), ax in zip(_RUN_PANELS, axes[0]):
-        for name, per in by_loss.items():
-            epochs, mean, std = (np.asarray(v, dtype=float) for v in per[key])
-            if not len(epochs):
-                continue
-            ax.plot(epochs, mean, color=color_of(name), marker="o", ms=3, label=name, gid=f"{name}-{key}")
-            if std.any():
-                ax.fill_between(epochs, mean - std, mean + std, color=color_of(name), alpha=0.2, lw=0)
+    for (panel, label), ax in zip(_RUN_PANELS, axes[0]):
+        for i, (name, per) in enumerate(by_loss.items()):
+            repeat = name in same_as
+            style = {"color": color_of(name), "marker": _MARKERS[i % len(_MARKERS)], "ms": 6 if repeat else 3,
+                     "mfc": "none" if repeat else color_of(name)}
+            keys = ("train_loss", "test_loss") if panel == "loss" else (panel,)
+            for key in keys:
+                epochs, mean, std = (np.asarray(v, dtype=float) for v in per[key])
+                if not len(epochs):
+                    continue
+                ls = "--" if key == "test_loss" else (_LINE_STYLES[1 + i % 3] if repeat else "-")
+                text = f"{name} (= {same_as[name]})" if repeat else name
+                ax.plot(epochs, mean, ls=ls, label=text if key != "test_loss" else None, gid=f"{name}-{key}", **style)
+                if std.any():
+                    ax.fill_between(epochs, mean - std, mean + std, color=color_of(name), alpha=0.2, lw=0)
         ax.set_title(label)
         ax.set_xlabel("epoch")
     axes[0, 0].legend(loc="best")
@@ -237,7 +249,8 @@ def training_figure(by_loss: dict, title: str = "") -> Figure:
 
 
 def predictions_figure(grid: dict, max_losses: int = 4) -> Figure:
-    """d2l's ``predict_ch3`` grid: test images titled with the true label and each loss's guess."""
+    """d2l's ``predict_ch3`` grid: test images with the true label and each loss's guess, each
+    guess coloured by its own correctness (green right, red wrong)."""
     from lossviz.data import CLASSES
 
     images, labels = grid["images"], grid["labels"]
@@ -245,17 +258,17 @@ def predictions_figure(grid: dict, max_losses: int = 4) -> Figure:
     n = len(images)
     ncols = 6
     nrows = -(-n // ncols)
-    fig, axes = _new_figure(ncols=ncols, nrows=nrows, size=(1.9 * ncols, (1.5 + 0.2 * len(preds)) * nrows))
+    fig, axes = _new_figure(ncols=ncols, nrows=nrows, size=(2.3 * ncols, (1.7 + 0.3 * len(preds)) * nrows))
+    right, wrong = "#007A5E", PALETTE[4]  # a darker Okabe-Ito green, readable on white
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
             continue
         ax.imshow(np.asarray(images[i], dtype=np.uint8), cmap="gray_r", interpolation="nearest")
-        lines = [f"true: {CLASSES[labels[i]]}"]
-        wrong = False
-        for name, p in preds.items():
-            lines.append(f"{name}: {CLASSES[p[i]]}")
-            wrong |= p[i] != labels[i]
-        ax.set_title("\n".join(lines), fontsize=7, **({"color": PALETTE[4]} if wrong else {}))
-    fig.suptitle("Test images: true label and each loss's prediction (mistakes in red)")
+        ax.set_title(CLASSES[labels[i]], fontsize=10, fontweight="bold")
+        for j, (name, p) in enumerate(preds.items()):
+            ok = p[i] == labels[i]
+            ax.text(0.5, -0.06 - 0.14 * j, f"{name}: {CLASSES[p[i]]}", transform=ax.transAxes, ha="center", va="top",
+                    fontsize=9, color=right if ok else wrong, gid=f"pred-{i}-{name}-{'right' if ok else 'wrong'}")
+    fig.suptitle("Test images: true label (bold) and each loss's prediction (green right, red wrong)")
     return fig

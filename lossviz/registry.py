@@ -1,4 +1,4 @@
-"""The registry: every loss and activation by name, built from the numerical modules' lists."""
+"""The registry: every loss, activation and model by name, built from the modules' lists."""
 
 from __future__ import annotations
 
@@ -36,6 +36,39 @@ def activations() -> list[str]:
     return list(_ACTIVATIONS)
 
 
+def get_model(name: str):
+    """The spec of a registered model (``lossviz.train.models.MODELS``); ``ValueError`` listing
+    the valid names otherwise."""
+    from lossviz.train.models import MODELS
+
+    return _lookup({spec.name: spec for spec in MODELS}, name, "model")
+
+
+def models() -> list[str]:
+    """Names of the registered models, in registration order."""
+    from lossviz.train.models import MODELS
+
+    return [spec.name for spec in MODELS]
+
+
 def get(name: str) -> LossSpec | ActivationSpec:
     """A loss or activation by name (names are unique across both)."""
     return _lookup({**_LOSSES, **_ACTIVATIONS}, name, "loss or activation")
+
+
+def parse_params(items: list[str] | None) -> dict[str, dict]:
+    """``["huber.delta=0.5"]`` -> ``{"huber": {"delta": 0.5}}``, validated against the registry."""
+    out: dict[str, dict] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        name, dot, pname = key.partition(".")
+        if not (sep and dot and name and pname and raw):
+            raise ValueError(f"malformed --param {item!r}; expected NAME.PARAM=VALUE, e.g. huber.delta=0.5")
+        spec = get(name)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"--param {item!r}: {raw!r} is not a number") from None
+        spec.param(pname).validate(value, owner=name)
+        out.setdefault(name, {})[pname] = value
+    return out

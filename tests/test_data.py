@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import struct
+import time
 
 import pytest
 import torch
@@ -77,10 +79,58 @@ def test_not_found_lists_places_and_how(tmp_path, monkeypatch):
 
     monkeypatch.setattr(data, "download", offline)
     with pytest.raises(data.DataNotFound) as e:
-        data.load_fashion_mnist(tmp_path / "nowhere")
+        data.load_fashion_mnist()
     msg = str(e.value)
-    assert str(tmp_path / "nowhere") in msg and "no-debian" in msg and "cache" in msg
+    assert "no-debian" in msg and "cache" in msg
     assert "apt-get install dataset-fashion-mnist" in msg and "network is unreachable" in msg
+    assert not (tmp_path / "cache" / "lossviz").exists()  # no empty folders left behind
+
+
+def test_data_root_means_exactly_that_folder(tmp_path, monkeypatch):
+    """A given folder with a file missing is an error naming the file, even with a full cache."""
+    write_fake_fashion_mnist(tmp_path / "cache" / "lossviz", n_train=30, n_test=10)
+    root = write_fake_fashion_mnist(tmp_path / "d", n_train=40, n_test=10)
+    (root / "t10k-labels-idx1-ubyte.gz").unlink()
+    monkeypatch.setattr(data, "download", lambda into: pytest.fail("no download for a given folder"))
+    with pytest.raises(data.DataNotFound, match=r"lacks t10k-labels-idx1-ubyte"):
+        data.load_fashion_mnist(root)
+    with pytest.raises(data.DataNotFound, match="does not exist"):
+        data.load_fashion_mnist(tmp_path / "nowhere")
+
+
+def test_wrong_magic_refused_before_decompressing(tmp_path):
+    """A large .gz whose header is wrong is refused after its first bytes (streamed)."""
+    root = write_fake_fashion_mnist(tmp_path / "d", n_train=30, n_test=10)
+    big = gzip.compress(struct.pack(">IIII", 0x1234, 10**6, 28, 28) + bytes(50_000_000), compresslevel=1)
+    (root / "train-images-idx3-ubyte.gz").write_bytes(big)
+    start = time.perf_counter()
+    with pytest.raises(data.DataError, match="train-images-idx3-ubyte.gz: wrong magic number"):
+        data.load_fashion_mnist(root)
+    assert time.perf_counter() - start < 1.0  # decompressing 50 MB first takes longer
+
+
+def test_zero_items_names_the_file(tmp_path):
+    root = write_fake_fashion_mnist(tmp_path / "d", gz=False)
+    (root / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(torch.zeros(0, 28, 28, dtype=torch.uint8), 2051))
+    with pytest.raises(data.DataError, match="t10k-images-idx3-ubyte: holds 0 items"):
+        data.load_fashion_mnist(root)
+
+
+def test_decompressed_cache_is_used_and_checked(tmp_path):
+    root = write_fake_fashion_mnist(tmp_path / "d", n_train=50, n_test=20)
+    first = data.load_fashion_mnist(root)
+    cached = sorted(p.name for p in (tmp_path / "cache" / "lossviz" / "idx").iterdir())
+    assert len(cached) == 8  # four payloads, four stamps
+    again = data.load_fashion_mnist(root)
+    assert torch.equal(first.train_images, again.train_images) and torch.equal(first.test_labels, again.test_labels)
+    # A changed source file is read anew, not served from the stale cache.
+    write_fake_fashion_mnist(tmp_path / "d", n_train=50, n_test=20, seed=1)
+    fresh = data.load_fashion_mnist(root)
+    assert not torch.equal(fresh.train_images, first.train_images)
+    # A damaged cache entry (wrong size) is ignored.
+    for p in (tmp_path / "cache" / "lossviz" / "idx").glob("train-images*[0-9]"):
+        p.write_bytes(b"x")
+    assert torch.equal(data.load_fashion_mnist(root).train_images, fresh.train_images)
 
 
 def test_real_data_complete(data_root):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -13,7 +14,8 @@ import pytest
 import torch
 
 import lossviz
-from lossviz import models, runs, train
+from lossviz import train
+from lossviz.train import loop, models, parallel, runs
 from lossviz.cli import main
 from lossviz.data import load_fashion_mnist
 from tests.idx import write_fake_fashion_mnist
@@ -29,14 +31,14 @@ def toy(tmp_path):
 def _autograd_grads(model, config, x, y):
     """Reference: the same forward written with torch ops, differentiated by autograd."""
     params = {k: v.detach().clone().double().requires_grad_(True) for k, v in model.params.items()}
-    ref = models.StackedModel(model.kind, params, model.activation, model.activation_params)
+    ref = models.StackedModel(model.name, params, model.activation, model.activation_params)
     logits, _ = models.forward(ref, x.double())
     total = 0
     for m, name in enumerate(config.losses):
         spec = lossviz.get_loss(name)
         o = logits[:, m]
         if spec.kind == "classification":
-            total = total + spec.value(o, y).sum()
+            total = total + spec.value(o, y, **config.loss_params.get(name, {})).sum()
         else:
             onehot = torch.nn.functional.one_hot(y, 10).double()
             out = o if config.regression_target == "logits" else torch.softmax(o, -1)
@@ -53,29 +55,33 @@ def perturbed_batch(model, seed: int, n: int, scale: float):
     return torch.rand(n, 784, generator=g, dtype=torch.float64), torch.randint(0, 10, (n,), generator=g)
 
 
-@pytest.mark.parametrize("kind,activation", [("softmax", "relu")] + [("mlp", a) for a in ELEMENTWISE])
+ARCHITECTURES = [("softmax", None, "relu")] + [("mlp", (16,), a) for a in ELEMENTWISE] + [("mlp", (12, 9, 7), "tanh")]
+
+
+@pytest.mark.parametrize("kind,hidden,activation", ARCHITECTURES)
 @pytest.mark.parametrize("target", train.REGRESSION_TARGETS)
-def test_closed_form_gradients_equal_autograd(kind, activation, target):
-    config = train.TrainConfig(losses=tuple(lossviz.losses()), model=kind, activation=activation, hidden=16,
+def test_closed_form_gradients_equal_autograd(kind, hidden, activation, target):
+    config = train.TrainConfig(losses=tuple(lossviz.losses()), model=kind, activation=activation, hidden=hidden,
                                regression_target=target, loss_params={"huber": {"delta": 0.3}}).validate()
-    model = models.init_model(kind, len(config.losses), hidden=16, activation=activation, seed=3, dtype=torch.float64)
+    model = models.init_model(kind, len(config.losses), hidden=hidden, activation=activation, seed=3, dtype=torch.float64)
     x, y = perturbed_batch(model, seed=0, n=32, scale=0.5)
     logits, cache = models.forward(model, x)
-    d_logits = train.logit_grads(config, logits, train.one_hot(y, logits))
+    d_logits = train.logit_grads(config, logits, train.one_hot(y, logits, 10))
     ours = models.backward(model, cache, d_logits)
     ref = _autograd_grads(model, config, x, y)
     for k in ref:
         torch.testing.assert_close(ours[k], ref[k], rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("kind", models.MODELS)
+@pytest.mark.parametrize("kind", lossviz.models())
 def test_sgd_step_equals_the_gradient_step(kind):
     """The training path (update written straight into the weights) moves each model by -step_m * gradient."""
-    config = train.TrainConfig(losses=("cross_entropy", "l2", "huber"), model=kind, hidden=12).validate()
-    model = models.init_model(kind, 3, hidden=12, seed=1, dtype=torch.float64)
+    config = train.TrainConfig(losses=("cross_entropy", "l2", "huber"), model=kind).validate()
+    hidden = (12, 8) if kind == "mlp" else None
+    model = models.init_model(kind, 3, hidden=hidden, seed=1, dtype=torch.float64)
     x, y = perturbed_batch(model, seed=4, n=16, scale=0.3)
     logits, cache = models.forward(model, x)
-    d_logits = train.logit_grads(config, logits, train.one_hot(y, logits))
+    d_logits = train.logit_grads(config, logits, train.one_hot(y, logits, 10))
     grads = models.backward(model, cache, d_logits)
     before = {k: v.clone() for k, v in model.params.items()}
     step = torch.tensor([0.1, 0.0, 0.05], dtype=torch.float64)  # 0 = a frozen (diverged) model
@@ -83,13 +89,15 @@ def test_sgd_step_equals_the_gradient_step(kind):
     for k, p in model.params.items():
         step_m = step.view(-1, *[1] * (p.dim() - 1))  # the first dimension indexes the models
         torch.testing.assert_close(p, before[k] - grads[k] * step_m, rtol=1e-10, atol=1e-12)
-    assert torch.equal(model.select(1)["w_out"], models.StackedModel(kind, before).select(1)["w_out"])
+    assert torch.equal(model.select(1)["w1"], models.StackedModel(kind, before).select(1)["w1"])
 
 
-@pytest.mark.skipif(models._onednn_linear() is None, reason="torch has no oneDNN linear kernel here")
+@pytest.mark.skipif(models.onednn_kernel() is None, reason="torch has no oneDNN linear kernel here")
 @pytest.mark.parametrize("rows", [1, 96, 256])
-def test_onednn_products_equal_torch(rows):
-    """The fast kernel computes the same products as torch's own, on the training shapes."""
+def test_onednn_products_equal_torch(rows, monkeypatch):
+    """The fast kernel computes the same products as torch's own, on the training shapes
+    (forced on: whether it is used depends on a speed measurement of this machine)."""
+    monkeypatch.setattr(models, "_onednn_linear", models.onednn_kernel)
     g = torch.Generator().manual_seed(rows)
     x, w, b = torch.rand(rows, 784, generator=g), torch.randn(40, 784, generator=g), torch.randn(40, generator=g)
     d = torch.randn(rows, 40, generator=g)
@@ -102,17 +110,17 @@ def test_onednn_products_equal_torch(rows):
     assert models._fast(x.double(), w.double()) is None and models._fast(x.requires_grad_(), w) is None
 
 
-@pytest.mark.parametrize("kind", models.MODELS)
+@pytest.mark.parametrize("kind", lossviz.models())
 def test_float32_training_step_matches_float64(kind):
     """The float32 step (oneDNN products where available) moves the weights as float64 does."""
-    config = train.TrainConfig(losses=("cross_entropy", "l1", "huber"), model=kind, hidden=32).validate()
-    m64 = models.init_model(kind, 3, hidden=32, seed=2, dtype=torch.float64)
+    config = train.TrainConfig(losses=("cross_entropy", "l1", "huber"), model=kind).validate()
+    m64 = models.init_model(kind, 3, hidden=(32,) if kind == "mlp" else None, seed=2, dtype=torch.float64)
     x, y = perturbed_batch(m64, seed=5, n=64, scale=0.2)
     m32 = models.StackedModel(kind, {k: v.float() for k, v in m64.params.items()}, m64.activation, m64.activation_params)
     step = torch.tensor([0.5, 0.1, 0.2])
     for model, xx in ((m64, x), (m32, x.float())):
         logits, cache = models.forward(model, xx)
-        models.sgd_step(model, cache, train.logit_grads(config, logits, train.one_hot(y, logits)), step.to(xx.dtype))
+        models.sgd_step(model, cache, train.logit_grads(config, logits, train.one_hot(y, logits, 10)), step.to(xx.dtype))
     for k in m64.params:
         torch.testing.assert_close(m32.params[k].double(), m64.params[k], rtol=1e-4, atol=1e-6)
 
@@ -131,7 +139,7 @@ def test_epoch_metrics_equal_a_per_batch_reference(toy):
     for idx in order.split(config.batch_size):
         x, y = prep.train_x[idx].float() / 255, prep.train_y[idx]  # uint8 pixels -> [0, 1], as ToTensor
         logits, cache = models.forward(ref, x)
-        onehot = train.one_hot(y, logits)
+        onehot = train.one_hot(y, logits, 10)
         total += train.loss_values(config, logits, onehot).double().sum(0)
         hits += (logits.argmax(-1) == y[:, None]).sum(0)
         models.sgd_step(ref, cache, train.logit_grads(config, logits, onehot), lr / len(idx))
@@ -162,24 +170,24 @@ def test_evaluate_matches_per_model_reference(toy):
     perturbed_batch(model, seed=7, n=1, scale=0.05)
     got = train.evaluate(model, config, prep.test_x, prep.test_y, chunk=64)  # several chunks
     logits, _ = models.forward(model, prep.test_x)
-    loss = train.loss_values(config, logits, train.one_hot(prep.test_y, logits))
+    loss = train.loss_values(config, logits, train.one_hot(prep.test_y, logits, 10))
     for m, rec in enumerate(got):
         probs = torch.softmax(logits[:, m].double(), -1)
         pred = probs.argmax(-1)
         confusion = torch.zeros(10, 10, dtype=torch.long).index_put_((prep.test_y, pred), torch.ones_like(pred), accumulate=True)
-        assert rec["confusion"] == confusion.tolist()
-        assert rec["acc"] == pytest.approx((pred == prep.test_y).double().mean().item())
-        assert rec["loss"] == pytest.approx(loss[:, m].double().mean().item(), rel=1e-6)
-        assert rec["ece"] == pytest.approx(train.expected_calibration_error(probs, prep.test_y), abs=1e-6)
+        assert rec.confusion == confusion.tolist()
+        assert rec.acc == pytest.approx((pred == prep.test_y).double().mean().item())
+        assert rec.loss == pytest.approx(loss[:, m].double().mean().item(), rel=1e-6)
+        assert rec.ece == pytest.approx(train.expected_calibration_error(probs, prep.test_y), abs=1e-6)
 
 
 def test_same_initial_weights_and_batches_for_every_loss():
-    model = models.init_model("mlp", 4, hidden=8, seed=5)
+    model = models.init_model("mlp", 4, hidden=(8, 6), seed=5)
     for key, p in model.params.items():
         first = model.select(0)[key]
         for m in range(1, 4):
             assert torch.equal(model.select(m)[key], first)
-    assert model.params["w_hidden"].abs().sum() > 0
+    assert model.params["w1"].abs().sum() > 0 and model.params["w3"].shape == (4, 10, 6)
     # The batch order depends only on (seed, epoch): the same for all losses, and for a resume.
     assert torch.equal(train.batch_order(1000, 0, 3), train.batch_order(1000, 0, 3))
     assert not torch.equal(train.batch_order(1000, 0, 3), train.batch_order(1000, 0, 4))
@@ -193,17 +201,17 @@ def test_side_by_side_equals_training_alone(toy):
     for cfg in (both, alone):
         states = []
         train.compare(cfg, toy, on_epoch=lambda r, s: states.append(s))
-        finals[len(cfg.losses)] = states[-1]["params"]
-    torch.testing.assert_close(finals[2]["w_out"][1], finals[1]["w_out"][0], rtol=1e-5, atol=1e-6)
+        finals[len(cfg.losses)] = states[-1].params
+    torch.testing.assert_close(finals[2]["w1"][1], finals[1]["w1"][0], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", models.MODELS)
+@pytest.mark.parametrize("kind", lossviz.models())
 def test_worker_processes_give_the_same_training(toy, kind, monkeypatch):
     """Losses split between forked processes train exactly as in one process."""
-    cfg = train.TrainConfig(losses=("cross_entropy", "l2", "l1"), model=kind, hidden=16, epochs=2, batch_size=64).validate()
+    cfg = train.TrainConfig(losses=("cross_entropy", "l2", "l1"), model=kind, epochs=2, batch_size=64).validate()
     used = []
-    real = train._compare_in_groups
-    monkeypatch.setattr(train, "_compare_in_groups", lambda *a: used.append(a[-1]) or real(*a))
+    real = parallel.compare_in_groups
+    monkeypatch.setattr(parallel, "compare_in_groups", lambda *a: used.append(a[-1]) or real(*a))
     results = {}
     for workers in (1, 2):
         states = []
@@ -211,23 +219,23 @@ def test_worker_processes_give_the_same_training(toy, kind, monkeypatch):
         results[workers] = (hist, states[-1])
     assert used == [2]  # the second run did fork
     (one, s1), (two, s2) = results[1], results[2]
-    assert [(r["loss"], r["epoch"]) for r in one] == [(r["loss"], r["epoch"]) for r in two]
+    assert [(r.loss, r.epoch) for r in one] == [(r.loss, r.epoch) for r in two]
     for a, b in zip(one, two):
-        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5) and a["confusion"] == b["confusion"]
-    for k in s1["params"]:
-        torch.testing.assert_close(s2["params"][k], s1["params"][k], rtol=1e-5, atol=1e-6)
-    assert s1["test_pred"] == s2["test_pred"] and (s1["seed_index"], s1["epoch"]) == (s2["seed_index"], s2["epoch"])
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5) and a.confusion == b.confusion
+    for k in s1.params:
+        torch.testing.assert_close(s2.params[k], s1.params[k], rtol=1e-5, atol=1e-6)
+    assert s1.test_pred == s2.test_pred and (s1.seed_index, s1.epoch) == (s2.seed_index, s2.epoch)
 
 
 def test_worker_failure_is_reported(toy, monkeypatch):
-    real = train.train_epoch
+    real = loop.train_epoch
 
     def fails_for_l2(model, config, *a, **k):
         if config.losses == ("l2",):
             raise ValueError("boom")
         return real(model, config, *a, **k)
 
-    monkeypatch.setattr(train, "train_epoch", fails_for_l2)  # the forked worker inherits it
+    monkeypatch.setattr(loop, "train_epoch", fails_for_l2)  # the forked worker inherits it
     cfg = train.TrainConfig(losses=("cross_entropy", "l2"), epochs=1, batch_size=64).validate()
     with pytest.raises(RuntimeError, match="a training worker failed: ValueError: boom"):
         train.compare(cfg, toy, workers=2)
@@ -265,30 +273,30 @@ def test_worker_ends_when_its_parent_is_killed(tmp_path, toy):
 
 def test_losses_split_into_contiguous_groups():
     cfg = train.TrainConfig(losses=("cross_entropy", "l2", "l1", "huber")).validate()
-    assert train._groups(cfg, 2) == [("cross_entropy", "l2"), ("l1", "huber")]
-    assert train._groups(cfg, 3) == [("cross_entropy", "l2"), ("l1",), ("huber",)]
-    assert train._n_workers(cfg, torch.device("cpu"), 9) <= 4
-    assert train._n_workers(cfg, torch.device("cpu"), 1) == 1
+    assert parallel.groups(cfg, 2) == [("cross_entropy", "l2"), ("l1", "huber")]
+    assert parallel.groups(cfg, 3) == [("cross_entropy", "l2"), ("l1",), ("huber",)]
+    assert parallel.n_workers(cfg, torch.device("cpu"), 9) <= 4
+    assert parallel.n_workers(cfg, torch.device("cpu"), 1) == 1
 
 
 def test_loss_decreases_and_learns(toy):
     cfg = train.TrainConfig(losses=("cross_entropy", "l2"), epochs=3, batch_size=32, lr=0.5).validate()
     hist = train.compare(cfg, toy)
     for name in cfg.losses:
-        rows = [r for r in hist if r["loss"] == name]
-        assert rows[-1]["train_loss"] < rows[0]["train_loss"]
-        assert rows[-1]["test_acc"] > 0.5  # the toy classes are separable; chance is 0.1
-        conf = torch.tensor(rows[-1]["confusion"])
-        assert conf.sum() == 200 and conf.trace().item() / 200 == pytest.approx(rows[-1]["test_acc"])
+        rows = [r for r in hist if r.loss == name]
+        assert rows[-1].train_loss < rows[0].train_loss
+        assert rows[-1].test_acc > 0.5  # the toy classes are separable; chance is 0.1
+        conf = torch.tensor(rows[-1].confusion)
+        assert conf.sum() == 200 and conf.trace().item() / 200 == pytest.approx(rows[-1].test_acc)
 
 
 def test_divergence_is_isolated(toy):
     # L2 on raw logits with a huge step blows up; cross-entropy's gradient is bounded.
     cfg = train.TrainConfig(losses=("cross_entropy", "l2"), regression_target="logits", epochs=3, lr=50.0, batch_size=64).validate()
     hist = train.compare(cfg, toy)
-    last = {r["loss"]: r for r in hist if r["epoch"] == 3}
-    assert last["l2"]["status"] == "diverged" and last["l2"]["test_acc"] is None
-    assert last["cross_entropy"]["status"] == "ok" and last["cross_entropy"]["test_acc"] is not None
+    last = {r.loss: r for r in hist if r.epoch == 3}
+    assert last["l2"].status == "diverged" and last["l2"].test_acc is None
+    assert last["cross_entropy"].status == "ok" and last["cross_entropy"].test_acc is not None
 
 
 def test_expected_calibration_error():
@@ -310,34 +318,35 @@ def test_run_folder_complete_and_redrawable(tmp_path, toy, capsys):
     table = capsys.readouterr().out
     assert "cross_entropy" in table and "test acc" in table
     for name in ("config.json", "metrics.jsonl", "state.pt", "confusion.json", "predictions.json", "results.json",
-                 "figures/comparison.png", "figures/comparison.svg", "figures/predictions.png"):
+                 "figures/comparison.png", "figures/predictions.png"):
         assert (out / name).is_file(), name
     metrics = runs.read_metrics(out)
     assert len(metrics) == 3 * 3 * 2  # losses x epochs x seeds
     results = json.loads((out / "results.json").read_text())
     assert set(results["losses"]) == {"cross_entropy", "l2", "huber"}
-    assert results["config"]["loss_params"] == {"huber": {"delta": 0.1}}
+    assert results["config"]["loss_params"] == {"huber": {"delta": 0.1}}  # every loss's parameters as used
     # The comparison figure draws the metrics file's per-epoch means.
     from lossviz import plot_mpl
 
     config, metrics = runs.read_run(out)
     fig = plot_mpl.training_figure(runs.curves_by_loss(metrics, config))
     line = [l for ax in fig.axes for l in ax.get_lines() if l.get_gid() == "l2-test_acc"][0]
-    want = [sum(r["test_acc"] for r in metrics if r["loss"] == "l2" and r["epoch"] == e) / 2 for e in (1, 2, 3)]
+    want = [sum(r.test_acc for r in metrics if r.loss == "l2" and r.epoch == e) / 2 for e in (1, 2, 3)]
     assert list(line.get_ydata()) == pytest.approx(want)
     # `lossviz figures --run` redraws them.
-    (out / "figures" / "comparison.svg").unlink()
+    assert not (out / "figures" / "comparison.svg").exists()  # PNG only by default
     assert main(["figures", "--run", str(out)]) == 0
     assert (out / "figures" / "comparison.svg").is_file()
+    assert json.loads((out / "config.json").read_text())["data_source"] == str(tmp_path / "data")
 
 
 def test_progress_bar_shows_each_models_loss_and_accuracy(tmp_path, toy, capsys, monkeypatch):
     monkeypatch.setenv("LOSSVIZ_PROGRESS", "1")  # a bar as on a terminal
     assert _compare_cli(tmp_path, "--out", str(tmp_path / "run")) == 0
     err = capsys.readouterr().err
-    last = {r["loss"]: r for r in runs.read_metrics(tmp_path / "run") if r["epoch"] == 3}
+    last = {r.loss: r for r in runs.read_metrics(tmp_path / "run") if r.epoch == 3}
     assert "epoch 3/3" in err
-    assert f"cross_entropy {last['cross_entropy']['train_loss']:.3f}/{last['cross_entropy']['test_acc']:.3f}" in err
+    assert f"cross_entropy {last['cross_entropy'].train_loss:.3f}/{last['cross_entropy'].test_acc:.3f}" in err
 
 
 def test_existing_run_folder_refused(tmp_path, toy, capsys):
@@ -352,7 +361,7 @@ def test_resume_continues_to_the_same_result(tmp_path, toy, monkeypatch):
     full = tmp_path / "full"
     assert _compare_cli(tmp_path, "--out", str(full)) == 0
     part = tmp_path / "part"
-    real_train_epoch = train.train_epoch
+    real_train_epoch = loop.train_epoch
     calls = {"n": 0}
 
     def interrupted(*a, **k):
@@ -361,26 +370,27 @@ def test_resume_continues_to_the_same_result(tmp_path, toy, monkeypatch):
             raise KeyboardInterrupt
         return real_train_epoch(*a, **k)
 
-    monkeypatch.setattr(train, "train_epoch", interrupted)
+    monkeypatch.setattr(loop, "train_epoch", interrupted)
     assert _compare_cli(tmp_path, "--out", str(part)) == 130
     assert len(runs.read_metrics(part)) == 3  # epoch 1 only, folder valid
-    monkeypatch.setattr(train, "train_epoch", real_train_epoch)
+    monkeypatch.setattr(loop, "train_epoch", real_train_epoch)
     # Resuming with other options is refused; with the same ones it completes.
     assert _compare_cli(tmp_path, "--out", str(part), "--resume", "--lr", "0.2") == 2
     assert _compare_cli(tmp_path, "--out", str(part), "--resume") == 0
     a, b = runs.read_metrics(full), runs.read_metrics(part)
-    assert [(r["loss"], r["epoch"]) for r in a] == [(r["loss"], r["epoch"]) for r in b]
+    assert [(r.loss, r.epoch) for r in a] == [(r.loss, r.epoch) for r in b]
     for ra, rb in zip(a, b):
-        assert ra["test_acc"] == rb["test_acc"] and ra["train_loss"] == pytest.approx(rb["train_loss"], rel=1e-12)
+        assert ra.test_acc == rb.test_acc and ra.train_loss == pytest.approx(rb.train_loss, rel=1e-12)
 
 
 def test_resume_refuses_weights_of_another_layout(toy):
     cfg = train.TrainConfig(losses=("cross_entropy", "l2"), epochs=2, batch_size=64).validate()
     states = []
     train.compare(cfg, toy, on_epoch=lambda r, s: states.append(s))
-    state = dict(states[0], params={k: v.transpose(-1, -2).contiguous() if v.dim() == 3 else v for k, v in states[0]["params"].items()})
+    state = dataclasses.replace(states[0], params={k: v.transpose(-1, -2).contiguous() if v.dim() == 3 else v
+                                                   for k, v in states[0].params.items()})
     with pytest.raises(ValueError, match="do not fit this model"):
-        train.compare(cfg, toy, state=state)
+        train.compare(cfg, toy, checkpoint=state)
 
 
 @pytest.mark.parametrize(
@@ -397,7 +407,16 @@ def test_resume_refuses_weights_of_another_layout(toy):
         (["--workers", "0"], r"workers must be an integer in \[1, 1024\]"),
         (["--param", "huber.delta=0"], r"huber.delta must be in \(0, inf\)"),
         (["--param", "l1.delta=1"], "has no parameter 'delta'"),
-        (["--model", "cnn"], "invalid choice"),
+        (["--model", "cnn"], "unknown model 'cnn'; valid names: softmax, mlp"),
+        (["--hidden", "64"], "softmax has no hidden layers"),
+        (["--model", "mlp", "--hidden", "64,x"], "expected whole numbers"),
+        (["--model", "mlp", "--hidden", "0"], "hidden must be"),
+        (["--weight-decay", "-1"], r"weight_decay must be a number in \[0"),
+        (["--seed", "99999999999999999999"], "seed must be an integer"),
+        (["--out", ""], "--out must name a folder"),
+        (["--figures", "gif"], "unknown format 'gif'"),
+        (["--config", "missing.json"], "cannot read config file"),
+        (["--param", "huber.delta=0.1", "--losses", "l1"], "neither a compared loss"),
         (["--resume"], "nothing to resume"),
     ],
 )
@@ -407,6 +426,7 @@ def test_cli_bad_arguments(tmp_path, args, message):
     assert res.returncode == 2, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert __import__("re").search(message, res.stderr), res.stderr
+    assert not (tmp_path / "r").exists()  # a refused run leaves nothing behind
 
 
 def test_missing_data_is_one_line(tmp_path, monkeypatch):
@@ -421,7 +441,7 @@ def test_missing_data_is_one_line(tmp_path, monkeypatch):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_training(toy):
     cfg = train.TrainConfig(losses=("cross_entropy", "l2"), epochs=1, device="cuda").validate()
-    assert train.compare(cfg, toy)[0]["test_acc"] is not None
+    assert train.compare(cfg, toy)[0].test_acc is not None
 
 
 # --- the real data (slow) ---------------------------------------------------------------------
@@ -436,17 +456,17 @@ def real(data_root):
 def test_real_softmax_regression_reaches_d2l_accuracy(real):
     """d2l's softmax regression (lr 0.1, batch 256, 10 epochs): published reruns report ~0.83."""
     cfg = train.TrainConfig(losses=("cross_entropy", "l2", "l1", "huber"), epochs=10).validate()
-    last = {r["loss"]: r for r in train.compare(cfg, real) if r["epoch"] == 10}
-    assert last["cross_entropy"]["test_acc"] >= 0.82
-    assert all(r["status"] == "ok" for r in last.values())
+    last = {r.loss: r for r in train.compare(cfg, real) if r.epoch == 10}
+    assert last["cross_entropy"].test_acc >= 0.82
+    assert all(r.status == "ok" for r in last.values())
 
 
 @pytest.mark.slow
 def test_real_mlp_reaches_d2l_accuracy(real):
     """d2l's MLP (784-256-10, ReLU, lr 0.1, 10 epochs) reaches about 0.85 test accuracy."""
     cfg = train.TrainConfig(losses=("cross_entropy",), model="mlp", epochs=10).validate()
-    last = [r for r in train.compare(cfg, real) if r["epoch"] == 10][0]
-    assert last["test_acc"] >= 0.84
+    last = [r for r in train.compare(cfg, real) if r.epoch == 10][0]
+    assert last.test_acc >= 0.84
 
 
 @pytest.mark.slow
@@ -454,5 +474,181 @@ def test_real_subset_run_through_the_cli(tmp_path, data_root, capsys):
     out = tmp_path / "run"
     assert main(["compare", "--data-root", str(data_root), "--out", str(out), "--epochs", "2", "--train-subset", "6000"]) == 0
     metrics = runs.read_metrics(out)
-    ce = [r for r in metrics if r["loss"] == "cross_entropy"]
-    assert ce[1]["train_loss"] < ce[0]["train_loss"] and ce[1]["test_acc"] > 0.6  # 2 x 24 steps on 6,000 images: about 0.69 measured
+    ce = [r for r in metrics if r.loss == "cross_entropy"]
+    assert ce[1].train_loss < ce[0].train_loss and ce[1].test_acc > 0.6  # 2 x 24 steps on 6,000 images: about 0.69 measured
+
+
+# --- damaged or busy run folders (nothing lost, one clear line) -------------------------------
+
+
+def _cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lossviz.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def _one_line(res, code: int = 2) -> str:
+    assert res.returncode == code, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    return lines[0]
+
+
+def test_busy_run_folder_is_refused(tmp_path, toy):
+    """While one process trains a folder, a second writer or --resume is refused (the lock)."""
+    out = tmp_path / "run"
+    assert _compare_cli(tmp_path, "--out", str(out), "--epochs", "1") == 0
+    from filelock import FileLock
+
+    with FileLock(str(out / runs.LOCK_NAME)):  # another process training it
+        res = _cli("compare", "--data-root", tmp_path / "data", "--losses", "cross_entropy,l2,huber", "--epochs", "3",
+                   "--batch-size", "64", "--param", "huber.delta=0.1", "--out", out, "--resume")
+        assert "being trained by another process" in _one_line(res)
+    assert len(runs.read_metrics(out)) == 3  # untouched
+
+
+def _interrupted_run(tmp_path, monkeypatch, epochs_done: int = 2):
+    """A run of 3 epochs interrupted after ``epochs_done`` (a valid, resumable folder)."""
+    real, calls = loop.train_epoch, {"n": 0}
+
+    def interrupted(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == epochs_done + 1:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(loop, "train_epoch", interrupted)
+    out = tmp_path / "part"
+    assert _compare_cli(tmp_path, "--out", str(out)) == 130
+    monkeypatch.setattr(loop, "train_epoch", real)
+    return out
+
+
+def test_damaged_metrics_line_refuses_resume_and_keeps_every_record(tmp_path, toy, monkeypatch, capsys):
+    out = _interrupted_run(tmp_path, monkeypatch)
+    lines = (out / "metrics.jsonl").read_bytes().splitlines(keepends=True)
+    lines[1] = b'{"seed": 0, "epo\n'  # damaged in the middle
+    (out / "metrics.jsonl").write_bytes(b"".join(lines))
+    before = (out / "metrics.jsonl").read_bytes()
+    assert _compare_cli(tmp_path, "--out", str(out), "--resume") == 2
+    assert "metrics.jsonl line 2 is damaged" in capsys.readouterr().err
+    assert (out / "metrics.jsonl").read_bytes() == before  # nothing rewritten away
+
+
+def test_cut_last_metrics_line_is_dropped_and_retrained(tmp_path, toy, monkeypatch):
+    out = _interrupted_run(tmp_path, monkeypatch)
+    with open(out / "metrics.jsonl", "ab") as f:
+        f.write(b'{"seed": 0, "epoch": 3, "lo')  # a crash mid-line
+    assert _compare_cli(tmp_path, "--out", str(out), "--resume") == 0
+    assert [(r.epoch, r.loss) for r in runs.read_metrics(out)][-3:] == [(3, "cross_entropy"), (3, "l2"), (3, "huber")]
+    assert len(runs.read_metrics(out)) == 9
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda out: (out / "state.pt").write_bytes((out / "state.pt").read_bytes()[:100]), "state.pt: not a lossviz checkpoint"),
+    (lambda out: torch.save([1, 2], out / "state.pt"), "state.pt: not a lossviz checkpoint"),
+    (lambda out: (out / "config.json").write_text("[1, 2]"), "config.json: not a valid run configuration"),
+    (lambda out: (out / "config.json").write_text("{"), "config.json: not a valid run configuration"),
+])
+def test_damaged_run_files_are_one_line(tmp_path, toy, monkeypatch, damage, message):
+    out = _interrupted_run(tmp_path, monkeypatch)
+    damage(out)
+    before = (out / "metrics.jsonl").read_bytes()
+    res = _cli("compare", "--data-root", tmp_path / "data", "--losses", "cross_entropy,l2,huber", "--epochs", "3",
+               "--batch-size", "64", "--param", "huber.delta=0.1", "--out", out, "--resume")
+    assert message in _one_line(res)
+    assert (out / "metrics.jsonl").read_bytes() == before
+    if "config" in message:  # the figures of such a folder: the same one line
+        assert message in _one_line(_cli("figures", "--run", out))
+
+
+@pytest.mark.parametrize("fmt, message", [("", "no format given"), (",", "no format given"), ("png,gif", "unknown format 'gif'")])
+def test_figures_bad_format_leaves_nothing(tmp_path, fmt, message):
+    res = _cli("figures", "--format", fmt, "--out", tmp_path / "figs")
+    assert message in _one_line(res)
+    assert not (tmp_path / "figs").exists()
+
+
+# --- the model registry, defaults that teach, weight decay, packaging --------------------------
+
+
+def test_model_registry():
+    assert lossviz.models() == ["softmax", "mlp"]
+    assert lossviz.get_model("mlp").title == "Multilayer perceptron" and lossviz.get_model("softmax").hidden is None
+    with pytest.raises(ValueError, match="unknown model 'cnn'; valid names: softmax, mlp"):
+        lossviz.get_model("cnn")
+    with pytest.raises(ValueError, match="unknown model"):
+        train.TrainConfig(model="cnn").validate()
+    assert train.TrainConfig(model="mlp", hidden=(64, 32)).validate().hidden == (64, 32)
+    assert train.TrainConfig(model="mlp").validate().hidden == (256,)  # the spec's default, recorded
+    listing = subprocess.run([sys.executable, "-m", "lossviz.cli", "list"], capture_output=True, text=True).stdout
+    assert "Models" in listing and "Multilayer perceptron" in listing and "Softmax regression" in listing
+
+
+def test_input_size_and_classes_come_from_the_data():
+    """A 2-D, 3-class toy set trains with the same models (the playground's case)."""
+    from types import SimpleNamespace
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 2, generator=g)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()  # 3 classes
+    toy2d = SimpleNamespace(train_images=x, train_labels=y, test_images=x[:100], test_labels=y[:100])
+    cfg = train.TrainConfig(losses=("cross_entropy", "l2"), model="mlp", hidden=(8, 8), epochs=3, batch_size=32, lr=0.5).validate()
+    cks = []
+    hist = train.compare(cfg, toy2d, workers=1, on_epoch=lambda r, c: cks.append(c))
+    assert cks[-1].params["w1"].shape == (2, 8, 2) and cks[-1].params["w3"].shape == (2, 3, 8)
+    assert len(hist[-1].confusion) == 3
+    softmax = train.TrainConfig(losses=("cross_entropy",), epochs=20, batch_size=32, lr=1.0).validate()
+    assert train.compare(softmax, toy2d, workers=1)[-1].test_acc > 0.6  # chance: about 0.45
+
+
+def test_default_comparison_has_no_identical_losses():
+    default = train.TrainConfig().validate()
+    assert default.loss_params["huber"] == {"delta": 0.5}  # the default on probabilities, recorded
+    assert train.identical_losses(default) == []
+    assert train.identical_losses(train.TrainConfig(loss_params={"huber": {"delta": 1.0}}).validate()) == [("l2", "huber")]
+    on_logits = train.TrainConfig(regression_target="logits").validate()
+    assert on_logits.loss_params["huber"] == {"delta": 1.0} and train.identical_losses(on_logits) == []
+
+
+def test_weight_decay_is_the_l2_penalty_gradient():
+    """sgd_step with decay = d2l 4.5's penalty lambda/2 ||w||^2 differentiated by autograd."""
+    lam, lr = 0.3, 0.1
+    config = train.TrainConfig(losses=("cross_entropy", "l1"), model="mlp", hidden=(12,), weight_decay=lam).validate()
+    model = models.init_model("mlp", 2, hidden=(12,), seed=1, dtype=torch.float64)
+    x, y = perturbed_batch(model, seed=2, n=16, scale=0.3)
+    params = {k: v.detach().clone().requires_grad_(True) for k, v in model.params.items()}
+    ref = models.StackedModel("mlp", params, model.activation, model.activation_params)
+    logits, _ = models.forward(ref, x)
+    onehot = train.one_hot(y, logits, 10)
+    data_loss = train.loss_values(config, logits, onehot).sum() / len(y)
+    penalty = sum((v ** 2).sum() for k, v in params.items() if k.startswith("w")) * lam / 2
+    (data_loss + penalty).backward()
+    logits, cache = models.forward(model, x)
+    step = torch.full((2,), lr, dtype=torch.float64)
+    models.sgd_step(model, cache, train.logit_grads(config, logits, onehot), step / len(y), step * lam)
+    for k, p in params.items():
+        torch.testing.assert_close(model.params[k], p.detach() - lr * p.grad, rtol=1e-9, atol=1e-12)
+
+
+def test_weight_decay_shrinks_the_weights(toy):
+    plain = train.TrainConfig(losses=("cross_entropy",), epochs=2, batch_size=64).validate()
+    decayed = train.TrainConfig(losses=("cross_entropy",), epochs=2, batch_size=64, weight_decay=1.0).validate()
+    norms = []
+    for cfg in (plain, decayed):
+        cks = []
+        train.compare(cfg, toy, on_epoch=lambda r, c: cks.append(c), workers=1)
+        norms.append(cks[-1].params["w1"].norm().item())
+    assert norms[1] < 0.9 * norms[0]
+
+
+def test_explorer_installs_under_the_lossviz_name():
+    """The wheel's packages: lossviz and lossviz.explorer (apps/explorer through the link), no top-level apps."""
+    import tomllib
+
+    from setuptools import find_packages
+
+    root = Path(__file__).resolve().parent.parent
+    include = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    found = find_packages(str(root), include=include)
+    assert "lossviz.explorer" in found and "lossviz.explorer.pages" in found and "lossviz.train" in found
+    assert not [p for p in found if not p.startswith("lossviz")]
+    assert (root / "lossviz" / "explorer").resolve() == (root / "apps" / "explorer").resolve()

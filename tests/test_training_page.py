@@ -7,11 +7,12 @@ import time
 import numpy as np
 import pytest
 
-from lossviz.explorer.jobs import JobManager, JobRefused, compare_args
+import json
+
+from lossviz.explorer.jobs import JobManager, JobRefused, compare_command
 from lossviz.explorer.pages import training
-from lossviz import runs
-from lossviz.cli import main
-from lossviz.train import TrainConfig
+from lossviz.cli import build_parser, main
+from lossviz.train import TrainConfig, runs
 from tests.idx import write_fake_fashion_mnist
 
 
@@ -36,7 +37,7 @@ def test_curves_are_the_metrics_means(toy_runs):
     fig = training.curves_figure(toy_runs / "runs", ["softmax-a", "mlp-b"])
     config, metrics = runs.read_run(toy_runs / "runs" / "softmax-a")
     line = next(t for t in fig.data if list(t.meta) == ["softmax-a", "l2", "test_acc"])
-    want = [np.mean([r["test_acc"] for r in metrics if r["loss"] == "l2" and r["epoch"] == e]) for e in (1, 2, 3)]
+    want = [np.mean([r.test_acc for r in metrics if r.loss == "l2" and r.epoch == e]) for e in (1, 2, 3)]
     np.testing.assert_allclose(line.y, want)
     assert any(list(t.meta)[-1] == "band" for t in fig.data)  # two seeds: a std band
     assert any(list(t.meta)[0] == "mlp-b" for t in fig.data)  # overlay of two runs
@@ -48,8 +49,8 @@ def test_curves_are_the_metrics_means(toy_runs):
 def test_confusion_matrix_per_epoch(toy_runs):
     config, metrics = runs.read_run(toy_runs / "runs" / "softmax-a")
     fig = training.confusion_figure(toy_runs / "runs", "softmax-a", "cross_entropy", 2)
-    row = [r for r in metrics if r["loss"] == "cross_entropy" and r["epoch"] == 2][-1]
-    assert np.asarray(fig.data[0].z).tolist() == row["confusion"]
+    row = [r for r in metrics if r.loss == "cross_entropy" and r.epoch == 2][-1]
+    assert np.asarray(fig.data[0].z).tolist() == row.confusion
     assert np.asarray(fig.data[0].z).sum() == 200
 
 
@@ -75,12 +76,21 @@ def test_form_validation(form, message):
         training.form_config(*values.values())
 
 
-def test_compare_args_round_trip():
-    cfg = TrainConfig(losses=("huber", "l1"), loss_params={"huber": {"delta": 0.1}}, model="mlp", activation="prelu",
-                      activation_params={"alpha": 0.2}, epochs=2, train_subset=100).validate()
-    args = compare_args(cfg, "out", None)
-    assert "--param" in args and "huber.delta=0.1" in args and "prelu.alpha=0.2" in args
-    assert all(isinstance(a, str) for a in args)
+def test_job_config_file_round_trip(tmp_path):
+    """The job manager hands the CLI a config file: the CLI reads back exactly that config."""
+    from lossviz.cli import _compare_config
+
+    cfg = TrainConfig(losses=("huber", "l1"), loss_params={"huber": {"delta": 0.1}}, model="mlp", hidden=(32, 16),
+                      activation="prelu", activation_params={"alpha": 0.2}, epochs=2, weight_decay=0.01,
+                      train_subset=100).validate()
+    (tmp_path / "c.json").write_text(json.dumps(cfg.to_dict()))
+    cmd = compare_command(tmp_path / "c.json", tmp_path / "out", None, tmp_path / "p.json")
+    assert all(isinstance(a, str) for a in cmd)
+    args = build_parser().parse_args(cmd[cmd.index("compare"):])
+    assert _compare_config(args).to_dict() == cfg.to_dict()
+    # A flag on top of the file wins; the file's other values stay.
+    args = build_parser().parse_args([*cmd[cmd.index("compare"):], "--epochs", "5"])
+    assert _compare_config(args).epochs == 5 and _compare_config(args).hidden == (32, 16)
 
 
 def _wait(jobs, states, timeout=120):

@@ -16,7 +16,8 @@ import sys
 import threading
 from pathlib import Path
 
-from lossviz.train import TrainConfig
+from lossviz.files import write_atomic
+from lossviz.train.config import TrainConfig
 
 LOG_NAME = "job.log"
 PROGRESS_NAME = "progress.json"
@@ -26,22 +27,11 @@ class JobRefused(Exception):
     """A second job while one runs, or a config that does not validate."""
 
 
-def compare_args(config: TrainConfig, out: Path, data_root: str | None) -> list[str]:
-    """The ``lossviz compare`` argument list for a config (each value its own argument)."""
-    args = ["--losses", ",".join(config.losses), "--model", config.model, "--activation", config.activation,
-            "--hidden", str(config.hidden), "--epochs", str(config.epochs), "--lr", repr(config.lr),
-            "--batch-size", str(config.batch_size), "--seeds", str(config.seeds), "--seed", str(config.seed),
-            "--regression-target", config.regression_target, "--device", config.device, "--out", str(out)]
-    for name, params in config.loss_params.items():
-        args += [a for k, v in params.items() for a in ("--param", f"{name}.{k}={v!r}")]
-    args += [a for k, v in config.activation_params.items() for a in ("--param", f"{config.activation}.{k}={v!r}")]
-    if config.train_subset:
-        args += ["--train-subset", str(config.train_subset)]
-    if config.test_subset:
-        args += ["--test-subset", str(config.test_subset)]
-    if data_root:
-        args += ["--data-root", str(data_root)]
-    return args
+def compare_command(config_file: Path, out: Path, data_root: str | None, progress_file: Path) -> list[str]:
+    """The ``lossviz compare`` command for a config file (each value its own argument, no shell)."""
+    cmd = [sys.executable, "-m", "lossviz.cli", "compare", "--config", str(config_file), "--out", str(out),
+           "--progress-file", str(progress_file)]
+    return cmd + (["--data-root", str(data_root)] if data_root else [])
 
 
 class JobManager:
@@ -58,8 +48,10 @@ class JobManager:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self, config: TrainConfig) -> Path:
-        config.validate()
+    def start(self, config: TrainConfig | dict) -> Path:
+        """Start training ``config`` (a TrainConfig or its plain-data form) in a new run folder;
+        ``JobRefused`` if a job runs, ``ValueError`` if the config does not validate."""
+        config = TrainConfig.from_dict(config.to_dict() if isinstance(config, TrainConfig) else config)
         with self._lock:
             if self.running():
                 raise JobRefused(f"a training job is already running ({self._run.name}); wait for it or cancel it")
@@ -70,10 +62,12 @@ class JobManager:
             while out.exists():
                 n += 1
                 out = self.runs_dir / f"{config.model}-{stamp}-{n}"
-            out.mkdir()
-            cmd = [sys.executable, "-m", "lossviz.cli", "compare", *compare_args(config, out, self.data_root),
-                   "--progress-file", str(out / PROGRESS_NAME)]
-            # The run folder must be empty for compare: the log goes there once it has started.
+            out.mkdir()  # reserves the name; compare accepts an empty folder
+            # compare needs an empty run folder: the job's config file, log and
+            # progress live beside it as hidden files.
+            config_file = self.runs_dir / f".{out.name}.config.json"
+            write_atomic(config_file, (json.dumps(config.to_dict(), indent=1) + "\n").encode())
+            cmd = compare_command(config_file, out, self.data_root, self.runs_dir / f".{out.name}.{PROGRESS_NAME}")
             log = open(self.runs_dir / f".{out.name}.log", "wb")
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
             self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
@@ -100,7 +94,7 @@ class JobManager:
             return {"state": "idle", "run": None, "done": 0, "total": 0, "message": ""}
         progress = {"done": 0, "total": 0}
         try:
-            progress = json.loads((self._run / PROGRESS_NAME).read_text())
+            progress = json.loads((self.runs_dir / f".{self._run.name}.{PROGRESS_NAME}").read_text())
         except (OSError, ValueError):
             pass
         code = self._proc.poll()

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from lossviz import runs
+from lossviz.train import runs
 from lossviz.cli import main
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_explorer import traces
@@ -44,7 +44,7 @@ def test_prepared_run_curves_and_confusion(page, training_server):
     data = traces(page, "training-curves", lambda d: any(list(t["meta"] or [])[:3] == ["prepared", "l1", "test_acc"] for t in d))
     line = next(t for t in data if list(t["meta"])[:3] == ["prepared", "l1", "test_acc"])
     config, metrics = runs.read_run(root / "runs" / "prepared")
-    np.testing.assert_allclose(line["y"], [r["test_acc"] for r in metrics if r["loss"] == "l1"])
+    np.testing.assert_allclose(line["y"], [r.test_acc for r in metrics if r.loss == "l1"])
     # z arrives base64-encoded with a shape ({dtype, bdata, shape}), as plotly sends numpy arrays.
     cm = page.wait_for_function("""() => { const el = document.querySelector('#training-confusion .js-plotly-plot');
         if (!(el && el.data && el.data.length && el.data[0].z)) return null;
@@ -55,7 +55,7 @@ def test_prepared_run_curves_and_confusion(page, training_server):
         const flat = Array.from(new types[z.dtype](buf.buffer), Number);
         const [r, c] = String(z.shape).split(',').map(Number);
         return Array.from({length: r}, (_, i) => flat.slice(i * c, (i + 1) * c)); }""").json_value()
-    final_ce = [r for r in metrics if r["loss"] == "cross_entropy"][-1]["confusion"]
+    final_ce = [r for r in metrics if r.loss == "cross_entropy"][-1].confusion
     assert [list(map(int, row)) for row in cm] == final_ce
     page.screenshot(path=str(ARTIFACTS / "explorer-training.png"), full_page=True)
     assert page.console_errors == []

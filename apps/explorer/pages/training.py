@@ -14,11 +14,12 @@ from plotly.subplots import make_subplots
 
 from lossviz.explorer import state
 from lossviz.explorer.jobs import JobManager, JobRefused
-from lossviz import data, runs
+from lossviz import data
+from lossviz.train import runs
 from lossviz.data import CLASSES
-from lossviz.registry import activations, get_activation, get_loss, losses
+from lossviz.registry import activations, get_activation, get_model, losses, models
 from lossviz.style import color_of
-from lossviz.train import TrainConfig
+from lossviz.train.config import TrainConfig
 
 PAGE, PATH, TITLE = "training", "/training", "Training"
 PANELS = (("train_loss", "train loss"), ("train_acc", "train accuracy"), ("test_acc", "test accuracy"))
@@ -79,10 +80,10 @@ def curves_figure(runs_dir: Path, names: list[str], smoothing: float = 0.0) -> g
 def confusion_figure(runs_dir: Path, name: str, loss: str, epoch: int | None) -> go.Figure:
     """The test confusion matrix (true x predicted) of one loss at one epoch (default: the last)."""
     config, metrics = runs.read_run(_run_path(runs_dir, name))
-    rows = [r for r in metrics if r["loss"] == loss and r.get("confusion")]
+    rows = [r.to_dict() for r in metrics if r.loss == loss and r.confusion]
     final = _run_path(runs_dir, name) / "confusion.json"
     if not rows and final.is_file():  # older runs keep only the final matrices
-        last = max((r for r in metrics if r["loss"] == loss), key=lambda r: (r["seed"], r["epoch"]), default=None)
+        last = max((r.to_dict() for r in metrics if r.loss == loss), key=lambda r: (r["seed"], r["epoch"]), default=None)
         matrix = json.loads(final.read_text()).get(loss)
         rows = [{**last, "confusion": matrix}] if last and matrix else []
     if not rows:
@@ -101,10 +102,11 @@ def confusion_figure(runs_dir: Path, name: str, loss: str, epoch: int | None) ->
 
 def describe(runs_dir: Path, name: str) -> str:
     config, metrics = runs.read_run(_run_path(runs_dir, name))
-    done = max((r["epoch"] for r in metrics), default=0)
-    return (f"{name}: {config.model}" + (f" ({config.hidden} {config.activation})" if config.model == "mlp" else "")
+    done = max((r.epoch for r in metrics), default=0)
+    return (f"{name}: {get_model(config.model).title}" + (f" ({'-'.join(map(str, config.hidden))} {config.activation})" if config.hidden else "")
             + f", losses {', '.join(config.losses)}, lr {config.lr:g}, batch {config.batch_size}, {config.seeds} seed(s), "
-            f"epochs {done}/{config.epochs}, regression target {config.regression_target}")
+            f"epochs {done}/{config.epochs}, regression target {config.regression_target}"
+            + "".join(f", {loss} " + ", ".join(f"{k} {v:g}" for k, v in p.items()) for loss, p in config.loss_params.items()))
 
 
 def form_config(chosen, model, activation, epochs, lr, batch_size, seed, subset) -> TrainConfig:
@@ -118,8 +120,7 @@ def form_config(chosen, model, activation, epochs, lr, batch_size, seed, subset)
         cfg = TrainConfig(losses=tuple(chosen or ()), model=model, activation=activation or "relu",
                           epochs=integer(epochs, "epochs"), lr=state.check_number(lr, "learning rate", 1e-6, 100),
                           batch_size=integer(batch_size, "batch size"), seed=integer(seed, "seed"),
-                          train_subset=integer(subset, "training subset") if subset not in (None, "") else None,
-                          loss_params={"huber": {"delta": 0.1}} if "huber" in (chosen or ()) else {})
+                          train_subset=integer(subset, "training subset") if subset not in (None, "") else None)
     except (TypeError, ValueError) as e:
         raise ValueError(str(e)) from None
     if cfg.epochs > 100:
@@ -161,7 +162,7 @@ def layout(query: dict, runs_dir: Path, data_root=None):
         html.Div([
             html.Div([html.Label("losses", className="control-label"),
                       dcc.Checklist(id="training-form-losses", options=losses(), value=["cross_entropy", "l2", "l1", "huber"], inline=True)], className="control"),
-            html.Div([html.Label("model", className="control-label"), dcc.Dropdown(id="training-form-model", options=["softmax", "mlp"], value="softmax", clearable=False)], className="control"),
+            html.Div([html.Label("model", className="control-label"), dcc.Dropdown(id="training-form-model", options=[{"label": get_model(m).title, "value": m} for m in models()], value="softmax", clearable=False)], className="control"),
             html.Div([html.Label("MLP activation", className="control-label"), dcc.Dropdown(id="training-form-activation", options=elementwise, value="relu", clearable=False)], className="control"),
             html.Div([html.Label("epochs", className="control-label"), dcc.Input(id="training-form-epochs", type="number", value=10, min=1, max=100, step=1)], className="control"),
             html.Div([html.Label("learning rate", className="control-label"), dcc.Input(id="training-form-lr", type="number", value=0.1, min=0, step="any")], className="control"),
@@ -172,8 +173,6 @@ def layout(query: dict, runs_dir: Path, data_root=None):
         html.Div([html.Button("Start training", id="training-start", n_clicks=0), html.Button("Cancel", id="training-cancel", n_clicks=0),
                   html.Progress(id="training-progress", value="0", max="100", style={"width": "20em"}),
                   html.Span(id="training-status")], className="export-row"),
-        html.P("Huber is trained with delta = 0.1 here: on probabilities every residual is within [-1, 1], where delta >= 1 is plain L2.",
-               className="control-label"),
         dcc.Interval(id="training-poll", interval=1000),
         dcc.Store(id="training-drawn"),
     ])
@@ -226,7 +225,7 @@ def register(app, runs_dir: Path, jobs: JobManager, data_root=None):
             config, metrics = runs.read_run(_run_path(runs_dir, names[0]))
         except (ValueError, OSError, json.JSONDecodeError) as e:
             return dash.no_update, dash.no_update, str(e), dash.no_update, dash.no_update, dash.no_update, dash.no_update
-        epochs = sorted({r["epoch"] for r in metrics})
+        epochs = sorted({r.epoch for r in metrics})
         return (fig, "\n".join(describe(runs_dir, n) for n in names), "", list(config.losses),
                 [{"label": f"epoch {e}", "value": e} for e in epochs], grid_image(runs_dir, names[0]), signature)
 

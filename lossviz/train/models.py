@@ -1,0 +1,277 @@
+"""The model registry: softmax regression and MLPs, M copies side by side, closed-form backprop.
+
+A model is a stack of linear layers with a registry activation between them; softmax
+regression is the stack with no hidden layer. Weights are stored as ``torch.nn.Linear`` stores
+them, (out, in), with the M models (one per compared loss) in front: the first layer's weight
+is (M, out, in), viewed as one (M*out, in) matrix so that one matrix product over the shared
+input serves all M models; later layers are one small product per model (a batched matmul).
+Gradients are written out (the chain rule by hand) with the activation's derivative taken from
+the registry, so training uses the very ``grad`` functions the figures draw;
+tests/test_train.py checks them against autograd for every model x loss x activation.
+
+Adding a model: one ``ModelSpec`` in ``MODELS`` (and its tests).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+from lossviz.registry import get_activation
+from lossviz.spec import Param
+
+
+# --- the two matrix products of a linear layer ------------------------------------------------
+
+
+@functools.cache
+def onednn_kernel():
+    """torch's oneDNN linear kernel (the one torch.compile's CPU backend calls) where it exists
+    and agrees with ``torch.nn.functional.linear`` on a small self-check; else None."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        op = torch.ops.mkldnn._linear_pointwise
+        g = torch.Generator().manual_seed(0)
+        x, w, b, d = (torch.randn(*s, generator=g) for s in ((9, 7), (5, 7), (5,), (9, 5)))
+        ok = torch.allclose(op(x, w, b, "none", [], ""), torch.nn.functional.linear(x, w, b), rtol=1e-5, atol=1e-6)
+        ok &= torch.allclose(op(d.T, x.T, None, "none", [], ""), d.T @ x, rtol=1e-5, atol=1e-6)  # strided operands
+    except (AttributeError, RuntimeError, TypeError):  # missing, or its signature changed
+        return None
+    return op if ok else None
+
+
+@functools.cache
+def _onednn_linear():
+    """The oneDNN kernel where it is used: it is not a public API and it wins on some CPUs only,
+    so either ``LOSSVIZ_ONEDNN=1`` forces it, ``=0`` forbids it, or ``lossviz.train.kernels``
+    measured it faster on this machine (once, cached)."""
+    setting = os.environ.get("LOSSVIZ_ONEDNN", "").strip()
+    op = onednn_kernel()
+    if setting == "0" or op is None:
+        return None
+    if setting == "1":
+        return op
+    from lossviz.train.kernels import onednn_wins
+
+    return op if onednn_wins(op) else None
+
+
+def _fast(*tensors: torch.Tensor):
+    """The oneDNN kernel when every tensor is a float32 CPU tensor outside autograd, else None."""
+    if any(t.device.type != "cpu" or t.dtype != torch.float32 or t.requires_grad for t in tensors):
+        return None
+    return _onednn_linear()
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """x @ weight.T + bias for x (B, in), weight (out, in): ``torch.nn.functional.linear``."""
+    op = _fast(x, weight)
+    if op is not None:
+        try:
+            return op(x, weight, bias, "none", [], "")
+        except RuntimeError:  # the private kernel refused these operands: torch's own product
+            pass
+    return torch.nn.functional.linear(x, weight, bias)
+
+
+def sub_weight_grad_(weight: torch.Tensor, d_out: torch.Tensor, x: torch.Tensor) -> None:
+    """In place: weight -= d_out.T @ x, the weight gradient of ``linear`` for d loss / d out."""
+    op = _fast(weight, d_out, x)
+    if op is not None:
+        try:
+            weight.sub_(op(d_out.T, x.T, None, "none", [], ""))
+            return
+        except RuntimeError:
+            pass
+    weight.addmm_(d_out.T, x, alpha=-1)
+
+
+# --- the registry -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model family: its name, what it is, its parameters, and its default hidden layers.
+
+    ``hidden`` is the default tuple of hidden widths, or None for a model without hidden layers
+    (softmax regression); the stacked ``init`` / ``forward`` / ``backward`` / ``sgd_step`` below
+    serve every spec.
+    """
+
+    name: str
+    title: str
+    summary: str
+    hidden: tuple[int, ...] | None
+    params: tuple[Param, ...] = field(default=())
+
+    def resolve_hidden(self, hidden) -> tuple[int, ...]:
+        """The hidden widths a config asks for, checked; the default when None."""
+        if self.hidden is None:
+            if hidden not in (None, (), []):
+                raise ValueError(f"model {self.name} has no hidden layers; --hidden applies to mlp")
+            return ()
+        if hidden is None:
+            return self.hidden
+        if isinstance(hidden, int) and not isinstance(hidden, bool):
+            hidden = (hidden,)
+        if (not isinstance(hidden, (tuple, list)) or not hidden or len(hidden) > 16
+                or any(isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= 65_536 for h in hidden)):
+            raise ValueError(f"hidden must be 1 to 16 layer widths in [1, 65536], e.g. 256 or 256,128; got {hidden!r}")
+        return tuple(hidden)
+
+    def resolve(self, params) -> dict[str, float]:
+        known = {p.name: p for p in self.params}
+        for name in params:
+            if name not in known:
+                valid = ", ".join(known) or "none"
+                raise ValueError(f"{self.name} has no parameter {name!r}; valid parameters: {valid}")
+        return {p.name: p.validate(params.get(p.name, p.default), owner=self.name) for p in self.params}
+
+
+INIT_STD = 0.01  # d2l's initialization: weights N(0, 0.01^2), biases 0
+
+MODELS = (
+    ModelSpec("softmax", "Softmax regression", "one linear layer, inputs -> class scores (d2l 3.6)", hidden=None),
+    ModelSpec("mlp", "Multilayer perceptron",
+              "linear layers with an elementwise activation between them (d2l 4.2); widths from --hidden", hidden=(256,)),
+)
+
+
+# --- M models side by side --------------------------------------------------------------------
+
+
+@dataclass
+class StackedModel:
+    """Parameters of M models of one architecture: ``params`` maps "w1", "b1", ..., "wL", "bL"
+    (layer 1 reads the input, layer L gives the class scores) to tensors whose first dimension
+    indexes the M models."""
+
+    name: str  # a registry model name
+    params: dict[str, torch.Tensor]
+    activation: str | None = None  # the hidden activation (a registry name), None without hidden layers
+    activation_params: dict | None = None
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.params) // 2
+
+    @property
+    def n_models(self) -> int:
+        return self.params["b1"].shape[0]
+
+    def select(self, m: int) -> dict[str, torch.Tensor]:
+        """Views of model m's parameters."""
+        return {k: v[m] for k, v in self.params.items()}
+
+    def weights(self) -> list[torch.Tensor]:
+        return [self.params[f"w{i}"] for i in range(1, self.n_layers + 1)]
+
+
+def init_model(name: str, n_models: int, *, n_inputs: int = 784, n_classes: int = 10, hidden=None,
+               activation: str = "relu", activation_params=None, seed: int = 0, device="cpu",
+               dtype=torch.float32) -> StackedModel:
+    """M identical copies of one initialization (d2l's: weights N(0, 0.01^2), biases 0).
+
+    Every compared loss starts from exactly the same weights: one draw, repeated M times.
+    The input size and the number of classes come from the data.
+    """
+    from lossviz.registry import get_model
+
+    spec = get_model(name)
+    widths = (n_inputs, *spec.resolve_hidden(hidden), n_classes)
+    g = torch.Generator().manual_seed(seed)
+    params = {}
+    for i, (n_in, n_out) in enumerate(zip(widths, widths[1:]), start=1):
+        # Drawn as d2l draws it, (in, out), then stored (out, in).
+        w = torch.randn(n_in, n_out, generator=g, dtype=torch.float64).T * INIT_STD
+        params[f"w{i}"] = w.expand(n_models, n_out, n_in).contiguous().to(device=device, dtype=dtype)
+        params[f"b{i}"] = torch.zeros(n_models, n_out, device=device, dtype=dtype)
+    if len(widths) == 2:
+        return StackedModel(name, params)
+    act = get_activation(activation)
+    if act.kind != "elementwise":
+        raise ValueError(f"the hidden activation must be elementwise, not {activation!r}")
+    return StackedModel(name, params, activation, act.resolve(activation_params or {}))
+
+
+def _flat(w: torch.Tensor) -> torch.Tensor:
+    """(M, out, in) -> one (M*out, in) matrix: the M models' layers as one layer."""
+    return w.view(-1, w.shape[-1])
+
+
+def _act(model: StackedModel):
+    spec = get_activation(model.activation)
+    return spec.value_fn, spec.grad_fn, model.activation_params
+
+
+def forward(model: StackedModel, x: torch.Tensor):
+    """Class scores (B, M, C) for inputs x (B, n_inputs), and what backward needs: the input,
+    and each hidden layer's pre-activation z and activation h."""
+    p, b, m = model.params, x.shape[0], model.n_models
+    z = linear(x, _flat(p["w1"]), p["b1"].view(-1)).view(b, m, -1)
+    cache = [x]
+    if model.n_layers > 1:
+        value, _, ap = _act(model)
+        for i in range(2, model.n_layers + 1):
+            h = value(z, **ap)
+            cache += [z, h]
+            z = torch.baddbmm(p[f"b{i}"].unsqueeze(1), h.transpose(0, 1), p[f"w{i}"].transpose(1, 2)).transpose(0, 1)
+    return z, cache
+
+
+def backward(model: StackedModel, cache, d_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Gradients of the summed loss w.r.t. every parameter, given d loss / d logits (B, M, C).
+
+    The reference form; training runs ``sgd_step``, which tests show moves by exactly these."""
+    p, b = model.params, d_logits.shape[0]
+    grads = {}
+    d = d_logits
+    if model.n_layers > 1:
+        _, grad, ap = _act(model)
+    for i in range(model.n_layers, 1, -1):
+        z, h = cache[2 * i - 3], cache[2 * i - 2]
+        grads[f"w{i}"] = torch.einsum("bmk,bmh->mkh", d, h)
+        grads[f"b{i}"] = d.sum(0)
+        d = torch.einsum("bmk,mkh->bmh", d, p[f"w{i}"]) * grad(z, **ap)
+    grads["w1"] = (d.reshape(b, -1).T @ cache[0]).view_as(p["w1"])
+    grads["b1"] = d.sum(0)
+    return grads
+
+
+def sgd_step(model: StackedModel, cache, d_logits: torch.Tensor, step: torch.Tensor, decay: torch.Tensor | None = None) -> None:
+    """In place: params -= step_m * gradient, for each model m; ``step`` is (M,).
+
+    ``decay`` (M,): weight decay, each weight first multiplied by (1 - decay_m), i.e.
+    w -= lr * lambda * w (d2l 4.5: the L2 penalty's gradient; biases are not decayed).
+    The same gradients as ``backward`` (tests check it), with the step folded into d_logits and
+    the update written straight into the weights, so no gradient tensor is kept.
+    """
+    b, m, c = d_logits.shape
+    p = model.params
+    if model.n_layers == 1:
+        # The scaled gradient written straight into the (M*C, B) layout the weight product reads.
+        ds_t = d_logits.new_empty(m * c, b)
+        torch.mul(d_logits.permute(1, 2, 0), step.view(-1, 1, 1), out=ds_t.view(m, c, b))
+        if decay is not None:
+            p["w1"].mul_((1 - decay).view(-1, 1, 1))
+        sub_weight_grad_(_flat(p["w1"]), ds_t.T, cache[0])
+        p["b1"].view(-1).sub_(ds_t.sum(1))
+        return
+    _, grad, ap = _act(model)
+    d = d_logits * step.view(1, -1, 1)
+    for i in range(model.n_layers, 1, -1):
+        z, h = cache[2 * i - 3], cache[2 * i - 2]
+        d_prev = torch.einsum("bmk,mkh->bmh", d, p[f"w{i}"]) * grad(z, **ap)  # before w_i moves
+        if decay is not None:
+            p[f"w{i}"].mul_((1 - decay).view(-1, 1, 1))
+        p[f"w{i}"].baddbmm_(d.permute(1, 2, 0), h.permute(1, 0, 2), alpha=-1)
+        p[f"b{i}"].sub_(d.sum(0))
+        d = d_prev
+    if decay is not None:
+        p["w1"].mul_((1 - decay).view(-1, 1, 1))
+    sub_weight_grad_(_flat(p["w1"]), d.reshape(b, -1), cache[0])
+    p["b1"].sub_(d.sum(0))

@@ -1,0 +1,315 @@
+"""The run folder of ``lossviz compare``: write it as training goes, lock it, read it, resume it.
+
+Layout of ``runs/NAME/``:
+    config.json        the resolved TrainConfig (every loss's parameters as used), plus
+                       ``data_source``: where the data was read from
+    metrics.jsonl      one EpochRecord per (seed, epoch, loss) as a JSON line, with that epoch's
+                       test confusion matrix; appended, flushed and fsynced each epoch
+    state.pt           the latest Checkpoint, for --resume (fsynced, replaced atomically)
+    confusion.json     latest confusion matrices per loss (replaced atomically)
+    predictions.json   the first test images with true and predicted labels (for the grid)
+    results.json       the final table, written when the run finishes
+    figures/           comparison and predictions figures
+    .lock              held while a process trains the folder (a second writer is refused)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+from lossviz.files import prepare_out_dir, write_atomic
+from lossviz.train.config import TrainConfig
+
+METRICS = ("train_loss", "train_acc", "test_acc", "test_loss", "test_ece")
+N_GRID = 18
+LOCK_NAME = ".lock"
+
+
+class RunError(ValueError):
+    """A run folder that cannot be used as asked (exists, missing, locked, damaged, other config)."""
+
+
+def _dump(obj) -> bytes:
+    return (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode()
+
+
+def check_out(out: Path, resume: bool) -> None:
+    """Can ``out`` hold this run? A new run needs a missing or empty folder; a resume needs a run."""
+    if str(out).strip() == "":
+        raise RunError("--out must name a folder, got an empty path")
+    out = Path(out)
+    if resume:
+        if not (out / "config.json").is_file():
+            raise RunError(f"nothing to resume in {out}: no config.json")
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise RunError(f"run folder {out} already exists; pass --resume to continue it or choose another --out")
+
+
+def _lock(out: Path):
+    """An exclusive, non-blocking lock on the run folder (released when the process ends,
+    however it ends: the kernel drops flock locks with the process)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(out / LOCK_NAME), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RunError(f"run folder {out} is being trained by another process; wait for it to finish or choose another --out") from None
+    return lock
+
+
+class RunWriter:
+    """Writes a run folder as ``train.compare`` reports epochs; see the module docstring.
+
+    Use as a context manager (or call ``close``) so the folder's lock is released."""
+
+    def __init__(self, out: Path, config: TrainConfig, *, resume: bool = False, data_source: str | None = None):
+        from lossviz.train.loop import Checkpoint
+
+        self.out = Path(out)
+        self.config = config
+        self.checkpoint = Checkpoint(0)
+        check_out(self.out, resume)
+        if resume:
+            self._lock = _lock(self.out)
+            try:
+                saved, _ = read_config(self.out)
+                if saved.to_dict() != config.to_dict():
+                    raise RunError(f"{self.out} was started with another configuration; resume it with the same options or start a new --out")
+                if (self.out / "state.pt").is_file():
+                    self.checkpoint = read_checkpoint(self.out)
+                self._truncate_metrics()
+            except BaseException:
+                self.close()
+                raise
+        else:
+            prepare_out_dir(self.out)
+            self._lock = _lock(self.out)
+            write_atomic(self.out / "config.json", _dump({**config.to_dict(), "data_source": data_source}))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        if getattr(self, "_lock", None) is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _done(self, rec) -> bool:
+        ck = self.checkpoint
+        if not ck.params:  # finished seeds only
+            return rec.seed - self.config.seed < ck.seed_index
+        return (rec.seed - self.config.seed, rec.epoch) <= (ck.seed_index, ck.epoch)
+
+    def _truncate_metrics(self) -> None:
+        """Keep the lines the checkpoint covers: an interrupt may fall between the metrics line
+        and the checkpoint, and the epoch after the checkpoint is trained again (to the same
+        numbers). A damaged line anywhere but at the end refuses the resume instead."""
+        path = self.out / "metrics.jsonl"
+        kept = b"".join(_line(r) for r in read_metrics(self.out, strict=True) if self._done(r))
+        if not path.is_file() or path.read_bytes() != kept:  # records past the checkpoint, or a cut last line
+            write_atomic(path, kept)
+
+    def on_epoch(self, records, checkpoint) -> None:
+        import torch
+
+        with open(self.out / "metrics.jsonl", "ab") as f:
+            f.write(b"".join(_line(r) for r in records))
+            f.flush()
+            os.fsync(f.fileno())
+        write_atomic(self.out / "confusion.json", _dump({r.loss: r.confusion for r in records}))
+        tmp = self.out / ".state.pt.tmp"
+        with open(tmp, "wb") as f:
+            torch.save(checkpoint.to_dict(), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.out / "state.pt")
+        self.checkpoint = checkpoint
+
+    def finish(self, test_images, test_labels, *, figures: tuple[str, ...] = ("png",)) -> dict:
+        """Write results.json, predictions.json and the figures (in ``figures``' formats, none
+        when empty); returns the results."""
+        results = summarize(read_metrics(self.out), self.config)
+        write_atomic(self.out / "results.json", _dump(results))
+        n = min(N_GRID, len(test_labels))
+        write_atomic(self.out / "predictions.json", _dump({
+            "images": test_images[:n].reshape(n, 28, 28).tolist() if test_images[:n].numel() == n * 784 else [],
+            "labels": test_labels[:n].tolist(),
+            "pred": {k: v[:n] for k, v in self.checkpoint.test_pred.items()},
+        }))
+        if figures:
+            export_run_figures(self.out, formats=figures)
+        return results
+
+
+def _line(record) -> bytes:
+    return json.dumps(record.to_dict(), allow_nan=False).encode() + b"\n"
+
+
+def read_config(run: Path) -> tuple[TrainConfig, str | None]:
+    """The run's config and data source; ``RunError`` naming config.json if it is not one."""
+    path = Path(run) / "config.json"
+    if not path.is_file():
+        raise RunError(f"{run} is not a lossviz run folder (no config.json)")
+    try:
+        d = json.loads(path.read_text())
+        if not isinstance(d, dict):
+            raise ValueError(f"a JSON object is expected, got {type(d).__name__}")
+        d = dict(d)
+        source = d.pop("data_source", None)
+        return TrainConfig.from_dict(d), source if isinstance(source, str) else None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise RunError(f"{path}: not a valid run configuration ({e})") from None
+
+
+def read_checkpoint(run: Path):
+    """The run's state.pt as a Checkpoint; ``RunError`` naming the file if it is damaged."""
+    import pickle
+
+    import torch
+
+    from lossviz.train.loop import Checkpoint
+
+    path = Path(run) / "state.pt"
+    try:
+        return Checkpoint.from_dict(torch.load(path, weights_only=True))
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError, AttributeError, TypeError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RunError(f"{path}: not a lossviz checkpoint ({reason}); start a new run with another --out") from None
+
+
+def read_metrics(run: Path, *, strict: bool = False) -> list:
+    """The run's EpochRecords. A damaged last line (a crash mid-write) is skipped; a damaged
+    line before valid ones raises ``RunError`` naming the line with ``strict=True`` (resume:
+    nothing valid is ever rewritten away) and ends the reading otherwise (viewers)."""
+    from lossviz.train.loop import EpochRecord
+
+    path = Path(run) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    lines = path.read_bytes().splitlines()
+    out = []
+    for i, line in enumerate(lines, start=1):
+        try:
+            out.append(EpochRecord.from_dict(json.loads(line)))
+        except (ValueError, TypeError, UnicodeDecodeError) as e:
+            if i == len(lines) or not any(ln.strip() for ln in lines[i:]):
+                break  # the last line, cut by a crash: the checkpoint decides what counts
+            if strict:
+                raise RunError(f"{path} line {i} is damaged ({e}); the run cannot be resumed safely") from None
+            break
+    return out
+
+
+def read_run(run: Path) -> tuple[TrainConfig, list]:
+    config, _ = read_config(run)
+    return config, read_metrics(run)
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    m = sum(values) / len(values)
+    return m, math.sqrt(sum((v - m) ** 2 for v in values) / len(values))
+
+
+def curves_by_loss(metrics: list, config: TrainConfig) -> dict:
+    """{loss: {metric: (epochs, mean, std)}} over the seeds that have a value at each epoch."""
+    out = {}
+    for name in config.losses:
+        rows = [r for r in metrics if r.loss == name]
+        per = {}
+        for key in METRICS:
+            epochs, means, stds = [], [], []
+            for e in sorted({r.epoch for r in rows}):
+                vals = [getattr(r, key) for r in rows if r.epoch == e and getattr(r, key) is not None]
+                if vals:
+                    m, s = _mean_std(vals)
+                    epochs.append(e), means.append(m), stds.append(s)
+            per[key] = (epochs, means, stds)
+        out[name] = per
+    return out
+
+
+def coinciding(by_loss: dict, key: str = "test_acc", tol: float = 1e-9) -> dict[str, str]:
+    """{loss: the earlier loss whose curve it repeats}: curves that would hide each other."""
+    out: dict[str, str] = {}
+    names = list(by_loss)
+    for i, b in enumerate(names):
+        for a in names[:i]:
+            ea, ma, _ = by_loss[a][key]
+            eb, mb, _ = by_loss[b][key]
+            if ea and ea == eb and all(abs(x - y) <= tol for x, y in zip(ma, mb)):
+                out[b] = out.get(a, a)
+                break
+    return out
+
+
+def summarize(metrics: list, config: TrainConfig) -> dict:
+    """The final table: per loss, the last epoch's metrics (mean and std over seeds)."""
+    table = {}
+    for name in config.losses:
+        rows = [r for r in metrics if r.loss == name]
+        last = [r for r in rows if r.epoch == config.epochs]
+        ok = [r for r in last if r.status == "ok"]
+        row = {"status": "ok" if last and len(ok) == len(last) else ("diverged" if last else "incomplete"),
+               "diverged_seeds": [r.seed for r in last if r.status == "diverged"],
+               "seconds": sum({(r.seed, r.epoch): r.seconds for r in metrics}.values())}
+        for key in METRICS:
+            vals = [getattr(r, key) for r in ok]
+            row[key], row[key + "_std"] = _mean_std(vals) if vals else (None, None)
+        table[name] = row
+    return {"config": config.to_dict(), "losses": table}
+
+
+def format_table(results: dict) -> str:
+    head = f"{'loss':<15}{'status':<10}{'train loss':>11}{'train acc':>11}{'test loss':>11}{'test acc':>10}{'test ECE':>10}"
+    lines = [head, "-" * len(head)]
+
+    def f(v, d=4):
+        return f"{v:.{d}f}" if v is not None else "-"
+
+    for name, r in results["losses"].items():
+        lines.append(f"{name:<15}{r['status']:<10}{f(r['train_loss']):>11}{f(r['train_acc']):>11}{f(r['test_loss']):>11}"
+                     f"{f(r['test_acc']):>10}{f(r['test_ece']):>10}")
+    seconds = max((r["seconds"] for r in results["losses"].values()), default=0.0)
+    lines.append(f"(losses trained side by side in {seconds:.1f} s; each loss's own value, so losses compare by accuracy and ECE)")
+    return "\n".join(lines)
+
+
+def export_run_figures(run: Path, *, out: Path | None = None, formats=("png", "svg"), dpi: int = 150, style: str = "light") -> list[Path]:
+    """Draw a run's comparison curves and prediction grid into ``run/figures`` (or ``out``)."""
+    from lossviz import export, plot_mpl
+
+    run = Path(run)
+    config, metrics = read_run(run)
+    if not metrics:
+        raise RunError(f"{run} has no finished epoch yet")
+    by_loss = curves_by_loss(metrics, config)
+    entries = [export.FigureEntry("comparison", "Training curves per loss", "", tuple(config.losses),
+                                  lambda: plot_mpl.training_figure(by_loss, title=run_title(config), same_as=coinciding(by_loss)))]
+    pred_path = run / "predictions.json"
+    if pred_path.is_file():
+        try:
+            grid = json.loads(pred_path.read_text())
+        except (OSError, ValueError) as e:
+            raise RunError(f"{pred_path}: cannot read ({e})") from None
+        if isinstance(grid, dict) and grid.get("images"):
+            entries.append(export.FigureEntry("predictions", "Test predictions per loss", "", tuple(config.losses),
+                                              lambda: plot_mpl.predictions_figure(grid)))
+    return export.export(entries, out or run / "figures", formats=formats, dpi=dpi, style=style, index=False)
+
+
+def run_title(config: TrainConfig) -> str:
+    from lossviz.registry import get_model
+
+    model = get_model(config.model).title
+    if config.hidden:
+        model += f" ({'-'.join(map(str, config.hidden))} {config.activation})"
+    seeds = f", {config.seeds} seeds (mean ± std)" if config.seeds > 1 else ""
+    wd = f", weight decay {config.weight_decay:g}" if config.weight_decay else ""
+    return f"Fashion-MNIST, {model}, lr {config.lr:g}, batch {config.batch_size}{wd}{seeds}"
