@@ -52,6 +52,12 @@ html, body { margin: 0; overflow-x: hidden; }
 .message { margin: 6px 0; }
 .page-title { margin: 4px 0 8px; font-size: 1.5rem; }
 .readout { font-family: ui-monospace, monospace; font-size: .95rem; overflow-wrap: anywhere; }
+.job-bar:empty { display: none; }
+.pred-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(128px, 1fr)); gap: 10px; }
+.pred-cell { border: 1px solid #e9ecef; border-radius: 6px; padding: 6px; text-align: center; }
+.pred-img { width: 84px; height: 84px; image-rendering: pixelated; display: block; margin: 0 auto 4px; }
+.pred-true { font-weight: 700; }
+.pred-line { font-size: .85rem; }
 @media (max-width: 700px) { .shell { padding: 0 8px 32px; } .page-title { font-size: 1.2rem; } }
 """
 

@@ -42,6 +42,13 @@
     lastPath = window.location.pathname;
   }
 
+  const urlPages = {};
+  window.lossvizWriteUrl = function (page, nonce, search) {
+    const first = urlPages[page] !== nonce;   // the first state after a render replaces
+    urlPages[page] = nonce;
+    writeUrl(search, first ? "replace" : "push");
+  };
+
   function same(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
 
   function gateOf(cfg) {
@@ -181,4 +188,11 @@
 window.dash_clientside.lossviz.presentation = function (on) {
   document.documentElement.style.fontSize = on ? "125%" : "";
   return on ? "shell present" : "shell";
+};
+
+/* A page without a gate (Training): its server-made query string becomes the URL. */
+window.dash_clientside.lossviz.url = function (st, cfg) {
+  if (!st || typeof st.search !== "string") return window.dash_clientside.no_update;
+  window.lossvizWriteUrl(cfg.page, cfg.nonce, st.search);
+  return window.dash_clientside.no_update;
 };
