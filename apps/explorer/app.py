@@ -162,6 +162,7 @@ def create_app(runs_dir: str | Path = "runs", data_root: str | None = None, allo
         dcc.Location(id="url", refresh=False),
         dcc.Store(id="hidden-controls", data=[]),
         dcc.Store(id="url-pop"),
+        dcc.Store(id="narrow"),  # a phone-width window (set in the browser)
         html.Header([
             html.Span("lossviz", className="brand"),
             html.Nav(_nav(None, False)[0], id="nav", className="nav"),
@@ -196,6 +197,7 @@ def create_app(runs_dir: str | Path = "runs", data_root: str | None = None, allo
         return (html.Div([dmc.Title("Page not found", order=2), html.P(f"No page at {str(pathname)[:100]}.")]), [], nav,
                 topbar_style, present, present_style)
 
+    app.clientside_callback("() => window.innerWidth < 700", Output("narrow", "data"), Input("url", "pathname"))
     app.clientside_callback(ClientsideFunction("lossviz", "presentation"), Output("shell", "className"), Input("present", "checked"))
     for page in PAGES:
         page.register(app)

@@ -263,9 +263,10 @@ def test_every_nav_link_opens_a_page(page, server):
     assert page.console_errors == []
 
 
+@pytest.mark.parametrize("width", [390, 1024])
 @pytest.mark.parametrize("path", ["/losses", "/activations?vanish=1", "/softmax?scale=2", "/training"])
-def test_phone_width_has_no_sideways_scroll(browser, server, path):
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+def test_phone_and_small_laptop_widths_have_no_sideways_scroll(browser, server, path, width):
+    ctx = browser.new_context(viewport={"width": width, "height": 844}, is_mobile=width < 500, has_touch=width < 500)
     page = ctx.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -273,6 +274,6 @@ def test_phone_width_has_no_sideways_scroll(browser, server, path):
     if path != "/training":
         traces(page, path.strip("/").split("?")[0] + "-graph")
     page.wait_for_timeout(800)
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
     ctx.close()
     assert errors == []

@@ -138,7 +138,7 @@ def confusion_figure(runs_dir: Path, name: str, loss: str, epoch: int | None, *,
     z = np.asarray(row["confusion"])
     lk = figures.look(present)
     short = [c.split("/")[0][:8] for c in CLASSES]
-    return {"data": [{"type": "heatmap", "z": z.tolist(), "x": short, "y": short, "colorscale": "Blues", "meta": [name, loss, row["epoch"]],
+    return {"data": [{"type": "heatmap", "z": z.tolist(), "x": short, "y": short, "colorscale": "Blues", "reversescale": True, "meta": [name, loss, row["epoch"]],
                       "showscale": False, "texttemplate": "%{z}", "textfont": {"size": max(10, lk["tick"] - 3)},
                       "hovertemplate": "true %{y}<br>predicted %{x}<br>%{z}<extra></extra>"}],
             "layout": {"title": {"text": f"{loss}, epoch {row['epoch']} (seed {row['seed']}): test accuracy {np.trace(z) / z.sum():.4f}",
@@ -168,7 +168,8 @@ def _png(img) -> str:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(np.asarray(img, dtype=np.uint8)).save(buf, format="PNG")
+    # dark garment on white, as the exported grid draws it (matplotlib's gray_r)
+    Image.fromarray(255 - np.asarray(img, dtype=np.uint8)).save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
@@ -407,20 +408,21 @@ def register(app, runs_dir: Path, jobs: JobManager, data_root=None):
                   Output("training-cm-loss", "data"), Output("training-cm-epoch", "data"), Output("training-grid", "children"),
                   Output("training-drawn", "data"),
                   Input("training-runs", "value"), Input("training-smoothing", "value"), Input("training-poll", "n_intervals"),
-                  Input("present", "checked"), State("training-drawn", "data"))
-    def draw(names, smoothing, _, present, drawn):
+                  Input("present", "checked"), Input("narrow", "data"), State("training-drawn", "data"))
+    def draw(names, smoothing, _, present, narrow, drawn):
         names, notes = chosen_runs(names if isinstance(names, list) else [], runs_dir)
         present = present is True
         w = state.number(smoothing, 0.0, 0.0, 0.9)
         # The poll fires every second: redraw (and resend figures) only when a run folder changed.
-        signature = [w, present, *[run_signature(runs_dir, n) for n in names]]
+        narrow = narrow is True
+        signature = [w, present, narrow, *[run_signature(runs_dir, n) for n in names]]
         if signature == drawn:
             return (dash.no_update,) * 7
         if not names:
             return (empty_figure("no run selected: start one below or with `lossviz compare`"), "", controls.message(notes), [], [],
                     None, signature)
         try:
-            fig = curves_figure(runs_dir, names, w, present=present)
+            fig = curves_figure(runs_dir, names, w, present=present, narrow=narrow)
             config, metrics = runs.read_run(_run_path(runs_dir, names[0]))
             grid = prediction_grid(runs_dir, names[0])
         except (ValueError, OSError, json.JSONDecodeError, KeyError, IndexError) as e:
