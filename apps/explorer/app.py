@@ -43,7 +43,8 @@ html, body { margin: 0; overflow-x: hidden; }
 .nav a:hover:not(.active) { background: #e7f5ff; }
 .controls { margin: 8px 0 4px; }
 .control { min-width: 0; }
-.graph { width: 100%; min-width: 0; }
+.graph { width: 100%; min-width: 0; contain: layout paint; }  /* a redraw re-lays out the graph, not the page */
+.formulas { contain: content; }
 .formulas, .formula { max-width: 100%; overflow-x: auto; }
 .formula p { margin: .3em 0; }
 .coincide-note { color: #495057; font-size: .9rem; min-height: 1.2em; }

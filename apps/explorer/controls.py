@@ -39,7 +39,8 @@ def control(page: str, field, value, hide: set[str], description: str = ""):
     label = dmc.Text(field.label, size="sm", fw=600, c="dimmed", className="control-label")
     if isinstance(field, Number):
         body = dmc.Group([
-            dmc.Slider(id=cid, min=field.lo, max=field.hi, step=field.step, value=value, updatemode="drag",
+            # Drag values reach the server through the thumb (assets/lossviz.js), not Dash.
+            dmc.Slider(id=cid, min=field.lo, max=field.hi, step=field.step, value=value, updatemode="mouseup",
                        label=None, size="lg", style={"flex": 1}, **{"aria-label": field.label}),
             dmc.NumberInput(id=f"{cid}-num", value=value, step=field.step, debounce=True, clampBehavior="none",
                             w=96, size="sm", hideControls=True, allowDecimal=not field.integer,

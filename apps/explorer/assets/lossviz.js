@@ -71,6 +71,38 @@
     return {seq: g.seq, values: next, shown: g.shown};
   }
 
+  // While a slider is dragged, its thumb's aria-valuenow moves with the hand; Dash hears of the
+  // value only on release (updatemode "mouseup": Dash's per-move work is what starved the
+  // redraws). The drag values come from the thumb, straight into the gate.
+  function offer(g, page, values) {
+    g.pending = values;
+    if (g.busy && Date.now() - g.busyAt < STUCK_MS) return null;
+    const req = send(g, page);
+    if (req !== null) post(page, req);
+    return req;
+  }
+
+  new MutationObserver(function (records) {
+    for (const r of records) {
+      const thumb = r.target;
+      if (!thumb.getAttribute || thumb.getAttribute("role") !== "slider") continue;
+      for (const page of Object.keys(gates)) {
+        const g = gates[page];
+        if (!g.cfg || !g.last) continue;
+        for (const c of g.cfg.controls) {
+          if (c.kind !== "number") continue;
+          const root = document.getElementById(c.id);
+          if (!root || !root.contains(thumb)) continue;
+          const v = parseFloat(thumb.getAttribute("aria-valuenow"));
+          if (!isFinite(v) || v === g.last[c.key]) continue;
+          const values = Object.assign({}, g.pending || g.last, {[c.key]: v});
+          g.last = Object.assign({}, g.last, {[c.key]: v});
+          offer(g, page, values);
+        }
+      }
+    }
+  }).observe(document.documentElement, {attributes: true, subtree: true, attributeFilter: ["aria-valuenow"]});
+
   // Control changes -> the request store (or, while a request is in flight, `pending`).
   function gate() {
     const args = Array.prototype.slice.call(arguments);
@@ -100,12 +132,10 @@
       }
     }
     values._narrow = window.innerWidth < 700;
-    g.pending = values;
-    if (g.busy && Date.now() - g.busyAt < STUCK_MS) return NU;
-    const req = send(g, cfg.page);
-    if (req === null) return NU;
-    post(cfg.page, req);
-    return req.seq;
+    g.cfg = cfg;
+    g.last = values;
+    const req = offer(g, cfg.page, values);
+    return req === null ? NU : req.seq;
   }
 
   // The answer's first half, run as soon as its bytes arrive (from the fetch hook below, before
