@@ -156,6 +156,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--server", action="store_true", help="only the server-time part (no browser)")
     args = ap.parse_args()
+    from lossviz.explorer import create_app
+
+    app = create_app()  # the server as it runs (create_app also sets torch to one thread)
     ok = True
     print(f"server time per update, {TARGETS['server_p95_ms']:.0f} ms p95 target (drag step = partial update; first = whole figure):")
     for page, _, key in CASES:
@@ -174,12 +177,10 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from werkzeug.serving import make_server
 
-    from lossviz.explorer import create_app
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    srv = make_server("127.0.0.1", port, create_app().server, threaded=True)
+    srv = make_server("127.0.0.1", port, app.server, threaded=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         rows = browser_runs(f"http://127.0.0.1:{port}", path)

@@ -333,3 +333,16 @@ def test_explore_defaults_are_safe():
     assert args.host == "127.0.0.1" and args.debug is False and args.port == 8050 and args.allow_host == []
     args = build_parser().parse_args(["explore", "--allow-host", "lab.example", "--allow-host", "pc7"])
     assert args.allow_host == ["lab.example", "pc7"]
+
+
+def test_softmax_drag_of_s_moves_only_the_marker():
+    st, *_ = ask(softmax, {"classes": 3, "o0": 2.0, "o1": 1.0, "o2": 0.1, "target": 1, "scale": 1.0})
+    st2, _, bars, _, demo, *_ = ask(softmax, {"classes": 3, "o0": 2.0, "o1": 1.0, "o2": 0.1, "target": 1, "scale": 2.0}, shown=st["shown"])
+    assert isinstance(demo, dash.Patch) and isinstance(bars, dash.Patch)
+    ops = demo.to_plotly_json()["operations"]
+    assert {tuple(op["location"]) for op in ops} == {("layout", "shapes"), ("layout", "annotations")}
+    shapes = next(op["params"]["value"] for op in ops if op["location"] == ["layout", "shapes"])
+    assert [sh["x0"] for sh in shapes if sh.get("name") == "current s"] == [2.0]
+    # A logit moved: the demo's curves are redrawn.
+    _, _, _, _, demo, *_ = ask(softmax, {"classes": 3, "o0": 3.0, "o1": 1.0, "o2": 0.1, "target": 1, "scale": 2.0}, shown=st2["shown"])
+    assert isinstance(demo, dict) and demo["data"]

@@ -26,13 +26,12 @@ DEFAULT_LOGITS = (2.0, 1.0, 0.1, -1.0, 0.5, -0.5, 1.5, -2.0, 0.0, 0.3)
 S_MAX = 4.0
 S_GRID = np.linspace(0.0, S_MAX, 321)  # exponents s of the demo's x-axis (0.0125 apart)
 TRUE, OTHER = PALETTE[2], PALETTE[0]
-FORMULAS = r"""
-$$\mathrm{softmax}(\mathbf{o}/T)_i = \frac{e^{o_i/T}}{\sum_k e^{o_k/T}} \qquad
-l(\mathbf{o}, y) = -\log \mathrm{softmax}(\mathbf{o}/T)_y = \log\sum_k e^{o_k/T} - o_y/T$$
-
-$$\frac{\partial l}{\partial (o_i/T)} = \mathrm{softmax}(\mathbf{o}/T)_i - [i = y] \qquad
-\log\sum_k e^{o_k} = m + \log\sum_k e^{o_k - m},\ m = \max_k o_k \ \text{(never overflows)}$$
-"""
+FORMULAS = (  # one display formula each, so a phone wraps between them rather than clipping one line
+    r"$$\mathrm{softmax}(\mathbf{o}/T)_i = \frac{e^{o_i/T}}{\sum_k e^{o_k/T}}$$",
+    r"$$l(\mathbf{o}, y) = -\log \mathrm{softmax}(\mathbf{o}/T)_y = \log\sum_k e^{o_k/T} - o_y/T$$",
+    r"$$\frac{\partial l}{\partial (o_i/T)} = \mathrm{softmax}(\mathbf{o}/T)_i - [i = y]$$",
+    r"$$\log\sum_k e^{o_k} = m + \log\sum_k e^{o_k - m},\ m = \max_k o_k$$ (never overflows)",
+)
 
 
 def schema() -> list:
@@ -81,7 +80,7 @@ def bars_figure(view, present: bool, narrow: bool) -> dict:
                            "meta": ["probs" if panel == 0 else "grad", "true" if is_true else "other"],
                            "texttemplate": "%{y:" + fmt + "}", "textposition": "outside", "cliponaxis": False,
                            "textfont": {"size": lk["tick"]}, "hovertemplate": "class %{x}: %{y:.4g}<extra></extra>"})
-    layout = figures.panels_layout(["softmax(o / T): probabilities", "gradient ∂l/∂o = (softmax(o / T) − onehot(y)) / T"],
+    layout = figures.panels_layout(["softmax(o / T): probabilities", "gradient ∂l/∂(o/T) = softmax(o/T) − onehot(y)"],
                                    "class", present=present, narrow=narrow, height=400 if not present else 500)
     layout.update(barmode="overlay", hovermode="closest", bargap=0.25)
     layout["margin"]["t"] = 80 if not narrow else 120
@@ -158,10 +157,26 @@ def compute(values, shown, notes, corrected):
     present, narrow = bool(values["present"]), bool(values.get("_narrow"))
     shown_values = (shown or {}).get("values") or {}
     styles = [{"display": "none"} if i >= k or f"o{i}" in (values.get("_hide") or ()) else {} for i in range(MAX_CLASSES)]
+    same_look = bool(shown) and shown.get("narrow") == narrow and shown_values.get("present") == present
     if shown and shown_values.get("classes") == k:
         styles = [dash.no_update] * MAX_CLASSES
-    return (bars_figure(view, present, narrow), readout(view, scale), demo_figure(demo_data(values), float(values["scale"]), present, narrow),
-            *styles)
+    bars = bars_figure(view, present, narrow)
+    if same_look and shown_values.get("classes") == k:
+        # The same bars with new heights: a partial update of the four bar traces.
+        patch = dash.Patch()
+        for i, t in enumerate(bars["data"]):
+            patch["data"][i]["y"] = t["y"]
+            patch["data"][i]["name"] = t["name"]
+        bars = patch
+    demo = demo_figure(demo_data(values), float(values["scale"]), present, narrow)
+    demo_keys = ("classes", "temperature", "target", *[f"o{i}" for i in range(k)])
+    if same_look and all(shown_values.get(key) == values[key] for key in demo_keys):
+        # Only s moved: the curves stay, the marker of the current s moves.
+        patch = dash.Patch()
+        patch["layout"]["shapes"] = demo["layout"]["shapes"]
+        patch["layout"]["annotations"] = demo["layout"]["annotations"]
+        demo = patch
+    return (bars, readout(view, scale), demo, *styles)
 
 
 def layout(query: dict):
@@ -179,7 +194,8 @@ def layout(query: dict):
         logits.append(box)
     return html.Div([
         *controls.page_header(PAGE, "Softmax and cross-entropy", notes, hide),
-        html.Div(dcc.Markdown(FORMULAS, mathjax=True), className="formulas", id="softmax-formulas"),
+        dmc.SimpleGrid([html.Div(dcc.Markdown(f, mathjax=True), className="formulas") for f in FORMULAS],
+                       cols={"base": 1, "md": 2}, spacing="xs", id="softmax-formulas"),
         dmc.SimpleGrid(main, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
         dmc.SimpleGrid(logits, cols={"base": 2, "sm": 3, "lg": 5}, spacing="md", verticalSpacing="xs", className="controls"),
         html.Div(id=f"{PAGE}-message"),
