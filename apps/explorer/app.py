@@ -21,7 +21,8 @@ import dash
 import torch
 import dash_mantine_components as dmc
 from dash import ClientsideFunction, Input, Output, State, dcc, html
-from flask import Flask, jsonify, request
+from dash.exceptions import PreventUpdate
+from flask import Flask, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from lossviz.explorer import state
@@ -159,30 +160,12 @@ def create_app(runs_dir: str | Path = "runs", data_root: str | None = None, allo
             traceback.format_exception_only(type(e), e)).strip()[:300])
         return jsonify(error="bad request"), 400
 
-    app.layout = dmc.MantineProvider(html.Div([
-        dcc.Location(id="url", refresh=False),
-        dcc.Store(id="hidden-controls", data=[]),
-        dcc.Store(id="url-pop"),
-        dcc.Store(id="narrow"),  # a phone-width window (set in the browser)
-        html.Header([
-            html.Span("lossviz", className="brand"),
-            html.Nav(_nav(None, False)[0], id="nav", className="nav"),
-            html.Div(dmc.Switch(id="present", label="presentation (large type)", checked=False, size="md"), id="present-wrap"),
-        ], className="topbar", id="topbar"),
-        html.Main(id="page"),
-    ], className="shell", id="shell"), theme=THEME)
-
-    @app.callback(Output("page", "children"), Output("hidden-controls", "data"), Output("nav", "children"), Output("topbar", "style"),
-                  Output("present", "checked"), Output("present-wrap", "style"),
-                  Input("url", "pathname"), Input("url-pop", "data"), State("url", "search"))
-    def render(pathname, popped, search):
-        # Back/Forward within a page arrive through url-pop (assets/lossviz.js) with the new search.
-        if dash.ctx.triggered_id == "url-pop" and isinstance(popped, dict) and isinstance(popped.get("search"), str):
-            search = popped["search"]
+    def page_for(pathname, search):
+        """(page, hidden keys, nav links, top bar style, presentation on, its style) for a URL."""
         query = state.parse_query(search)
         hide = state.hidden(query)
         present, _ = state.check_field(state.Flag("present", "presentation"), query.get("present", "0"), False, source="url")
-        nav, nav_style = _nav(pathname if pathname not in ("/", "", None) else losses.PATH, "nav" in hide)
+        nav, _ = _nav(pathname if pathname not in ("/", "", None) else losses.PATH, "nav" in hide)
         topbar_style = {"display": "none"} if "nav" in hide and "present" in hide else {}
         present_style = {"display": "none"} if "present" in hide else {}
         if "nav" in hide:
@@ -197,6 +180,46 @@ def create_app(runs_dir: str | Path = "runs", data_root: str | None = None, allo
             return losses.layout(query), page_hide, nav, topbar_style, present, present_style
         return (html.Div([dmc.Title("Page not found", order=2), html.P(f"No page at {str(pathname)[:100]}.")]), [], nav,
                 topbar_style, present, present_style)
+
+    def serve_layout():
+        # A first load renders its page here, from the page's URL (the Referer of Dash's layout
+        # request): the page and its first figures come with the layout, not one and two round
+        # trips later. Without a Referer the render callback below draws the page as usual.
+        pathname, search = None, ""
+        if has_request_context() and request.referrer:
+            ref = urlsplit(request.referrer)
+            if ref.netloc == request.host:
+                pathname, search = ref.path, ("?" + ref.query if ref.query else "")
+        rendered = {"pathname": pathname, "search": search} if pathname is not None else None
+        page, hide, nav, topbar_style, present, present_style = (
+            page_for(pathname, search) if rendered else (None, [], _nav(None, False)[0], {}, False, {}))
+        return dmc.MantineProvider(html.Div([
+            dcc.Location(id="url", refresh=False),
+            dcc.Store(id="hidden-controls", data=hide),
+            dcc.Store(id="url-pop"),
+            dcc.Store(id="rendered", data=rendered),
+            dcc.Store(id="narrow"),  # a phone-width window (set in the browser)
+            html.Header([
+                html.Span("lossviz", className="brand"),
+                html.Nav(nav, id="nav", className="nav"),
+                html.Div(dmc.Switch(id="present", label="presentation (large type)", checked=present, size="md"), id="present-wrap",
+                         style=present_style),
+            ], className="topbar", id="topbar", style=topbar_style),
+            html.Main(page, id="page"),
+        ], className="shell", id="shell"), theme=THEME)
+
+    app.layout = serve_layout
+
+    @app.callback(Output("page", "children"), Output("hidden-controls", "data"), Output("nav", "children"), Output("topbar", "style"),
+                  Output("present", "checked"), Output("present-wrap", "style"),
+                  Input("url", "pathname"), Input("url-pop", "data"), State("url", "search"), State("rendered", "data"))
+    def render(pathname, popped, search, rendered):
+        # Back/Forward within a page arrive through url-pop (assets/lossviz.js) with the new search.
+        if dash.ctx.triggered_id == "url-pop" and isinstance(popped, dict) and isinstance(popped.get("search"), str):
+            search = popped["search"]
+        elif dash.ctx.triggered_id is None and rendered == {"pathname": pathname, "search": search or ""}:
+            raise PreventUpdate  # first load: the layout already holds this page (serve_layout)
+        return page_for(pathname, search)
 
     app.clientside_callback("() => window.innerWidth < 700", Output("narrow", "data"), Input("url", "pathname"))
     app.clientside_callback(ClientsideFunction("lossviz", "presentation"), Output("shell", "className"), Input("present", "checked"))

@@ -83,11 +83,27 @@ def input_specs(page: str, schema) -> tuple[list, list, list[dict]]:
     return inputs, slider_out + box_out, cfg
 
 
-def live_stores(page: str, schema):
+def first_view(page: str, schema, compute: Callable, n_outputs: int, values: dict, hide: set[str]) -> tuple:
+    """The page's first answer, computed while its layout is built: (state, message, outputs).
+
+    The first figure then arrives with the layout (one round trip less on a first load); the
+    browser's gate starts from this state and sends nothing until a control moves.
+    """
+    ordered = {f.key: values[f.key] for f in schema}
+    st, msg, *outputs = answer(page, schema, compute, n_outputs, {"seq": 0, "values": ordered, "shown": None}, sorted(hide))
+    outputs = [None if o is dash.no_update else o for o in outputs]
+    return st, msg, outputs
+
+
+def live_stores(page: str, schema, first: dict | None = None):
     """The page's gate config, request and state stores (a fresh nonce resets the gate)."""
-    return [dcc.Store(id=f"{page}-cfg", data={"page": page, "nonce": time.time_ns(), "controls": input_specs(page, schema)[2]}),
+    cfg = {"page": page, "nonce": time.time_ns(), "controls": input_specs(page, schema)[2]}
+    if first and first.get("shown"):
+        cfg["initial"] = {**first["shown"]["values"], "_narrow": False}
+        cfg["shown"] = first["shown"]
+    return [dcc.Store(id=f"{page}-cfg", data=cfg),
             dcc.Store(id=f"{page}-req0"), dcc.Store(id=f"{page}-req1"), dcc.Store(id=f"{page}-gate"),
-            dcc.Store(id=f"{page}-state"), dcc.Store(id=f"{page}-ack")]
+            dcc.Store(id=f"{page}-state", data=first), dcc.Store(id=f"{page}-ack")]
 
 
 def wire(app: dash.Dash, page: str, schema, compute: Callable, outputs: list):
@@ -103,7 +119,7 @@ def wire(app: dash.Dash, page: str, schema, compute: Callable, outputs: list):
     # The answer unblocks the gate (assets/lossviz.js); it is a separate callback because Dash
     # does not run callback cycles (gate -> request -> answer -> gate).
     app.clientside_callback(ClientsideFunction("lossviz", "ack"), Output(f"{page}-ack", "data"), Input(f"{page}-state", "data"),
-                            State(f"{page}-cfg", "data"), prevent_initial_call=True)
+                            State(f"{page}-cfg", "data"))
 
     def serve(req, hide_keys):
         return answer(page, schema, compute, len(outputs), req, hide_keys)

@@ -49,12 +49,20 @@
     writeUrl(search, first ? "replace" : "push");
   };
 
-  function same(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
+  function same(a, b) {   // key by key: the order of keys from the server and the browser differs
+    if (a === null || b === null) return a === b;
+    const ka = Object.keys(a), kb = Object.keys(b);
+    if (ka.length !== kb.length) return false;
+    for (const k of ka) if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) return false;
+    return true;
+  }
 
   function gateOf(cfg) {
     let g = gates[cfg.page];
     if (!g || g.nonce !== cfg.nonce) {
       g = gates[cfg.page] = {nonce: cfg.nonce, busy: false, busyAt: 0, pending: null, sent: null, seq: 0, ackSeq: -1, shown: null, first: true, boxSet: {}, boxShown: {}, answeredSeq: -1};
+      // The layout came with its first figure: what it draws counts as sent.
+      if (cfg.initial) { g.sent = Object.assign({}, cfg.initial); g.shown = cfg.shown || null; }
     }
     return g;
   }

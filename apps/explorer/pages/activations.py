@@ -110,18 +110,19 @@ def layout(query: dict):
     sch = {f.key: f for f in schema()}
     values, notes = state.from_query(list(sch.values()), query)
     descriptions = {f"{n}.{p.name}": p.description for n, p in params()}
+    st, msg, (fig, note, formulas) = controls.first_view(PAGE, schema(), compute, 3, values, hide)
     ctl = [controls.control(PAGE, sch[k], values[k], hide, descriptions.get(k, "")) for k in sch if k != "present"]
     return html.Div([
         *controls.page_header(PAGE, "Activations and their derivatives", notes, hide),
         dmc.SimpleGrid(ctl, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
-        html.Div(id=f"{PAGE}-message"),
-        dcc.Graph(id="activations-graph", config={"responsive": True, "displaylogo": False,
+        html.Div(msg, id=f"{PAGE}-message"),
+        dcc.Graph(id="activations-graph", figure=fig, config={"responsive": True, "displaylogo": False,
                                                   "toImageButtonOptions": {"format": "png", "filename": "lossviz-activations"}},
                   className="graph"),
-        html.Div(id="activations-coincide", className="coincide-note"),
-        html.Div(id="activations-formula", className="formulas"),
+        html.Div(note, id="activations-coincide", className="coincide-note"),
+        html.Div(formulas, id="activations-formula", className="formulas"),
         controls.export_row(PAGE, hide),
-        *controls.live_stores(PAGE, schema()),
+        *controls.live_stores(PAGE, schema(), st),
     ])
 
 

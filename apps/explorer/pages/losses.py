@@ -131,18 +131,19 @@ def layout(query: dict):
     values, notes = state.from_query(schema(), query)
     sch = {f.key: f for f in schema()}
     descriptions = {f"{n}.{p.name}": p.description for n, p in params()}
+    st, msg, (fig, note, formulas) = controls.first_view(PAGE, schema(), compute, 3, values, hide)
     ctl = [controls.control(PAGE, sch[k], values[k], hide, descriptions.get(k, "")) for k in sch if k != "present"]
     return html.Div([
         *controls.page_header(PAGE, "Losses: value, likelihood and gradient", notes, hide),
         dmc.SimpleGrid(ctl, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
-        html.Div(id=f"{PAGE}-message"),
-        dcc.Graph(id="losses-graph", config={"responsive": True, "displaylogo": False,
+        html.Div(msg, id=f"{PAGE}-message"),
+        dcc.Graph(id="losses-graph", figure=fig, config={"responsive": True, "displaylogo": False,
                                              "toImageButtonOptions": {"format": "png", "filename": "lossviz-losses"}},
                   className="graph"),
-        html.Div(id="losses-coincide", className="coincide-note"),
-        html.Div(id="losses-formula", className="formulas"),
+        html.Div(note, id="losses-coincide", className="coincide-note"),
+        html.Div(formulas, id="losses-formula", className="formulas"),
         controls.export_row(PAGE, hide),
-        *controls.live_stores(PAGE, schema()),
+        *controls.live_stores(PAGE, schema(), st),
     ])
 
 

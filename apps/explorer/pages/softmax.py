@@ -187,6 +187,7 @@ def layout(query: dict):
     if int(values["target"]) > k - 1:
         notes.append(f"target={values['target']} is not among the {k} classes; using {k - 1}")
         values["target"] = k - 1
+    st, msg, (bars, text, demo, *_) = controls.first_view(PAGE, schema(), compute, 3 + MAX_CLASSES, values, hide)
     main = [controls.control(PAGE, sch[key], values[key], hide) for key in ("classes", "temperature", "target", "scale")]
     logits = []
     for i in range(MAX_CLASSES):
@@ -198,13 +199,13 @@ def layout(query: dict):
                        cols={"base": 1, "md": 2}, spacing="xs", id="softmax-formulas"),
         dmc.SimpleGrid(main, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
         dmc.SimpleGrid(logits, cols={"base": 2, "sm": 3, "lg": 5}, spacing="md", verticalSpacing="xs", className="controls"),
-        html.Div(id=f"{PAGE}-message"),
-        html.Div(id="softmax-loss"),
-        dcc.Graph(id="softmax-graph", config={"responsive": True, "displaylogo": False}, className="graph"),
+        html.Div(msg, id=f"{PAGE}-message"),
+        html.Div(text, id="softmax-loss"),
+        dcc.Graph(id="softmax-graph", figure=bars, config={"responsive": True, "displaylogo": False}, className="graph"),
         dmc.Title("Large logits: naive vs stable cross-entropy as the logits are multiplied by 10^s", order=4),
-        dcc.Graph(id="softmax-overflow", config={"responsive": True, "displaylogo": False}, className="graph"),
+        dcc.Graph(id="softmax-overflow", figure=demo, config={"responsive": True, "displaylogo": False}, className="graph"),
         controls.export_row(PAGE, hide),
-        *controls.live_stores(PAGE, schema()),
+        *controls.live_stores(PAGE, schema(), st),
     ])
 
 
