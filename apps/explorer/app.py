@@ -21,7 +21,6 @@ import dash
 import torch
 import dash_mantine_components as dmc
 from dash import ClientsideFunction, Input, Output, State, dcc, html
-from dash.exceptions import PreventUpdate
 from flask import Flask, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -190,9 +189,9 @@ def create_app(runs_dir: str | Path = "runs", data_root: str | None = None, allo
             ref = urlsplit(request.referrer)
             if ref.netloc == request.host:
                 pathname, search = ref.path, ("?" + ref.query if ref.query else "")
-        rendered = {"pathname": pathname, "search": search} if pathname is not None else None
         page, hide, nav, topbar_style, present, present_style = (
-            page_for(pathname, search) if rendered else (None, [], _nav(None, False)[0], {}, False, {}))
+            page_for(pathname, search) if pathname is not None else (None, [], _nav(None, False)[0], {}, False, {}))
+        rendered = {"pathname": pathname, "search": search, "present": present} if pathname is not None else None
         return dmc.MantineProvider(html.Div([
             dcc.Location(id="url", refresh=False),
             dcc.Store(id="hidden-controls", data=hide),
@@ -211,15 +210,17 @@ def create_app(runs_dir: str | Path = "runs", data_root: str | None = None, allo
     app.layout = serve_layout
 
     @app.callback(Output("page", "children"), Output("hidden-controls", "data"), Output("nav", "children"), Output("topbar", "style"),
-                  Output("present", "checked"), Output("present-wrap", "style"),
+                  Output("present", "checked"), Output("present-wrap", "style"), Output("rendered", "data"),
                   Input("url", "pathname"), Input("url-pop", "data"), State("url", "search"), State("rendered", "data"))
     def render(pathname, popped, search, rendered):
         # Back/Forward within a page arrive through url-pop (assets/lossviz.js) with the new search.
         if dash.ctx.triggered_id == "url-pop" and isinstance(popped, dict) and isinstance(popped.get("search"), str):
             search = popped["search"]
-        elif dash.ctx.triggered_id is None and rendered == {"pathname": pathname, "search": search or ""}:
-            raise PreventUpdate  # first load: the layout already holds this page (serve_layout)
-        return page_for(pathname, search)
+        elif isinstance(rendered, dict) and rendered.get("pathname") == pathname and rendered.get("search") == (search or ""):
+            # First load: the layout already holds this page (serve_layout); later visits render.
+            # The switch is set all the same: callbacks that read it wait for this one to set it.
+            return (*([dash.no_update] * 4), rendered.get("present") is True, dash.no_update, None)
+        return (*page_for(pathname, search), None)
 
     app.clientside_callback("() => window.innerWidth < 700", Output("narrow", "data"), Input("url", "pathname"))
     app.clientside_callback(ClientsideFunction("lossviz", "presentation"), Output("shell", "className"), Input("present", "checked"))

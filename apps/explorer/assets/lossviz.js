@@ -13,6 +13,7 @@
  */
 (function () {
   const gates = {};
+  window.__lvGates = gates;  // for debugging in the console
   const BURST_MS = 800;      // changes closer together than this are one history step
   const STUCK_MS = 4000;     // a request unanswered this long no longer blocks the gate
   let lastPath = window.location.pathname;
@@ -62,7 +63,8 @@
     if (!g || g.nonce !== cfg.nonce) {
       g = gates[cfg.page] = {nonce: cfg.nonce, busy: false, busyAt: 0, pending: null, sent: null, seq: 0, ackSeq: -1, shown: null, first: true, boxSet: {}, boxShown: {}, answeredSeq: -1};
       // The layout came with its first figure: what it draws counts as sent.
-      if (cfg.initial) { g.sent = Object.assign({}, cfg.initial); g.shown = cfg.shown || null; }
+      if (cfg.initial) { g.sent = Object.assign({}, cfg.initial); g.last = Object.assign({}, cfg.initial); g.shown = cfg.shown || null; }
+      g.cfg = cfg;
     }
     return g;
   }

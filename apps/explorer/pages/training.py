@@ -359,6 +359,7 @@ def layout(query: dict, runs_dir: Path, data_root=None):
         dcc.Interval(id="training-poll", interval=1000),
         dcc.Store(id="training-drawn"),
         dcc.Store(id="training-want", data=want),
+        dcc.Store(id="training-cm-seen"),
         dcc.Store(id="training-url"),
         dcc.Store(id="training-cfg", data={"page": PAGE, "nonce": __import__("time").time_ns(), "controls": []}),
     ])
@@ -441,17 +442,18 @@ def register(app, runs_dir: Path, jobs: JobManager, data_root=None):
             return current
         return wanted if wanted in options else (options[0] if options else None)
 
-    @app.callback(Output("training-cm-epoch", "value"), Input("training-cm-epoch", "data"), State("training-cm-epoch", "value"),
-                  State("training-want", "data"))
-    def default_epoch(options, current, want):
+    @app.callback(Output("training-cm-epoch", "value"), Output("training-cm-seen", "data"), Input("training-cm-epoch", "data"),
+                  State("training-cm-epoch", "value"), State("training-want", "data"), State("training-cm-seen", "data"))
+    def default_epoch(options, current, want, seen):
         values = [o["value"] for o in options or [] if isinstance(o, dict)]
+        seen = seen if isinstance(seen, list) else []
         wanted = want.get("epoch") if isinstance(want, dict) else None
-        if wanted in values and current is None:
-            return wanted
-        # A live run: stay on the newest epoch while it grows (unless another one was picked).
-        if current in values and current != (values[-2] if len(values) > 1 else None):
-            return current
-        return values[-1] if values else None
+        if current is None and wanted in values:
+            return wanted, values
+        # A live run: an epoch landed while the newest one was shown: show the new newest.
+        if current in values and not (len(values) > len(seen) and seen and current == seen[-1]):
+            return current, values
+        return (values[-1] if values else None), values
 
     @app.callback(Output("training-confusion", "figure"), Input("training-runs", "value"), Input("training-cm-loss", "value"),
                   Input("training-cm-epoch", "value"), Input("training-drawn", "data"), State("present", "checked"))
