@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import socket
 import statistics
 import sys
@@ -160,6 +161,8 @@ def main() -> int:
 
     app = create_app()  # the server as it runs (create_app also sets torch to one thread)
     ok = True
+    load = os.getloadavg()
+    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) at the start")
     print(f"server time per update, {TARGETS['server_p95_ms']:.0f} ms p95 target (drag step = partial update; first = whole figure):")
     for page, _, key in CASES:
         med, p95, fmed, fp95 = server_times(page, key)
@@ -197,6 +200,8 @@ def main() -> int:
               f"  release -> last frame {r['release_ms']:4.0f} ms [{mark(checks[1])}]"
               f"  {r['update_kb']:5.1f} KB/update (max {r['update_kb_max']:.1f}) [{mark(checks[2])}]"
               f"  first load {r['first_load_s']:4.2f} s [{mark(checks[3])}]  ({r['updates']} updates, {r['mouse_moves']} mouse moves)")
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
     return 0 if ok else 1
 
 

@@ -13,7 +13,7 @@
  */
 (function () {
   const gates = {};
-  window.__lvGates = gates;  // for debugging in the console
+  window.__lvGates = gates;  // for the console and the tests
   const BURST_MS = 800;      // changes closer together than this are one history step
   const STUCK_MS = 4000;     // a request unanswered this long no longer blocks the gate
   let lastPath = window.location.pathname;
@@ -197,6 +197,12 @@
     if (!st || st.seq === g.ackSeq) return window.dash_clientside.no_update;
     g.ackSeq = st.seq;
     answered(g, cfg.page, st);
+    // The layout's first figure was drawn for a wide window; a phone asks for stacked panels.
+    const narrow = window.innerWidth < 700;
+    if (g.last && g.last._narrow !== narrow) {
+      g.last = Object.assign({}, g.last, {_narrow: narrow});
+      offer(g, cfg.page, Object.assign({}, g.last));
+    }
     if (st.search !== undefined && st.search !== null) {
       writeUrl(st.search, g.first || st.replace ? "replace" : "push");
       g.first = false;

@@ -27,10 +27,10 @@ S_MAX = 4.0
 S_GRID = np.linspace(0.0, S_MAX, 321)  # exponents s of the demo's x-axis (0.0125 apart)
 TRUE, OTHER = PALETTE[2], PALETTE[0]
 FORMULAS = (  # one display formula each, so a phone wraps between them rather than clipping one line
-    r"$$\mathrm{softmax}(\mathbf{o}/T)_i = \frac{e^{o_i/T}}{\sum_k e^{o_k/T}}$$",
-    r"$$l(\mathbf{o}, y) = -\log \mathrm{softmax}(\mathbf{o}/T)_y = \log\sum_k e^{o_k/T} - o_y/T$$",
-    r"$$\frac{\partial l}{\partial (o_i/T)} = \mathrm{softmax}(\mathbf{o}/T)_i - [i = y]$$",
-    r"$$\log\sum_k e^{o_k} = m + \log\sum_k e^{o_k - m},\ m = \max_k o_k$$ (never overflows)",
+    r"$$\displaystyle \mathrm{softmax}(\mathbf{o}/T)_i = \frac{e^{o_i/T}}{\sum_k e^{o_k/T}}$$",
+    r"$$\displaystyle l(\mathbf{o}, y) = -\log \mathrm{softmax}(\mathbf{o}/T)_y = \log\sum_k e^{o_k/T} - o_y/T$$",
+    r"$$\displaystyle \frac{\partial l}{\partial (o_i/T)} = \mathrm{softmax}(\mathbf{o}/T)_i - [i = y]$$",
+    r"$$\displaystyle \log\sum_k e^{o_k} = m + \log\sum_k e^{o_k - m},\ m = \max_k o_k$$ (never overflows)",
 )
 
 
