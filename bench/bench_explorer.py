@@ -159,7 +159,7 @@ def main() -> int:
     args = ap.parse_args()
     from lossviz.explorer import create_app
 
-    app = create_app()  # the server as it runs (create_app also sets torch to one thread)
+    app = create_app(warm=True)  # the server as `lossviz explore` runs it (one torch thread, scripts compressed at start)
     ok = True
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) at the start")
@@ -171,6 +171,7 @@ def main() -> int:
               f"   first draw: median {fmed:5.1f} ms, p95 {fp95:5.1f} ms")
     if args.server:
         return 0 if ok else 1
+    time.sleep(5)  # `lossviz explore` compresses the scripts while the browser starts
     from tests.browser.conftest import _chromium
 
     path = _chromium()

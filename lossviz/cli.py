@@ -212,7 +212,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
         print(f"warning: --debug on {args.host} lets anyone who can reach this port run code through Dash's debugger", file=sys.stderr)
     from lossviz.explorer import create_app
 
-    app = create_app(runs_dir=args.runs, data_root=args.data_root, allow_hosts=args.allow_host, bind_host=args.host)
+    app = create_app(runs_dir=args.runs, data_root=args.data_root, allow_hosts=args.allow_host, bind_host=args.host, warm=True)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"lossviz explorer: http://{shown}:{args.port}/  (Ctrl-C stops it)", flush=True)
     app.run(host=args.host, port=args.port, debug=args.debug, dev_tools_hot_reload=False)

@@ -346,3 +346,28 @@ def test_softmax_drag_of_s_moves_only_the_marker():
     # A logit moved: the demo's curves are redrawn.
     _, _, _, _, demo, *_ = ask(softmax, {"classes": 3, "o0": 3.0, "o1": 1.0, "o2": 0.1, "target": 1, "scale": 2.0}, shown=st2["shown"])
     assert isinstance(demo, dict) and demo["data"]
+
+
+def test_scripts_are_compressed_once_at_start_and_kept(monkeypatch):
+    import flask_compress.flask_compress as fc
+
+    from lossviz.explorer.app import warm_compressed_scripts
+
+    app = create_app()
+    warm_compressed_scripts(app)
+    calls = []
+    real = fc._compress_data
+    monkeypatch.setattr(fc, "_compress_data", lambda *a: calls.append(a[-1]) or real(*a))
+    client = app.server.test_client()
+    r = client.get("/_dash-component-suites/plotly/package_data/plotly.min.js", headers={"Accept-Encoding": "zstd"})
+    assert r.status_code == 200 and r.headers["Content-Encoding"] == "zstd" and calls == []  # from the cache
+    # Callback answers are compressed per request, never kept (each body differs): their key is empty.
+    from lossviz.explorer.app import AssetCache, asset_cache_key
+
+    with app.server.test_request_context("/_dash-update-component", method="POST"):
+        from flask import request
+
+        assert asset_cache_key(request) == ""
+    cache = AssetCache()
+    cache.set("zstd;", b"answer")
+    assert cache.get("zstd;") is None
