@@ -159,7 +159,9 @@ def main() -> int:
     args = ap.parse_args()
     from lossviz.explorer import create_app
 
-    app = create_app(warm=True)  # the server as `lossviz explore` runs it (one torch thread, scripts compressed at start)
+    from lossviz.explorer.app import warm_compressed_scripts
+
+    app = create_app()  # the server as `lossviz explore` runs it (one torch thread)
     ok = True
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) at the start")
@@ -171,7 +173,7 @@ def main() -> int:
               f"   first draw: median {fmed:5.1f} ms, p95 {fp95:5.1f} ms")
     if args.server:
         return 0 if ok else 1
-    time.sleep(5)  # `lossviz explore` compresses the scripts while the browser starts
+    warm_compressed_scripts(app)  # as `lossviz explore` does at start, while the browser opens
     from tests.browser.conftest import _chromium
 
     path = _chromium()
