@@ -95,15 +95,18 @@ def first_view(page: str, schema, compute: Callable, n_outputs: int, values: dic
     return st, msg, outputs
 
 
-def live_stores(page: str, schema, first: dict | None = None):
-    """The page's gate config, request and state stores (a fresh nonce resets the gate)."""
-    cfg = {"page": page, "nonce": time.time_ns(), "controls": input_specs(page, schema)[2]}
+def live_stores(page: str, schema, first: dict | None = None, formulas: str | None = None):
+    """The page's gate config, request and state stores (a fresh nonce resets the gate).
+
+    ``formulas``: the key of the names whose formulas the page typesets after its first draw.
+    """
+    cfg = {"page": page, "nonce": time.time_ns(), "controls": input_specs(page, schema)[2], "formulas": formulas}
     if first and first.get("shown"):
         cfg["initial"] = {**first["shown"]["values"], "_narrow": False}
         cfg["shown"] = first["shown"]
     return [dcc.Store(id=f"{page}-cfg", data=cfg),
             dcc.Store(id=f"{page}-req0"), dcc.Store(id=f"{page}-req1"), dcc.Store(id=f"{page}-gate"),
-            dcc.Store(id=f"{page}-state", data=first), dcc.Store(id=f"{page}-ack")]
+            dcc.Store(id=f"{page}-state", data=first), dcc.Store(id=f"{page}-ack"), dcc.Store(id=f"{page}-formula-req")]
 
 
 def wire(app: dash.Dash, page: str, schema, compute: Callable, outputs: list):
@@ -129,6 +132,18 @@ def wire(app: dash.Dash, page: str, schema, compute: Callable, outputs: list):
     for k in (0, 1):
         app.callback(Output(f"{page}-state", "data", allow_duplicate=True), Output(f"{page}-message", "children", allow_duplicate=True),
                      *dup, Input(f"{page}-req{k}", "data"), State("hidden-controls", "data"), prevent_initial_call=True)(serve)
+
+
+def wire_formulas(app: dash.Dash, page: str, schema, key: str, blocks: Callable) -> None:
+    """The formulas of a first load, asked for by the browser once the first graph is drawn."""
+    field = next(f for f in schema if f.key == key)
+
+    def formulas(names):
+        chosen, note = state.check_field(field, names, [], source="input")
+        return blocks(chosen) if note is None else dash.no_update
+
+    app.callback(Output(f"{page}-formula", "children", allow_duplicate=True), Input(f"{page}-formula-req", "data"),
+                 prevent_initial_call=True)(formulas)
 
 
 def answer(page, schema, compute, n_outputs, req, hide_keys):

@@ -88,6 +88,8 @@ def test_losses_page_matches_library_and_slider_moves(page, server):
     assert by_meta(data, "huber", "value")["name"] == "huber (delta=0.5)"
     wait_url(page, "huber.delta=0.5")  # the state is in the URL
     page.wait_for_function("document.querySelector('#losses-huber-delta-num').value === '0.5'")  # and in the box
+    page.wait_for_selector("#losses-formula mjx-container")  # formulas typeset (after the first graph)
+    assert "Huber" in page.inner_text("#losses-formula")
     page.screenshot(path=str(ARTIFACTS / "explorer-losses.png"), full_page=True)
     assert page.console_errors == []
 

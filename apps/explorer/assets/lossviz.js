@@ -203,6 +203,19 @@
       g.last = Object.assign({}, g.last, {_narrow: narrow});
       offer(g, cfg.page, Object.assign({}, g.last));
     }
+    if (g.first && cfg.formulas && st.shown && st.shown.values) {
+      // A first load's formulas, once the graph is drawn: MathJax must not delay the graph.
+      const names = st.shown.values[cfg.formulas];
+      const ask = function (tries) {
+        const el = document.querySelector("#" + cfg.page + "-graph .js-plotly-plot");
+        if ((el && el.data && el.data.length) || tries > 100) {
+          window.dash_clientside.set_props(cfg.page + "-formula-req", {data: names});
+        } else {
+          setTimeout(function () { ask(tries + 1); }, 100);
+        }
+      };
+      ask(0);
+    }
     if (st.search !== undefined && st.search !== null) {
       writeUrl(st.search, g.first || st.replace ? "replace" : "push");
       g.first = false;

@@ -58,6 +58,12 @@ def vanish_shapes(cs: list[curves.Curve]) -> list[dict]:
     return shapes
 
 
+def formula_blocks(chosen: list[str]) -> list:
+    """Each chosen activation's formula and derivative, typeset by MathJax in the browser."""
+    return [dcc.Markdown(f"**{get_activation(n).title}**: $${get_activation(n).formula.value}$$ derivative: "
+                         f"$${get_activation(n).formula.grad}$$", mathjax=True, className="formula") for n in chosen]
+
+
 def build(values: dict, shown: dict | None):
     cs = compute_curves(values)
     present, narrow = bool(values["present"]), bool(values.get("_narrow"))
@@ -92,8 +98,7 @@ def build(values: dict, shown: dict | None):
     if not cs:
         layout["annotations"].append({"text": "choose at least one activation", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
                                       "showarrow": False, "font": {"size": 20}})
-    formulas = [dcc.Markdown(f"**{get_activation(n).title}**: $${get_activation(n).formula.value}$$ derivative: "
-                             f"$${get_activation(n).formula.grad}$$", mathjax=True, className="formula") for n in values["activations"]]
+    formulas = formula_blocks(values["activations"])
     same_formulas = bool(shown) and shown_values.get("activations") == values["activations"]
     return {"data": traces, "layout": layout}, note, dash.no_update if same_formulas else formulas
 
@@ -110,7 +115,7 @@ def layout(query: dict):
     sch = {f.key: f for f in schema()}
     values, notes = state.from_query(list(sch.values()), query)
     descriptions = {f"{n}.{p.name}": p.description for n, p in params()}
-    st, msg, (fig, note, formulas) = controls.first_view(PAGE, schema(), compute, 3, values, hide)
+    st, msg, (fig, note, _) = controls.first_view(PAGE, schema(), compute, 3, values, hide)
     ctl = [controls.control(PAGE, sch[k], values[k], hide, descriptions.get(k, "")) for k in sch if k != "present"]
     return html.Div([
         *controls.page_header(PAGE, "Activations and their derivatives", notes, hide),
@@ -120,9 +125,10 @@ def layout(query: dict):
                                                   "toImageButtonOptions": {"format": "png", "filename": "lossviz-activations"}},
                   className="graph"),
         html.Div(note, id="activations-coincide", className="coincide-note"),
-        html.Div(formulas, id="activations-formula", className="formulas"),
+        # Typeset after the first graph is drawn (MathJax's 2 MB would slow the first load by ~0.8 s).
+        html.Div(id="activations-formula", className="formulas"),
         controls.export_row(PAGE, hide),
-        *controls.live_stores(PAGE, schema(), st),
+        *controls.live_stores(PAGE, schema(), st, formulas="activations"),
     ])
 
 
@@ -140,6 +146,7 @@ def export_file(n_clicks, fmt, st):
 
 
 def register(app):
+    controls.wire_formulas(app, PAGE, schema(), "activations", formula_blocks)
     controls.wire(app, PAGE, schema(), compute,
                   [Output("activations-graph", "figure"), Output("activations-coincide", "children"), Output("activations-formula", "children")])
     app.callback(Output("activations-download", "data"), Output("activations-export-message", "children"), Input("activations-export", "n_clicks"),

@@ -79,6 +79,12 @@ def titles(normalized: bool) -> list[str]:
     return ["loss l(ŷ, y)", "density e<sup>−l</sup>/Z" if normalized else "likelihood e<sup>−l</sup>", "gradient ∂l/∂ŷ"]
 
 
+def formula_blocks(chosen: list[str]) -> list:
+    """Each chosen loss's formula and gradient, typeset by MathJax in the browser."""
+    return [dcc.Markdown(f"**{get_loss(n).title}**: $${get_loss(n).formula.value}$$ gradient: $${get_loss(n).formula.grad}$$",
+                         mathjax=True, className="formula") for n in chosen]
+
+
 def build(values: dict, shown: dict | None):
     """(figure or Patch, coincidence note, formulas or no_update) for validated values."""
     cs = compute_curves(values)
@@ -113,8 +119,7 @@ def build(values: dict, shown: dict | None):
         layout["annotations"].append({"text": "choose at least one loss", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
                                       "showarrow": False, "font": {"size": 20}})
     fig = {"data": traces, "layout": layout}
-    formulas = [dcc.Markdown(f"**{get_loss(n).title}**: $${get_loss(n).formula.value}$$ gradient: $${get_loss(n).formula.grad}$$",
-                             mathjax=True, className="formula") for n in values["losses"]]
+    formulas = formula_blocks(values["losses"])
     same_formulas = bool(shown) and shown_values.get("losses") == values["losses"]
     return fig, note, dash.no_update if same_formulas else formulas
 
@@ -131,7 +136,7 @@ def layout(query: dict):
     values, notes = state.from_query(schema(), query)
     sch = {f.key: f for f in schema()}
     descriptions = {f"{n}.{p.name}": p.description for n, p in params()}
-    st, msg, (fig, note, formulas) = controls.first_view(PAGE, schema(), compute, 3, values, hide)
+    st, msg, (fig, note, _) = controls.first_view(PAGE, schema(), compute, 3, values, hide)
     ctl = [controls.control(PAGE, sch[k], values[k], hide, descriptions.get(k, "")) for k in sch if k != "present"]
     return html.Div([
         *controls.page_header(PAGE, "Losses: value, likelihood and gradient", notes, hide),
@@ -141,9 +146,10 @@ def layout(query: dict):
                                              "toImageButtonOptions": {"format": "png", "filename": "lossviz-losses"}},
                   className="graph"),
         html.Div(note, id="losses-coincide", className="coincide-note"),
-        html.Div(formulas, id="losses-formula", className="formulas"),
+        # Typeset after the first graph is drawn (MathJax's 2 MB would slow the first load by ~0.8 s).
+        html.Div(id="losses-formula", className="formulas"),
         controls.export_row(PAGE, hide),
-        *controls.live_stores(PAGE, schema(), st),
+        *controls.live_stores(PAGE, schema(), st, formulas="losses"),
     ])
 
 
@@ -163,6 +169,7 @@ def export_file(n_clicks, fmt, st):
 
 
 def register(app):
+    controls.wire_formulas(app, PAGE, schema(), "losses", formula_blocks)
     controls.wire(app, PAGE, schema(), compute,
                   [Output("losses-graph", "figure"), Output("losses-coincide", "children"), Output("losses-formula", "children")])
     app.callback(Output("losses-download", "data"), Output("losses-export-message", "children"), Input("losses-export", "n_clicks"),
