@@ -371,3 +371,57 @@ def test_scripts_are_compressed_once_at_start_and_kept(monkeypatch):
     cache = AssetCache()
     cache.set("zstd;", b"answer")
     assert cache.get("zstd;") is None
+
+
+JUNK = [None, "x", "", -1, 1e308, float("nan"), [[1, 2]], {"a": 1}, ["../etc", None, 3], True]
+
+
+def _concrete(cid):
+    """A pattern-matching id (``{"type": ..., "key": ALL}``) made concrete; string ids as they are."""
+    return {k: (v if isinstance(v, str) else "huber.delta") for k, v in cid.items()} if isinstance(cid, dict) else cid
+
+
+def _request_for(key: str, cb: dict, junk) -> dict:
+    """A Dash update request for one server callback with every input and state set to ``junk``."""
+    def item(dep):
+        if isinstance(dep["id"], dict):  # pattern-matching: a list of matched components
+            return [{"id": _concrete(dep["id"]), "property": dep["property"], "value": junk}]
+        return {"id": dep["id"], "property": dep["property"], "value": junk}
+
+    outs = cb["output"] if isinstance(cb["output"], list) else [cb["output"]]
+    outputs = [[{"id": _concrete(o.component_id), "property": o.component_property.split("@")[0]}]
+               if isinstance(o.component_id, dict) else {"id": o.component_id, "property": o.component_property.split("@")[0]}
+               for o in outs]
+    first = cb["inputs"][0]
+    changed = (json.dumps(_concrete(first["id"]), separators=(",", ":")) if isinstance(first["id"], dict) else first["id"]) + "." + first["property"]
+    return {"output": key, "outputs": outputs if len(outputs) > 1 else outputs[0],
+            "inputs": [item(d) for d in cb["inputs"]], "state": [item(d) for d in cb["state"]], "changedPropIds": [changed]}
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=lambda j: repr(j)[:20])
+def test_no_callback_answers_500_to_junk_inputs(tmp_path, junk):
+    """Every server callback of the app (all pages, the Training page's too), every input junk."""
+    app = create_app(runs_dir=tmp_path / "runs", data_root=str(tmp_path / "no-data"))
+    client = app.server.test_client()
+    for key, cb in app.callback_map.items():
+        body = json.dumps(_request_for(key, cb, junk), allow_nan=True)
+        r = client.post("/_dash-update-component", data=body, content_type="application/json")
+        if cb.get("callback") is not None:  # a server callback: it ran, checked its inputs and answered
+            assert r.status_code in (200, 204), (key[:80], r.status_code, r.data[:300])
+        else:  # a browser-side callback has nothing to run here: refused, never a 500
+            assert 400 <= r.status_code < 500, (key[:80], r.status_code)
+    assert not app.jobs.running()  # junk never starts a training job
+
+
+def test_training_form_shows_the_parameters_of_what_is_chosen(tmp_path):
+    app = create_app(runs_dir=tmp_path / "runs")
+    key = next(k for k in app.callback_map if "training-param-wrap" in k)
+    boxes = [{"id": {"type": "training-param-wrap", "key": k}, "property": "style"} for k in ("huber.delta", "prelu.alpha")]
+    body = {"output": key, "outputs": boxes,
+            "inputs": [{"id": "training-form-losses", "property": "value", "value": ["huber", "l1"]},
+                       {"id": "training-form-model", "property": "value", "value": "mlp"},
+                       {"id": "training-form-activation", "property": "value", "value": "relu"}],
+            "state": [[{"id": b["id"], "property": "id", "value": b["id"]} for b in boxes]], "changedPropIds": ["training-form-model.value"]}
+    r = app.server.test_client().post("/_dash-update-component", json=body)
+    styles = {json.loads(k)["key"]: v["style"] for k, v in r.get_json()["response"].items()}
+    assert styles == {"huber.delta": {}, "prelu.alpha": {"display": "none"}}  # huber's delta shown; prelu's alpha not (relu chosen)

@@ -436,7 +436,7 @@ def register(app, runs_dir: Path, jobs: JobManager, data_root=None):
     @app.callback(Output("training-cm-loss", "value"), Input("training-cm-loss", "data"), State("training-cm-loss", "value"),
                   State("training-want", "data"))
     def default_loss(options, current, want):
-        options = [o for o in (options or []) if isinstance(o, str)]
+        options = [o for o in options if isinstance(o, str)] if isinstance(options, list) else []
         wanted = want.get("loss") if isinstance(want, dict) else None
         if current in options:
             return current
@@ -445,7 +445,7 @@ def register(app, runs_dir: Path, jobs: JobManager, data_root=None):
     @app.callback(Output("training-cm-epoch", "value"), Output("training-cm-seen", "data"), Input("training-cm-epoch", "data"),
                   State("training-cm-epoch", "value"), State("training-want", "data"), State("training-cm-seen", "data"))
     def default_epoch(options, current, want, seen):
-        values = [o["value"] for o in options or [] if isinstance(o, dict)]
+        values = [o.get("value") for o in options if isinstance(o, dict)] if isinstance(options, list) else []
         seen = seen if isinstance(seen, list) else []
         wanted = want.get("epoch") if isinstance(want, dict) else None
         if current is None and wanted in values:
@@ -485,12 +485,13 @@ def register(app, runs_dir: Path, jobs: JobManager, data_root=None):
                   Input("training-form-model", "value"), Input("training-form-activation", "value"),
                   State({"type": "training-param-wrap", "key": dash.ALL}, "id"))
     def param_visibility(chosen, model, activation, ids):
-        chosen = set(chosen) if isinstance(chosen, list) else set()
+        chosen = {n for n in chosen if isinstance(n, str)} if isinstance(chosen, list) else set()
         try:
             mlp = get_model(model).hidden is not None
         except ValueError:
             mlp = False
-        owners = [i["key"].split(".")[0] for i in ids]
+        # One style per output (the browser's list of parameter boxes), whatever the state says.
+        owners = [str(o["id"].get("key", "")).split(".")[0] if isinstance(o.get("id"), dict) else "" for o in dash.ctx.outputs_list]
         return [{} if (o in chosen or (mlp and o == activation)) else {"display": "none"} for o in owners]
 
     @app.callback(Output("training-form-message", "children"), Output("training-runs", "value", allow_duplicate=True),
