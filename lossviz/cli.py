@@ -214,7 +214,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
         print(f"warning: --debug on {args.host} lets anyone who can reach this port run code through Dash's debugger", file=sys.stderr)
     from lossviz.explorer import create_app
 
-    app = create_app(runs_dir=args.runs, data_root=args.data_root)
+    app = create_app(runs_dir=args.runs, data_root=args.data_root, allow_hosts=args.allow_host, bind_host=args.host, warm=True)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"lossviz explorer: http://{shown}:{args.port}/  (Ctrl-C stops it)", flush=True)
     app.run(host=args.host, port=args.port, debug=args.debug, dev_tools_hot_reload=False)
@@ -305,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="Dash debug mode (runs a code-executing debugger; off by default)")
     p.add_argument("--runs", default="runs", help="folder of `lossviz compare` run folders for the Training page (default: runs)")
     p.add_argument("--data-root", help="Fashion-MNIST for training from the page (default: $LOSSVIZ_DATA, cache, Debian's package, download)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests whose Host/Origin is NAME (repeatable; default: only localhost, 127.0.0.1, ::1 "
+                        "and the --host address, which stops DNS-rebinding pages)")
     p.set_defaults(func=cmd_explore)
     return parser
 

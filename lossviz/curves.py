@@ -48,6 +48,14 @@ def grid(x_range=DEFAULT_RANGE, n: int = DEFAULT_POINTS) -> torch.Tensor:
     return torch.linspace(lo, hi, n, dtype=torch.float64)
 
 
+def points(x) -> torch.Tensor:
+    """An explicit grid (1-D, finite, increasing, at most MAX_POINTS) as a float64 tensor."""
+    t = torch.as_tensor(np.asarray(x, dtype=np.float64))
+    if t.ndim != 1 or not 2 <= t.numel() <= MAX_POINTS or not torch.isfinite(t).all() or not (t[1:] > t[:-1]).all():
+        raise ValueError(f"x must be 1-D, finite, increasing, with 2 to {MAX_POINTS} points")
+    return t
+
+
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
 
@@ -62,16 +70,18 @@ def loss_curve(
     normalized: bool = False,
     logits=DEFAULT_LOGITS,
     target_class: int = 0,
+    x=None,
 ) -> Curve:
     """A loss, its likelihood and its gradient against the prediction.
 
     Regression losses: x is the prediction y_hat, the target is ``target``.
     Classification losses: x is the true-class logit o_y (class ``target_class`` of the row
     ``logits``); the other logits stay fixed, and the gradient is d l / d o_y.
+    An explicit grid ``x`` (see ``points``) replaces ``x_range`` and ``n``.
     """
     spec = get_loss(name)
     params = spec.resolve(params or {})
-    x = grid(x_range, n)
+    x = grid(x_range, n) if x is None else points(x)
     if spec.kind == "classification":
         row = torch.as_tensor(logits, dtype=torch.float64)
         if row.ndim != 1 or row.numel() < 2:
@@ -112,15 +122,17 @@ def activation_curve(
     n: int = DEFAULT_POINTS,
     logits=DEFAULT_LOGITS,
     index: int = 0,
+    x=None,
 ) -> Curve:
     """An activation and its derivative against x.
 
     For softmax (a vector function) x is logit ``index`` of the row ``logits`` with the others
     fixed; the value is softmax(o)_index and the derivative the Jacobian's diagonal entry.
+    An explicit grid ``x`` (see ``points``) replaces ``x_range`` and ``n``.
     """
     spec = get_activation(name)
     params = spec.resolve(params or {})
-    x = grid(x_range, n)
+    x = grid(x_range, n) if x is None else points(x)
     if spec.kind == "vector":
         row = torch.as_tensor(logits, dtype=torch.float64)
         o = row.repeat(x.numel(), 1)

@@ -33,47 +33,109 @@ def test_list_runs_and_describe(toy_runs):
     assert training.list_runs(toy_runs / "nowhere") == []
 
 
+def _traces(fig):
+    return fig["data"]
+
+
 def test_curves_are_the_metrics_means(toy_runs):
     fig = training.curves_figure(toy_runs / "runs", ["softmax-a", "mlp-b"])
     config, metrics = runs.read_run(toy_runs / "runs" / "softmax-a")
-    line = next(t for t in fig.data if list(t.meta) == ["softmax-a", "l2", "test_acc"])
+    line = next(t for t in _traces(fig) if list(t["meta"]) == ["softmax-a", "l2", "test_acc"])
     want = [np.mean([r.test_acc for r in metrics if r.loss == "l2" and r.epoch == e]) for e in (1, 2, 3)]
-    np.testing.assert_allclose(line.y, want)
-    assert any(list(t.meta)[-1] == "band" for t in fig.data)  # two seeds: a std band
-    assert any(list(t.meta)[0] == "mlp-b" for t in fig.data)  # overlay of two runs
+    np.testing.assert_allclose(line["y"], want)
+    bands = [t for t in _traces(fig) if list(t["meta"])[-1] == "band"]
+    assert bands and any(t["showlegend"] for t in bands)  # two seeds: a std band, in the legend
+    assert any(list(t["meta"])[0] == "mlp-b" for t in _traces(fig))  # overlay of two runs
     smoothed = training.curves_figure(toy_runs / "runs", ["softmax-a"], 0.5)
-    s_line = next(t for t in smoothed.data if list(t.meta) == ["softmax-a", "l2", "test_acc"])
-    assert s_line.y[0] == pytest.approx(want[0]) and s_line.y[1] == pytest.approx(0.5 * want[0] + 0.5 * want[1])
+    s_line = next(t for t in _traces(smoothed) if list(t["meta"]) == ["softmax-a", "l2", "test_acc"])
+    assert s_line["y"][0] == pytest.approx(want[0]) and s_line["y"][1] == pytest.approx(0.5 * want[0] + 0.5 * want[1])
+    big = training.curves_figure(toy_runs / "runs", ["softmax-a"], present=True)
+    assert big["layout"]["xaxis"]["tickfont"]["size"] >= 18 and big["layout"]["legend"]["font"]["size"] >= 18
 
 
 def test_confusion_matrix_per_epoch(toy_runs):
     config, metrics = runs.read_run(toy_runs / "runs" / "softmax-a")
     fig = training.confusion_figure(toy_runs / "runs", "softmax-a", "cross_entropy", 2)
     row = [r for r in metrics if r.loss == "cross_entropy" and r.epoch == 2][-1]
-    assert np.asarray(fig.data[0].z).tolist() == row.confusion
-    assert np.asarray(fig.data[0].z).sum() == 200
+    assert np.asarray(fig["data"][0]["z"]).tolist() == row.confusion
+    assert np.asarray(fig["data"][0]["z"]).sum() == 200
+
+
+def test_prediction_grid_colours_each_loss_by_its_own_correctness(toy_runs, tmp_path):
+    import shutil
+
+    shutil.copytree(toy_runs / "runs" / "softmax-a", tmp_path / "runs" / "a")
+    path = tmp_path / "runs" / "a" / "predictions.json"
+    preds = json.loads(path.read_text())
+    preds["pred"]["l2"][0] = (preds["labels"][0] + 1) % 10  # one wrong guess for l2, right for the others there
+    preds["pred"]["cross_entropy"][0] = preds["labels"][0]
+    path.write_text(json.dumps(preds))
+    grid = training.prediction_grid(tmp_path / "runs", "a")
+    cells = grid.children
+    assert len(cells) == len(preds["labels"]) and all(c.children[0].src.startswith("data:image/png;base64,") for c in cells)
+    seen = {"right": 0, "wrong": 0}
+    for i, (cell, label) in enumerate(zip(cells, preds["labels"])):
+        lines = cell.children[2:]
+        assert [line.to_plotly_json()["props"]["data-loss"] for line in lines] == list(preds["pred"])
+        for line, (loss, p) in zip(lines, preds["pred"].items()):
+            ok = p[i] == label
+            seen["right" if ok else "wrong"] += 1
+            assert line.style["color"] == (training.RIGHT if ok else training.WRONG)
+            assert line.children.startswith("✓" if ok else "✗")
+    assert seen["right"] and seen["wrong"]
+    assert cells[0].children[3].style["color"] == training.WRONG and cells[0].children[2].style["color"] == training.RIGHT
 
 
 def test_run_names_cannot_escape_the_runs_folder(toy_runs):
     with pytest.raises(ValueError, match="unknown run"):
         training.curves_figure(toy_runs / "runs", ["../data"])
+    names, notes = training.chosen_runs(["../data", "softmax-a", "softmax-a", 5, ["x"]], toy_runs / "runs")
+    assert names == ["softmax-a"] and notes
+
+
+FORM = dict(losses=["cross_entropy"], model="softmax", hidden="", activation="relu", epochs=1, lr=0.1, batch_size=64,
+            weight_decay=0, seeds=1, seed=0, subset=None, target="probs", params={})
 
 
 @pytest.mark.parametrize("form, message", [
-    (dict(chosen=[]), "at least one loss"),
+    (dict(losses=[]), "at least one loss"),
+    (dict(losses="l1"), "choose the losses"),
+    (dict(losses=[["l1"]]), "choose the losses"),
     (dict(epochs=0), "epochs must be"),
     (dict(epochs=2.5), "whole number"),
     (dict(lr=float("nan")), "learning rate"),
     (dict(lr=None), "learning rate"),
-    (dict(batch_size=-3), "batch_size must be"),
+    (dict(lr="inf"), "learning rate"),
+    (dict(batch_size=-3), "batch size must be"),
     (dict(model="cnn"), "unknown model"),
-    (dict(epochs=1000), "at most 100"),
+    (dict(model=["x"]), "unknown model"),
+    (dict(epochs=1000), "epochs must be in"),
+    (dict(seeds=50), "seeds must be in"),
+    (dict(losses=["huber"], params={"huber.delta": 1e9}), "huber delta must be in"),
+    (dict(losses=["huber"], params={"huber.delta": "x"}), "huber delta"),
+    (dict(model="mlp", hidden="a,b"), "whole numbers"),
+    (dict(model="mlp", hidden="0"), "hidden must be"),
+    (dict(subset=0), "training images must be"),
 ])
 def test_form_validation(form, message):
-    values = dict(chosen=["cross_entropy"], model="softmax", activation="relu", epochs=1, lr=0.1, batch_size=64, seed=0, subset=None)
-    values.update(form)
     with pytest.raises(ValueError, match=message):
-        training.form_config(*values.values())
+        training.form_config({**FORM, **form})
+
+
+def test_form_builds_the_config_from_the_registries():
+    cfg = training.form_config({**FORM, "losses": ["huber", "l1", "huber"], "model": "mlp", "hidden": "32,16", "activation": "prelu",
+                                "seeds": 3, "params": {"huber.delta": 0.25, "prelu.alpha": 0.2}})
+    assert cfg["losses"] == ["huber", "l1"] and cfg["hidden"] == [32, 16] and cfg["seeds"] == 3
+    assert cfg["loss_params"]["huber"] == {"delta": 0.25} and cfg["activation_params"] == {"alpha": 0.2}
+    assert TrainConfig.from_dict(cfg).to_dict() == cfg
+    # The form's Huber default is the trainer's default on probabilities (not the registry's 1.0).
+    assert training.form_default("huber", lossviz_param("huber", "delta")) == 0.5
+
+
+def lossviz_param(loss, name):
+    import lossviz
+
+    return lossviz.get_loss(loss).param(name)
 
 
 def test_job_config_file_round_trip(tmp_path):

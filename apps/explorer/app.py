@@ -2,68 +2,254 @@
 
 Callbacks are registered on the app inside the factory, not with module-level
 ``@dash.callback`` (Dash 4 hands those to the first app created in a process).
+
+Layout and controls are dash-mantine-components (see the README for why); responses are
+compressed (flask-compress); requests are checked against a Host/Origin allow-list of
+loopback names (``allow_hosts`` adds names, as Jupyter's ``allow_origin``), bodies are capped,
+and an error never answers with a traceback.
 """
 
 from __future__ import annotations
 
-import dash
-from dash import Input, Output, State, dcc, html
-
+import ipaddress
+import logging
+import re
+import threading
+import traceback
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import dash
+import torch
+import dash_mantine_components as dmc
+from dash import ClientsideFunction, Input, Output, State, dcc, html
+from flask import Flask, has_request_context, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from lossviz.explorer import state
 from lossviz.explorer.jobs import JobManager
 from lossviz.explorer.pages import activations, losses, softmax, training
 
 PAGES = (losses, activations, softmax)  # the curve pages; the training page needs a runs folder
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+MAX_BODY = 256 * 1024  # bytes of a request body; a crafted list of 100,000 names does not fit
 
 CSS = """
-body { font-family: system-ui, sans-serif; margin: 0 1.5em; color: #222; }
-nav a { margin-right: 1.2em; font-weight: 600; text-decoration: none; color: #0072B2; }
-nav { padding: .8em 0; border-bottom: 1px solid #ddd; margin-bottom: .5em; }
-.controls { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: .4em 1.5em; }
-.control-label { font-size: .85em; color: #555; }
-.message { color: #D55E00; min-height: 1.2em; font-weight: 600; }
-.loss-readout { font-family: monospace; margin: .3em 0; }
-.export-row { display: flex; gap: .8em; align-items: center; margin: .5em 0 2em; }
+html, body { margin: 0; overflow-x: hidden; }
+.shell { max-width: 1600px; margin: 0 auto; padding: 0 16px 40px; }
+.topbar { display: flex; flex-wrap: wrap; gap: 8px 24px; align-items: center; padding: 10px 0; border-bottom: 1px solid #dee2e6; margin-bottom: 12px; }
+.topbar .brand { font-weight: 800; font-size: 1.15rem; color: #0072B2; }
+.nav { display: flex; flex-wrap: wrap; gap: 4px 6px; }
+.nav a { padding: 6px 12px; border-radius: 6px; font-weight: 600; text-decoration: none; color: #1c7ed6; }
+.nav a.active { background: #1c7ed6; color: white; }
+.nav a:hover:not(.active) { background: #e7f5ff; }
+.controls { margin: 8px 0 4px; }
+.control { min-width: 0; }
+.graph { width: 100%; min-width: 0; contain: layout paint; }  /* a redraw re-lays out the graph, not the page */
+.formulas { contain: content; }
+.formulas, .formula { max-width: 100%; overflow-x: auto; }
+.formula p { margin: .3em 0; }
+.coincide-note { color: #495057; font-size: .9rem; min-height: 1.2em; }
+.export-row { margin: 12px 0 24px; }
+.export-message { color: #d9480f; }
+.message { margin: 6px 0; }
+.page-title { margin: 4px 0 8px; font-size: 1.5rem; }
+.readout { font-family: ui-monospace, monospace; font-size: .95rem; overflow-wrap: anywhere; }
+.job-bar:empty { display: none; }
+.pred-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(128px, 1fr)); gap: 10px; }
+.pred-cell { border: 1px solid #e9ecef; border-radius: 6px; padding: 6px; text-align: center; }
+.pred-img { width: 84px; height: 84px; image-rendering: pixelated; display: block; margin: 0 auto 4px; }
+.pred-true { font-weight: 700; }
+.pred-line { font-size: .85rem; }
+@media (max-width: 700px) { .shell { padding: 0 8px 32px; } .page-title { font-size: 1.2rem; } }
 """
 
+THEME = {"primaryColor": "blue", "fontFamily": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"}
 
-def create_app(runs_dir: str | Path = "runs", data_root: str | None = None) -> dash.Dash:
-    """The explorer; ``runs_dir`` holds `lossviz compare` run folders, ``data_root`` the data."""
+
+class AssetCache:
+    """flask-compress's cache: the compressed JavaScript and CSS, one entry per URL.
+
+    Dash's script URLs carry a fingerprint, so a URL's content never changes; compressing the
+    4.6 MB of plotly.js once instead of on every page load is what keeps the first load fast on
+    a loopback connection. Other responses (callback answers) get the empty key: not kept.
+    """
+
+    def __init__(self):
+        self._entries: dict[str, bytes] = {}
+
+    def get(self, key: str):
+        return self._entries.get(key)
+
+    def set(self, key: str, value: bytes) -> None:
+        if not key.endswith(";") and len(self._entries) < 256:
+            self._entries[key] = value
+
+
+def asset_cache_key(req) -> str:
+    if req.method == "GET" and req.path.startswith(("/_dash-component-suites/", "/assets/")):
+        return req.full_path
+    return ""
+
+
+def host_allowed(value: str | None, allowed: set[str]) -> bool:
+    """Is the host of a Host header ("name:port", "[::1]:port") or Origin URL one we serve?"""
+    if not value:
+        return False
+    if "://" in value:
+        host = urlsplit(value).hostname
+    else:
+        host = urlsplit("//" + value).hostname
+    return bool(host) and host.lower().rstrip(".") in allowed
+
+
+def allowed_hosts(extra=(), bind_host: str | None = None) -> set[str]:
+    names = set(LOOPBACK_NAMES)
+    for h in (*extra, bind_host):
+        if h and h not in ("0.0.0.0", "::"):  # "every address" is not a name a browser sends
+            names.add(str(h).strip("[]").lower().rstrip("."))
+    return names
+
+
+def _nav(active: str | None, hide: bool):
+    pages = (*PAGES, training)
+    return [dcc.Link(p.TITLE, href=p.PATH, id=f"nav-{p.PAGE}", className="active" if p.PATH == active else "") for p in pages], \
+        ({"display": "none"} if hide else {})
+
+
+# Scripts a page loads after the index page (dcc's lazy chunks and plotly.js), by URL.
+LAZY_SCRIPTS = ("dash/dcc/async-graph.js", "dash/dcc/async-markdown.js", "dash/dcc/async-mathjax.js",
+                "dash/dcc/async-highlight.js", "plotly/package_data/plotly.min.js")
+
+
+def warm_compressed_scripts(app: dash.Dash) -> None:
+    """Compress every script a first load fetches into the cache, so the first visitor does not
+    wait for it (plotly.js alone takes ~0.5 s to compress on a busy 2-core machine)."""
+    client = app.server.test_client()
+    prefix = app.config.requests_pathname_prefix
+    html_page = client.get(prefix, headers={"Host": "localhost"}).get_data(as_text=True)
+    urls = {u for u in re.findall(r'(?:src|href)="([^"]+\.(?:js|css)[^"]*)"', html_page) if u.startswith(prefix)}
+    urls |= {f"{prefix}_dash-component-suites/{u}" for u in LAZY_SCRIPTS}
+    for url in sorted(urls):
+        for encoding in ("zstd", "br", "gzip"):
+            client.get(url, headers={"Host": "localhost", "Accept-Encoding": encoding})
+
+
+def create_app(runs_dir: str | Path = "runs", data_root: str | None = None, allow_hosts=(), bind_host: str | None = None,
+               warm: bool = False) -> dash.Dash:
+    """The explorer; ``runs_dir`` holds `lossviz compare` run folders, ``data_root`` the data.
+
+    ``allow_hosts``: host names besides the loopback ones (and ``bind_host``) that the Host and
+    Origin headers may carry (a DNS-rebinding page arrives with its own name and is refused).
+    ``warm``: compress the scripts into the cache in a background thread right away.
+    """
+    # The explorer's arrays are small (a few thousand numbers): torch's intra-op threads only add
+    # waiting for a busy core (a 2,001-point tanh took 3 ms with 2 threads under load, 0.02 ms with 1).
+    torch.set_num_threads(1)
     runs_dir = Path(runs_dir)
     jobs = JobManager(runs_dir, data_root)
-    app = dash.Dash(__name__, title="lossviz explorer", suppress_callback_exceptions=True, update_title=None)
-    app.index_string = app.index_string.replace("</head>", f"<style>{CSS}</style></head>")
-    app.layout = html.Div([
-        dcc.Location(id="url", refresh=False),
-        dcc.Store(id="hidden-controls", data=[]),
-        html.Nav([dcc.Link(p.TITLE, href=p.PATH, id=f"nav-{p.PAGE}") for p in (*PAGES, training)]),
-        html.Div(id="page"),
-    ])
+    server = Flask(__name__)
+    server.config.update(COMPRESS_CACHE_BACKEND=AssetCache, COMPRESS_CACHE_KEY=asset_cache_key)
+    app = dash.Dash(__name__, server=server, title="lossviz explorer", suppress_callback_exceptions=True, update_title=None,
+                    compress=True, serve_locally=True)
+    # plotly.js (4.6 MB) is fetched by the first graph; preloading it lets the browser fetch and
+    # compile it while Dash is still laying out the page.
+    preload = f'<link rel="preload" href="{app.config.requests_pathname_prefix}_dash-component-suites/plotly/package_data/plotly.min.js" as="script">'
+    app.index_string = app.index_string.replace("</head>", f"{preload}<style>{CSS}</style></head>")
+    server.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    hosts = allowed_hosts(allow_hosts, bind_host)
+    server.config["LOSSVIZ_ALLOWED_HOSTS"] = hosts
 
-    @app.callback(Output("page", "children"), Output("hidden-controls", "data"), Input("url", "pathname"), State("url", "search"))
-    def render(pathname, search):
+    @server.before_request
+    def check_host():
+        if not host_allowed(request.host, hosts):
+            return jsonify(error=f"host {request.host[:80]!r} is not allowed; start the explorer with --allow-host NAME"), 403
+        origin = request.headers.get("Origin")
+        if origin and origin != "null" and not host_allowed(origin, hosts):
+            return jsonify(error="cross-origin request refused"), 403
+        if request.method == "POST" and request.path.endswith("_dash-update-component") and not request.is_json:
+            return jsonify(error="a JSON body is required"), 400
+        return None
+
+    @server.errorhandler(Exception)
+    def no_tracebacks(e):
+        # A crafted request (a body Dash cannot read, inputs that match no callback) is the
+        # client's error: answer 400 with one line; the traceback goes to the server log only.
+        if isinstance(e, HTTPException):
+            return jsonify(error=e.description), e.code
+        logging.getLogger("lossviz.explorer").warning("refused request to %s: %s", request.path, "".join(
+            traceback.format_exception_only(type(e), e)).strip()[:300])
+        return jsonify(error="bad request"), 400
+
+    def page_for(pathname, search):
+        """(page, hidden keys, nav links, top bar style, presentation on, its style) for a URL."""
         query = state.parse_query(search)
+        hide = state.hidden(query)
+        present, _ = state.check_field(state.Flag("present", "presentation"), query.get("present", "0"), False, source="url")
+        nav, _ = _nav(pathname if pathname not in ("/", "", None) else losses.PATH, "nav" in hide)
+        topbar_style = {"display": "none"} if "nav" in hide and "present" in hide else {}
+        present_style = {"display": "none"} if "present" in hide else {}
+        if "nav" in hide:
+            nav = []
+        page_hide = sorted(hide)[: state.MAX_LIST]
         for page in PAGES:
             if pathname == page.PATH:
-                return page.layout(query), sorted(state.hidden(query))
+                return page.layout(query), page_hide, nav, topbar_style, present, present_style
         if pathname == training.PATH:
-            return training.layout(query, runs_dir, data_root), []
+            return training.layout(query, runs_dir, data_root), page_hide, nav, topbar_style, present, present_style
         if pathname in ("/", "", None):
-            return losses.layout(query), sorted(state.hidden(query))
-        return html.Div([html.H2("Page not found"), html.P(f"No page at {pathname}.")]), []
+            return losses.layout(query), page_hide, nav, topbar_style, present, present_style
+        return (html.Div([dmc.Title("Page not found", order=2), html.P(f"No page at {str(pathname)[:100]}.")]), [], nav,
+                topbar_style, present, present_style)
 
+    def serve_layout():
+        # A first load renders its page here, from the page's URL (the Referer of Dash's layout
+        # request): the page and its first figures come with the layout, not one and two round
+        # trips later. Without a Referer the render callback below draws the page as usual.
+        pathname, search = None, ""
+        if has_request_context() and request.referrer:
+            ref = urlsplit(request.referrer)
+            if ref.netloc == request.host:
+                pathname, search = ref.path, ("?" + ref.query if ref.query else "")
+        page, hide, nav, topbar_style, present, present_style = (
+            page_for(pathname, search) if pathname is not None else (None, [], _nav(None, False)[0], {}, False, {}))
+        rendered = {"pathname": pathname, "search": search, "present": present} if pathname is not None else None
+        return dmc.MantineProvider(html.Div([
+            dcc.Location(id="url", refresh=False),
+            dcc.Store(id="hidden-controls", data=hide),
+            dcc.Store(id="url-pop"),
+            dcc.Store(id="rendered", data=rendered),
+            dcc.Store(id="narrow"),  # a phone-width window (set in the browser)
+            html.Header([
+                html.Span("lossviz", className="brand"),
+                html.Nav(nav, id="nav", className="nav"),
+                html.Div(dmc.Switch(id="present", label="presentation (large type)", checked=present, size="md"), id="present-wrap",
+                         style=present_style),
+            ], className="topbar", id="topbar", style=topbar_style),
+            html.Main(page, id="page"),
+        ], className="shell", id="shell"), theme=THEME)
+
+    app.layout = serve_layout
+
+    @app.callback(Output("page", "children"), Output("hidden-controls", "data"), Output("nav", "children"), Output("topbar", "style"),
+                  Output("present", "checked"), Output("present-wrap", "style"), Output("rendered", "data"),
+                  Input("url", "pathname"), Input("url-pop", "data"), State("url", "search"), State("rendered", "data"))
+    def render(pathname, popped, search, rendered):
+        # Back/Forward within a page arrive through url-pop (assets/lossviz.js) with the new search.
+        if dash.ctx.triggered_id == "url-pop" and isinstance(popped, dict) and isinstance(popped.get("search"), str):
+            search = popped["search"]
+        elif isinstance(rendered, dict) and rendered.get("pathname") == pathname and rendered.get("search") == (search or ""):
+            # First load: the layout already holds this page (serve_layout); later visits render.
+            # The switch is set all the same: callbacks that read it wait for this one to set it.
+            return (*([dash.no_update] * 4), rendered.get("present") is True, dash.no_update, None)
+        return (*page_for(pathname, search), None)
+
+    app.clientside_callback("() => window.innerWidth < 700", Output("narrow", "data"), Input("url", "pathname"))
+    app.clientside_callback(ClientsideFunction("lossviz", "presentation"), Output("shell", "className"), Input("present", "checked"))
     for page in PAGES:
-        inputs, to_query = page.register(app)
-
-        def sync_url(*values, _to_query=to_query):
-            # The page's controls -> the query string; the teacher-mode _hide list is kept.
-            *values, hidden = values
-            return state.to_query(_to_query(*values), hide=hidden)
-
-        app.callback(Output("url", "search", allow_duplicate=True), *inputs, State("hidden-controls", "data"),
-                     prevent_initial_call=True)(sync_url)
+        page.register(app)
     training.register(app, runs_dir, jobs, data_root)
     app.jobs = jobs  # tests and the CLI reach the job manager through the app
+    if warm:  # the command line's server: compress the scripts while the browser opens
+        threading.Thread(target=warm_compressed_scripts, args=(app,), daemon=True).start()
     return app

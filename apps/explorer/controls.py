@@ -1,56 +1,217 @@
-"""Small layout helpers shared by the pages: labelled controls that teacher mode can hide."""
+"""Controls built from a page's state schema (dash-mantine-components), and the live wiring.
+
+Every page is a schema (``state.Number`` / ``Names`` / ``Flag`` / ``Choice``) plus a server
+function. ``wire`` registers, for one page:
+
+- the browser-side gate (``assets/lossviz.js``): control changes -> one request in flight at a
+  time, always the newest values (a slider drag never queues stale requests);
+- the server callback: validate the request against the schema, compute, answer with the
+  figure (or a partial update) and the canonical state, which becomes the URL.
+"""
 
 from __future__ import annotations
 
-from dash import dcc, html
+import re
+import time
+import traceback
+from typing import Callable
+
+import dash
+import dash_mantine_components as dmc
+from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from lossviz.explorer import state
+from lossviz.explorer.state import Choice, Flag, Names, Number
 
 
-def box(page: str, key: str, label: str, control, hide: set[str]):
-    """A labelled control; hidden when ``key`` is in the URL's ``_hide`` list."""
-    return html.Div([html.Label(label, className="control-label"), control], id=f"{page}-box-{key}",
-                    className="control", style={"display": "none"} if key in hide else {})
+def safe_id(page: str, key: str) -> str:
+    """A Dash id for a state key (ids may not contain dots)."""
+    return f"{page}-" + re.sub(r"[^A-Za-z0-9_-]", "-", key)
 
 
-def slider(cid: str, lo: float, hi: float, step: float, value: float):
-    return dcc.Slider(id=cid, min=lo, max=hi, step=step, value=value, marks=None,
-                      tooltip={"placement": "bottom", "always_visible": False}, updatemode="drag")
+def wrap_id(page: str, key: str) -> str:
+    return f"{page}-wrap-" + re.sub(r"[^A-Za-z0-9_-]", "-", key)
 
 
-def export_row(page: str):
-    return html.Div([
-        html.Button("Export for notes", id=f"{page}-export", n_clicks=0),
-        dcc.Dropdown(id=f"{page}-export-format", options=["svg", "pdf", "png"], value="svg", clearable=False, style={"width": "6em"}),
+def control(page: str, field, value, hide: set[str], description: str = ""):
+    """One labelled control for a schema field; hidden in teacher mode when its key is in ``_hide``."""
+    cid = safe_id(page, field.key)
+    label = dmc.Text(field.label, size="sm", fw=600, c="dimmed", className="control-label")
+    if isinstance(field, Number):
+        body = dmc.Group([
+            # Drag values reach the server through the thumb (assets/lossviz.js), not Dash.
+            dmc.Slider(id=cid, min=field.lo, max=field.hi, step=field.step, value=value, updatemode="mouseup",
+                       label=None, size="lg", style={"flex": 1}, **{"aria-label": field.label}),
+            dmc.NumberInput(id=f"{cid}-num", value=value, step=field.step, debounce=True, clampBehavior="none",
+                            w=96, size="sm", hideControls=True, allowDecimal=not field.integer,
+                            **{"aria-label": f"{field.label} (type a value)"}),
+        ], gap="sm", wrap="nowrap")
+    elif isinstance(field, Names):
+        body = dmc.MultiSelect(id=cid, data=list(field.options), value=list(value), clearable=True, searchable=True,
+                               **{"aria-label": field.label})
+    elif isinstance(field, Flag):
+        body = dmc.Switch(id=cid, checked=bool(value), label=description or field.label, size="md")
+        label = None
+    elif isinstance(field, Choice):
+        body = dmc.Select(id=cid, data=[str(o) for o in field.options], value=str(value), allowDeselect=False,
+                          **{"aria-label": field.label})
+    else:
+        raise TypeError(field)
+    children = [c for c in (label, body) if c is not None]
+    if description and not isinstance(field, Flag):
+        children.append(dmc.Text(description, size="xs", c="dimmed"))
+    return html.Div(children, id=wrap_id(page, field.key), className="control",
+                    style={"display": "none"} if field.key in hide else {})
+
+
+def input_specs(page: str, schema) -> tuple[list, list, list[dict]]:
+    """The gate's inputs (in schema order), its control outputs, and the browser-side config."""
+    inputs, slider_out, box_out, cfg = [], [], [], []
+    for f in schema:
+        cid = "present" if f.key == "present" else safe_id(page, f.key)
+        if isinstance(f, Number):
+            inputs += [Input(cid, "value"), Input(f"{cid}-num", "value")]
+            slider_out.append(Output(cid, "value", allow_duplicate=True))
+            box_out.append(Output(f"{cid}-num", "value", allow_duplicate=True))
+            cfg.append({"key": f.key, "kind": "number", "id": cid})
+        elif isinstance(f, Flag):
+            inputs.append(Input(cid, "checked"))
+            cfg.append({"key": f.key, "kind": "flag", "id": cid})
+        else:
+            inputs.append(Input(cid, "value"))
+            cfg.append({"key": f.key, "kind": "other", "id": cid})
+    return inputs, slider_out + box_out, cfg
+
+
+def first_view(page: str, schema, compute: Callable, n_outputs: int, values: dict, hide: set[str]) -> tuple:
+    """The page's first answer, computed while its layout is built: (state, message, outputs).
+
+    The first figure then arrives with the layout (one round trip less on a first load); the
+    browser's gate starts from this state and sends nothing until a control moves.
+    """
+    ordered = {f.key: values[f.key] for f in schema}
+    st, msg, *outputs = answer(page, schema, compute, n_outputs, {"seq": 0, "values": ordered, "shown": None}, sorted(hide))
+    outputs = [None if o is dash.no_update else o for o in outputs]
+    return st, msg, outputs
+
+
+def live_stores(page: str, schema, first: dict | None = None, formulas: str | None = None):
+    """The page's gate config, request and state stores (a fresh nonce resets the gate).
+
+    ``formulas``: the key of the names whose formulas the page typesets after its first draw.
+    """
+    cfg = {"page": page, "nonce": time.time_ns(), "controls": input_specs(page, schema)[2], "formulas": formulas}
+    if first and first.get("shown"):
+        cfg["initial"] = {**first["shown"]["values"], "_narrow": False}
+        cfg["shown"] = first["shown"]
+    return [dcc.Store(id=f"{page}-cfg", data=cfg),
+            dcc.Store(id=f"{page}-req0"), dcc.Store(id=f"{page}-req1"), dcc.Store(id=f"{page}-gate"),
+            dcc.Store(id=f"{page}-state", data=first), dcc.Store(id=f"{page}-ack"), dcc.Store(id=f"{page}-formula-req")]
+
+
+def wire(app: dash.Dash, page: str, schema, compute: Callable, outputs: list):
+    """Register the gate and the server callback of a page.
+
+    ``compute(values, shown, notes, corrected)`` returns a tuple for ``outputs`` (figure first);
+    it may adjust ``values`` (adding a note and, for a number, the value to ``corrected``), or
+    raise ``state.InputError`` for a view it refuses (shown as the message, the last good figure
+    kept). ``shown`` is the state the browser currently draws (for partial updates).
+    """
+    inputs, _, _ = input_specs(page, schema)
+    app.clientside_callback(ClientsideFunction("lossviz", "gate"), Output(f"{page}-gate", "data"), *inputs, State(f"{page}-cfg", "data"))
+    # The answer unblocks the gate (assets/lossviz.js); it is a separate callback because Dash
+    # does not run callback cycles (gate -> request -> answer -> gate).
+    app.clientside_callback(ClientsideFunction("lossviz", "ack"), Output(f"{page}-ack", "data"), Input(f"{page}-state", "data"),
+                            State(f"{page}-cfg", "data"))
+
+    def serve(req, hide_keys):
+        return answer(page, schema, compute, len(outputs), req, hide_keys)
+
+    # Two identical server callbacks, fed alternately by the gate (see post() in assets/lossviz.js).
+    dup = [Output(o.component_id, o.component_property, allow_duplicate=True) for o in outputs]
+    for k in (0, 1):
+        app.callback(Output(f"{page}-state", "data", allow_duplicate=True), Output(f"{page}-message", "children", allow_duplicate=True),
+                     *dup, Input(f"{page}-req{k}", "data"), State("hidden-controls", "data"), prevent_initial_call=True)(serve)
+
+
+def wire_formulas(app: dash.Dash, page: str, schema, key: str, blocks: Callable) -> None:
+    """The formulas of a first load, asked for by the browser once the first graph is drawn."""
+    field = next(f for f in schema if f.key == key)
+
+    def formulas(names):
+        chosen, note = state.check_field(field, names, [], source="input")
+        return blocks(chosen) if note is None else dash.no_update
+
+    app.callback(Output(f"{page}-formula", "children", allow_duplicate=True), Input(f"{page}-formula-req", "data"),
+                 prevent_initial_call=True)(formulas)
+
+
+def answer(page, schema, compute, n_outputs, req, hide_keys):
+    """The server side of one gate request: never raises (an error becomes the message)."""
+    req = req if isinstance(req, dict) else {}
+    seq = req.get("seq") if isinstance(req.get("seq"), int) and not isinstance(req.get("seq"), bool) else 0
+    shown = req.get("shown") if isinstance(req.get("shown"), dict) else None
+    raw = req.get("values") if isinstance(req.get("values"), dict) else {}
+    previous_values = shown.get("values") if shown else None
+    values, notes, corrected = state.from_request(schema, raw, previous_values)
+    values["_narrow"] = raw.get("_narrow") is True
+    hide = [h for h in (hide_keys or []) if isinstance(h, str)][: state.MAX_LIST] if isinstance(hide_keys, list) else []
+    values["_hide"] = set(hide)
+    try:
+        out = compute(values, shown, notes, corrected)
+    except state.InputError as e:
+        notes.append(str(e))
+        return ({"seq": seq, "shown": shown, "corrected": corrected, "search": None}, message(notes),
+                *([dash.no_update] * n_outputs))
+    except Exception:  # a bug must show as a message, never as a traceback page or a stuck gate
+        traceback.print_exc()
+        notes.append("internal error while drawing this view (the server log has the details)")
+        return ({"seq": seq, "shown": shown, "corrected": corrected, "search": None}, message(notes),
+                *([dash.no_update] * n_outputs))
+    canonical = {k: v for k, v in values.items() if not k.startswith("_")}
+    new_state = {"seq": seq, "shown": {"values": canonical, "narrow": values["_narrow"]},
+                 "corrected": corrected, "search": state.query_of(schema, canonical, hide)}
+    return (new_state, message(notes), *out)
+
+
+def message(notes: list[str]):
+    if not notes:
+        return None
+    return dmc.Alert([html.Div(n) for n in notes], color="orange", variant="light", title="Note", className="message")
+
+
+def export_row(page: str, hide: set[str]):
+    return html.Div(dmc.Group([
+        dmc.Button("Export for notes", id=f"{page}-export", n_clicks=0, variant="filled"),
+        dmc.SegmentedControl(id=f"{page}-export-format", data=["svg", "pdf", "png"], value="svg"),
         dcc.Download(id=f"{page}-download"),
-    ], className="export-row")
+        html.Span(id=f"{page}-export-message", className="export-message"),
+    ], gap="md"), id=f"{page}-export-row", className="export-row", style={"display": "none"} if "export" in hide else {})
 
 
-def param_key(name: str, param: str) -> str:
-    return f"{name}.{param}"
+def page_header(page: str, title: str, notes: list[str], hide: set[str]):
+    """The title and the notes on bad URL values (each names the value and what is used)."""
+    return [dmc.Title(title, order=2, className="page-title"),
+            html.Div(message([f"In the link: {n}" for n in notes]) if notes else None, id=f"{page}-url-message")]
 
 
-def param_id(page: str, name: str, param: str) -> str:
-    return f"{page}-param-{name}-{param}"
+def shown_values(st) -> dict | None:
+    """The values a page's state store says the browser shows (unchecked: pass to from_request)."""
+    if isinstance(st, dict) and isinstance(st.get("shown"), dict) and isinstance(st["shown"].get("values"), dict):
+        return st["shown"]["values"]
+    return None
 
 
-def param_sliders(page: str, declared, query: dict, hide: set[str]) -> list:
-    """One slider per registry parameter [(name, Param), ...], its value from the URL if valid."""
-    out = []
-    for name, p in declared:
-        key = param_key(name, p.name)
-        lo, hi = p.slider_range
-        value = state.number(query.get(key), p.default, lo, hi)
-        out.append(box(page, key, f"{name} {p.name} — {p.description}", slider(param_id(page, name, p.name), lo, hi, p.ui_step, value), hide))
-    return out
-
-
-X_LIMIT = 20.0
-
-
-def x_range(page: str, label: str, query: dict, default: tuple[float, float], hide: set[str]):
-    """The x-range RangeSlider (id ``{page}-xrange``), its value from ``xmin``/``xmax`` in the URL."""
-    lo = state.number(query.get("xmin"), default[0], -X_LIMIT, X_LIMIT)
-    hi = state.number(query.get("xmax"), default[1], -X_LIMIT, X_LIMIT)
-    return box(page, "xrange", label, dcc.RangeSlider(id=f"{page}-xrange", min=-X_LIMIT, max=X_LIMIT, step=0.5, value=[lo, hi],
-                                                      marks=None, tooltip={"placement": "bottom"}), hide)
+def guarded(fn: Callable, n_outputs: int) -> Callable:
+    """A callback that never raises: an unexpected error becomes a message in its last output."""
+    def run(*args):
+        try:
+            return fn(*args)
+        except state.InputError as e:
+            return (*([dash.no_update] * (n_outputs - 1)), str(e))
+        except Exception:
+            traceback.print_exc()
+            return (*([dash.no_update] * (n_outputs - 1)), "internal error (the server log has the details)")
+    run.__name__ = fn.__name__
+    run.__doc__ = fn.__doc__
+    return run

@@ -38,26 +38,45 @@ def training_server(tmp_path_factory):
     srv.shutdown()
 
 
-def test_prepared_run_curves_and_confusion(page, training_server):
+CM_JS = """() => { const el = document.querySelector('#training-confusion .js-plotly-plot');
+    if (!(el && el.data && el.data.length && el.data[0].z)) return null;
+    return {z: el.data[0].z, meta: el.data[0].meta}; }"""
+
+
+def test_prepared_run_curves_confusion_grid_and_url(page, training_server):
     url, root, _ = training_server
     page.goto(url + "/training")
     data = traces(page, "training-curves", lambda d: any(list(t["meta"] or [])[:3] == ["prepared", "l1", "test_acc"] for t in d))
     line = next(t for t in data if list(t["meta"])[:3] == ["prepared", "l1", "test_acc"])
     config, metrics = runs.read_run(root / "runs" / "prepared")
     np.testing.assert_allclose(line["y"], [r.test_acc for r in metrics if r.loss == "l1"])
-    # z arrives base64-encoded with a shape ({dtype, bdata, shape}), as plotly sends numpy arrays.
-    cm = page.wait_for_function("""() => { const el = document.querySelector('#training-confusion .js-plotly-plot');
-        if (!(el && el.data && el.data.length && el.data[0].z)) return null;
-        const z = el.data[0].z; if (!z.bdata) return z;
-        const types = {f8: Float64Array, i8: BigInt64Array, i4: Int32Array, i2: Int16Array, u2: Uint16Array, i1: Int8Array, u1: Uint8Array};
-        const bin = atob(z.bdata); const buf = new Uint8Array(bin.length);
-        for (let i = 0; i < bin.length; i++) buf[i] = bin.charCodeAt(i);
-        const flat = Array.from(new types[z.dtype](buf.buffer), Number);
-        const [r, c] = String(z.shape).split(',').map(Number);
-        return Array.from({length: r}, (_, i) => flat.slice(i * c, (i + 1) * c)); }""").json_value()
+    cm = page.wait_for_function(CM_JS).json_value()
     final_ce = [r for r in metrics if r.loss == "cross_entropy"][-1].confusion
-    assert [list(map(int, row)) for row in cm] == final_ce
+    assert [list(map(int, row)) for row in cm["z"]] == final_ce and cm["meta"][:3] == ["prepared", "cross_entropy", 3]
+    # The prediction grid: one line per loss under each image, coloured by its own correctness.
+    page.wait_for_selector("#training-grid-cells .pred-line")
+    lines = page.eval_on_selector_all("#training-grid-cells .pred-line", "els => els.map(e => [e.dataset.loss, e.dataset.ok, getComputedStyle(e).color])")
+    assert {loss for loss, _, _ in lines} == {"cross_entropy", "l2", "l1"}
+    colours = {ok: c for _, ok, c in lines}
+    assert colours.get("1") != colours.get("0") or len(colours) == 1
+    # The view is in the URL.
+    page.wait_for_function("window.location.search.includes('runs=prepared') && window.location.search.includes('loss=cross_entropy')")
+    # It fits the window: nothing wider than the page.
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
     page.screenshot(path=str(ARTIFACTS / "explorer-training.png"), full_page=True)
+    assert page.console_errors == []
+
+
+def test_url_restores_the_view_and_hides(page, training_server):
+    url, root, _ = training_server
+    page.goto(url + "/training?runs=prepared,nope&loss=l2&epoch=2&smoothing=5&_hide=form,nav,export")
+    cm = page.wait_for_function(CM_JS).json_value()
+    assert cm["meta"][:3] == ["prepared", "l2", 2]
+    note = page.inner_text("#training-url-message")
+    assert "nope" in note and "smoothing=5" in note and "using 0.9" in note
+    for hidden in ("#training-wrap-form", "#nav", "#training-export-row"):
+        assert not page.is_visible(hidden), hidden
+    page.wait_for_function("window.location.search.includes('smoothing=0.9') && window.location.search.includes('_hide=export,form,nav')")
     assert page.console_errors == []
 
 
@@ -71,18 +90,25 @@ def start_job(page, url: str, epochs: int, batch_size: int) -> None:
 
 
 def wait_status(page, text: str, timeout_ms: int) -> None:
-    page.wait_for_function(f"document.querySelector('#training-status').innerText.includes({text!r})", timeout=timeout_ms)
+    page.wait_for_function(f"document.querySelector('#training-status') && document.querySelector('#training-status').innerText.includes({text!r})",
+                           timeout=timeout_ms)
 
 
-def test_train_now_progress_reaches_100_and_run_appears(page, training_server):
+def test_train_now_progress_at_the_top_and_curves_grow(page, training_server):
     url, root, app = training_server
-    start_job(page, url, epochs=1, batch_size=64)
+    start_job(page, url, epochs=2, batch_size=64)
+    # Within 2 s the job is on screen at the top, and the new run is selected with no stale view.
+    page.wait_for_selector("#training-status", timeout=2_000)
+    new = page.wait_for_function("() => { const s = document.querySelector('#training-status'); return s && s.innerText.split(':')[0]; }").json_value()
+    assert page.evaluate("document.querySelector('#training-job').getBoundingClientRect().top") < 400
     wait_status(page, "finished 100%", 120_000)
-    assert page.get_attribute("#training-progress", "value") == "100"
-    new = [n for n in (root / "runs").iterdir() if n.is_dir() and n.name != "prepared"]
-    assert len(new) == 1 and (new[0] / "results.json").is_file()
-    # The new run is selected and its curves are drawn.
-    traces(page, "training-curves", lambda d: any(list(t["meta"] or [])[:1] == [new[0].name] for t in d))
+    assert (root / "runs" / new / "results.json").is_file()
+    data = traces(page, "training-curves", lambda d: any(list(t["meta"] or [])[:1] == [new] and len(t["x"]) == 2 for t in d))
+    config, metrics = runs.read_run(root / "runs" / new)
+    line = next(t for t in data if list(t["meta"])[:3] == [new, "l2", "test_acc"])
+    np.testing.assert_allclose(line["y"], [r.test_acc for r in metrics if r.loss == "l2"])
+    cm = page.wait_for_function(CM_JS).json_value()
+    assert cm["meta"][0] == new  # the confusion matrix is the new run's, not the previous one's
     assert page.console_errors == []
 
 
@@ -91,7 +117,7 @@ def test_second_job_refused_and_cancel(page, training_server):
     start_job(page, url, epochs=100, batch_size=1)
     wait_status(page, "running", 60_000)
     page.click("#training-start")
-    wait_status(page, "already running", 30_000)
+    page.wait_for_function("document.querySelector('#training-form-message').innerText.includes('already running')", timeout=30_000)
     page.click("#training-cancel")
     wait_status(page, "cancelled", 60_000)
     assert not app.jobs.running()

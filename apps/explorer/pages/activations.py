@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import dash
+import dash_mantine_components as dmc
 from dash import Input, Output, State, dcc, html
 
-from lossviz.explorer import controls, state
-from lossviz.explorer.state import InputError, check_number
-from lossviz import curves, export, plot_mpl, plot_plotly
+from lossviz import curves, export, plot_mpl
+from lossviz.explorer import controls, figures, state
+from lossviz.explorer.pages.losses import check_range, label
+from lossviz.plot_plotly import vanishing_intervals
 from lossviz.registry import activations, get_activation
+from lossviz.style import color_of
 
 PAGE, PATH, TITLE = "activations", "/activations", "Activations"
-N_POINTS = 2000
+KEYS = ("value", "grad")
+TITLES = ["f(x)", "f′(x)"]
 VANISH = 0.01
+STRUCTURE = ("activations", "xmin", "xmax", "vanish", "present")
 
 
 def names() -> list[str]:
@@ -23,68 +28,127 @@ def params():
     return [(n, p) for n in names() for p in get_activation(n).params]
 
 
-def compute(chosen, x_range, param_values):
-    chosen = [n for n in chosen if n in names()] if isinstance(chosen, list) else []
-    if not chosen:
-        raise InputError("choose at least one activation")
-    lo, hi = state.check_range(x_range)
-    by_name = state.check_params(params(), param_values)
-    return [curves.activation_curve(n, by_name.get(n), x_range=(lo, hi), n=N_POINTS) for n in chosen]
+def schema() -> list:
+    default = tuple(n for n in ("relu", "sigmoid", "tanh") if n in names()) or tuple(names()[:3])
+    fields = [state.Names("activations", "activations", tuple(names()), default),
+              state.Number("xmin", "x from", -20, 20, 0.5, -6.0), state.Number("xmax", "x to", -20, 20, 0.5, 6.0)]
+    for n, p in params():
+        lo, hi = p.slider_range
+        fields.append(state.Number(f"{n}.{p.name}", f"{n} {p.name}", lo, hi, p.ui_step, p.default))
+    return fields + [state.Flag("vanish", f"shade where |f′| < {VANISH}"), state.Flag("present", "presentation")]
 
 
-def update(chosen, x_range, vanish, *param_values):
-    try:
-        cs = compute(chosen, x_range, param_values)
-    except (InputError, ValueError) as e:
-        return dash.no_update, str(e), dash.no_update
-    formulas = "\n\n".join(f"**{get_activation(c.name).title}**: $${get_activation(c.name).formula.value}$$  derivative: $${get_activation(c.name).formula.grad}$$" for c in cs)
-    return plot_plotly.activation_figure(cs, vanish_below=VANISH if vanish else None), "", formulas
+def act_params(values: dict, name: str) -> dict:
+    return {p.name: float(values[f"{name}.{p.name}"]) for p in get_activation(name).params}
+
+
+def compute_curves(values: dict) -> list[curves.Curve]:
+    x = figures.fine_grid(float(values["xmin"]), float(values["xmax"]))
+    return [curves.activation_curve(n, act_params(values, n), x=x) for n in values["activations"]]
+
+
+def vanish_shapes(cs: list[curves.Curve]) -> list[dict]:
+    """The shaded bands where |f'| < VANISH, on the derivative panel; each activation's in the legend."""
+    shapes = []
+    for c in cs:
+        for k, (lo, hi) in enumerate(vanishing_intervals(c.x, c.series["grad"], VANISH)):
+            shapes.append({"type": "rect", "xref": "x2", "yref": "y2 domain", "x0": lo, "x1": hi, "y0": 0, "y1": 1,
+                           "fillcolor": color_of(c.name), "opacity": 0.14, "line": {"width": 0}, "layer": "below",
+                           "name": f"|f′| < {VANISH:g}: {c.name}", "legendgroup": f"{c.name}-vanish", "showlegend": k == 0})
+    return shapes
+
+
+def formula_blocks(chosen: list[str]) -> list:
+    """Each chosen activation's formula and derivative, typeset by MathJax in the browser."""
+    return [dcc.Markdown(f"**{get_activation(n).title}**: $${get_activation(n).formula.value}$$ derivative: "
+                         f"$${get_activation(n).formula.grad}$$", mathjax=True, className="formula") for n in chosen]
+
+
+def build(values: dict, shown: dict | None):
+    cs = compute_curves(values)
+    present, narrow = bool(values["present"]), bool(values.get("_narrow"))
+    width = figures.look(present)["width"]
+    dashed, notes = figures.coincidence_styles([[c.series[k] for c in cs] for k in KEYS], [c.name for c in cs], ["f(x)", "derivative"])
+    note = html.Div([html.Div(n) for n in notes]) if notes else None
+    shapes = vanish_shapes(cs) if values["vanish"] else []
+    shown_values = (shown or {}).get("values") or {}
+    if shown and shown.get("narrow") == narrow and all(shown_values.get(k) == values[k] for k in STRUCTURE):
+        patch = dash.Patch()
+        for ci, c in enumerate(cs):
+            changed = any(shown_values.get(f"{c.name}.{k}") != v for k, v in c.params.items())
+            idx = figures.keep_points([c.series[k] for k in KEYS]) if changed else None
+            for j, key in enumerate(KEYS):
+                t = 2 * ci + j
+                if changed:
+                    patch["data"][t]["x"] = figures.b64(c.x[idx])
+                    patch["data"][t]["y"] = figures.b64(c.series[key][idx])
+                    patch["data"][t]["name"] = label(c.name, c.params)
+                patch["data"][t]["line"]["dash"] = dashed.get((ci, j), "solid")
+        if values["vanish"]:
+            patch["layout"]["shapes"] = shapes
+        return patch, note, dash.no_update
+    traces = []
+    for ci, c in enumerate(cs):
+        idx = figures.keep_points([c.series[k] for k in KEYS])
+        for j, key in enumerate(KEYS):
+            traces.append(figures.line(c.x[idx], c.series[key][idx], name=label(c.name, c.params), color=color_of(c.name), panel=j,
+                                       group=c.name, legend=j == 0, meta=[c.name, key], width=width, dash=dashed.get((ci, j), "solid")))
+    layout = figures.panels_layout(TITLES, "x", present=present, narrow=narrow)
+    layout["shapes"] = shapes
+    if not cs:
+        layout["annotations"].append({"text": "choose at least one activation", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+                                      "showarrow": False, "font": {"size": 20}})
+    formulas = formula_blocks(values["activations"])
+    same_formulas = bool(shown) and shown_values.get("activations") == values["activations"]
+    return {"data": traces, "layout": layout}, note, dash.no_update if same_formulas else formulas
+
+
+def compute(values, shown, notes, corrected):
+    check_range(values, (shown or {}).get("values"), notes, corrected)
+    if not values["activations"]:
+        notes.append("choose at least one activation")
+    return build(values, shown)
 
 
 def layout(query: dict):
     hide = state.hidden(query)
-    chosen = state.names(query.get("activations"), names(), ["relu", "sigmoid", "tanh"])
-    param_controls = controls.param_sliders(PAGE, params(), query, hide)
+    sch = {f.key: f for f in schema()}
+    values, notes = state.from_query(list(sch.values()), query)
+    descriptions = {f"{n}.{p.name}": p.description for n, p in params()}
+    st, msg, (fig, note, _) = controls.first_view(PAGE, schema(), compute, 3, values, hide)
+    ctl = [controls.control(PAGE, sch[k], values[k], hide, descriptions.get(k, "")) for k in sch if k != "present"]
     return html.Div([
-        html.H2("Activations and their derivatives"),
-        html.Div([
-            controls.box(PAGE, "activations", "activations", dcc.Dropdown(id="activations-names", options=names(), value=chosen, multi=True), hide),
-            controls.x_range(PAGE, "x range", query, (-6.0, 6.0), hide),
-            *param_controls,
-            controls.box(PAGE, "vanish", "vanishing gradients", dcc.Checklist(id="activations-vanish", options=[{"label": f" shade where |f'| < {VANISH}", "value": "on"}],
-                                                                              value=["on"] if query.get("vanish") == "1" else []), hide),
-        ], className="controls"),
-        html.Div(id="activations-message", className="message"),
-        dcc.Graph(id="activations-graph", config={"toImageButtonOptions": {"format": "png", "filename": "lossviz-activations"}}),
-        dcc.Markdown(id="activations-formula", mathjax=True),
-        controls.export_row(PAGE),
+        *controls.page_header(PAGE, "Activations and their derivatives", notes, hide),
+        dmc.SimpleGrid(ctl, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
+        html.Div(msg, id=f"{PAGE}-message"),
+        dcc.Graph(id="activations-graph", figure=fig, config={"responsive": True, "displaylogo": False,
+                                                  "toImageButtonOptions": {"format": "png", "filename": "lossviz-activations"}},
+                  className="graph"),
+        html.Div(note, id="activations-coincide", className="coincide-note"),
+        # Typeset after the first graph is drawn (MathJax's 2 MB would slow the first load by ~0.8 s).
+        html.Div(id="activations-formula", className="formulas"),
+        controls.export_row(PAGE, hide),
+        *controls.live_stores(PAGE, schema(), st, formulas="activations"),
     ])
 
 
-def _inputs():
-    return [Input("activations-names", "value"), Input("activations-xrange", "value"), Input("activations-vanish", "value")] + [
-        Input(controls.param_id(PAGE, n, p.name), "value") for n, p in params()]
-
-
-def to_query(chosen, x_range, vanish, *param_values):
-    values = {"activations": chosen or [], "xmin": (x_range or [None])[0], "xmax": (x_range or [None, None])[-1], "vanish": "1" if vanish else None}
-    for (n, p), v in zip(params(), param_values):
-        values[controls.param_key(n, p.name)] = v
-    return {k: v for k, v in values.items() if v is not None}
-
-
-def export_file(n_clicks, fmt, chosen, x_range, vanish, *param_values):
+def export_file(n_clicks, fmt, st):
     if not n_clicks:
-        return dash.no_update
-    cs = compute(chosen, x_range, param_values)
+        return dash.no_update, dash.no_update
+    values, notes, _ = state.from_request(schema(), controls.shown_values(st), None)
+    if notes or not values["activations"]:
+        return dash.no_update, "nothing to export: " + ("; ".join(notes) if notes else "choose at least one activation")
+    cs = [curves.activation_curve(n, act_params(values, n), x_range=(values["xmin"], values["xmax"])) for n in values["activations"]]
     fmt = fmt if fmt in export.FORMATS else "svg"
     with plot_mpl.style("light"):
         data = export.render(plot_mpl.activation_grid_figure(cs), fmt)
-    return dcc.send_bytes(data, f"lossviz-activations.{fmt}")
+    return dcc.send_bytes(data, f"lossviz-activations.{fmt}"), ""
 
 
 def register(app):
-    app.callback(Output("activations-graph", "figure"), Output("activations-message", "children"), Output("activations-formula", "children"), *_inputs())(update)
-    app.callback(Output("activations-download", "data"), Input("activations-export", "n_clicks"), State("activations-export-format", "value"),
-                 *[State(i.component_id, i.component_property) for i in _inputs()], prevent_initial_call=True)(export_file)
-    return _inputs(), to_query
+    controls.wire_formulas(app, PAGE, schema(), "activations", formula_blocks)
+    controls.wire(app, PAGE, schema(), compute,
+                  [Output("activations-graph", "figure"), Output("activations-coincide", "children"), Output("activations-formula", "children")])
+    app.callback(Output("activations-download", "data"), Output("activations-export-message", "children"), Input("activations-export", "n_clicks"),
+                 State("activations-export-format", "value"), State("activations-state", "data"), prevent_initial_call=True)(
+        controls.guarded(export_file, 2))

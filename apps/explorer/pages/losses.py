@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import dash
+import dash_mantine_components as dmc
 from dash import Input, Output, State, dcc, html
 
-from lossviz.explorer import controls, state
-from lossviz.explorer.state import InputError, check_number
-from lossviz import curves, export, plot_mpl, plot_plotly
+from lossviz import curves, export, plot_mpl
+from lossviz.explorer import controls, figures, state
+from lossviz.explorer.state import Flag, Names, Number
 from lossviz.registry import get_loss, losses
+from lossviz.style import color_of
 
 PAGE, PATH, TITLE = "losses", "/losses", "Losses"
-N_POINTS = 2000
+KEYS = ("value", "likelihood", "grad")
+PLAIN = ("loss", "likelihood", "gradient")  # panel names in the notes
+STRUCTURE = ("losses", "y", "xmin", "xmax", "normalized", "present")
+MIN_WIDTH = 0.5
 
 
 def names() -> list[str]:
@@ -23,76 +28,150 @@ def params() -> list[tuple[str, object]]:
     return [(n, p) for n in names() for p in get_loss(n).params]
 
 
-def compute(chosen, y, x_range, normalized, param_values) -> tuple[list, str]:
-    """Validated inputs -> the curves (same numbers as the exported figures) and the formulas."""
-    chosen = [n for n in chosen if n in names()] if isinstance(chosen, list) else []
-    if not chosen:
-        raise InputError("choose at least one loss")
-    y = check_number(y, "true value y", -10, 10)
-    lo, hi = state.check_range(x_range)
-    by_name = state.check_params(params(), param_values)
-    cs = [curves.loss_curve(n, by_name.get(n), target=y, x_range=(lo, hi), n=N_POINTS, normalized=bool(normalized)) for n in chosen]
-    formulas = "\n\n".join(f"**{get_loss(n).title}**: $${get_loss(n).formula.value}$$  gradient: $${get_loss(n).formula.grad}$$" for n in chosen)
-    return cs, formulas
+def schema() -> list:
+    fields = [Names("losses", "losses", tuple(names()), tuple(names())),
+              Number("y", "true value y", -5, 5, 0.1, 0.0),
+              Number("xmin", "prediction from", -20, 20, 0.5, -3.0),
+              Number("xmax", "prediction to", -20, 20, 0.5, 3.0)]
+    for n, p in params():
+        lo, hi = p.slider_range
+        fields.append(Number(f"{n}.{p.name}", f"{n} {p.name}", lo, hi, p.ui_step, p.default))
+    return fields + [Flag("normalized", "normalized likelihood"), Flag("present", "presentation")]
 
 
-def update(chosen, y, x_range, normalized, *param_values):
-    """The callback: figure, message, formulas. Bad input keeps the last good figure."""
-    try:
-        cs, formulas = compute(chosen, y, x_range, normalized, param_values)
-    except (InputError, ValueError) as e:
-        return dash.no_update, str(e), dash.no_update
-    return plot_plotly.overlay_figure(cs), "", formulas
+def check_range(values: dict, shown_values: dict | None, notes: list, corrected: dict) -> tuple[float, float]:
+    """xmin < xmax by at least MIN_WIDTH: the end that did not move stays, the other is corrected."""
+    lo, hi = float(values["xmin"]), float(values["xmax"])
+    if hi - lo >= MIN_WIDTH:
+        return lo, hi
+    moved_hi = shown_values is not None and shown_values.get("xmax") != hi
+    if moved_hi and lo + MIN_WIDTH <= 20:
+        hi = lo + MIN_WIDTH
+        corrected["xmax"] = values["xmax"] = hi
+        notes.append(f"prediction to must be at least {MIN_WIDTH:g} above prediction from; using {state.fmt_number(hi)}")
+    elif hi - MIN_WIDTH >= -20:
+        lo = hi - MIN_WIDTH
+        corrected["xmin"] = values["xmin"] = lo
+        notes.append(f"prediction from must be at least {MIN_WIDTH:g} below prediction to; using {state.fmt_number(lo)}")
+    else:
+        hi = lo + MIN_WIDTH
+        corrected["xmax"] = values["xmax"] = hi
+        notes.append(f"prediction to must be at least {MIN_WIDTH:g} above prediction from; using {state.fmt_number(hi)}")
+    return lo, hi
+
+
+def loss_params(values: dict, name: str) -> dict:
+    return {p.name: float(values[f"{name}.{p.name}"]) for p in get_loss(name).params}
+
+
+def label(name: str, prm: dict) -> str:
+    return name + (" (" + ", ".join(f"{k}={v:g}" for k, v in prm.items()) + ")" if prm else "")
+
+
+def compute_curves(values: dict) -> list[curves.Curve]:
+    """The chosen losses on the fine grid, through the library (``curves.loss_curve``)."""
+    x = figures.fine_grid(float(values["xmin"]), float(values["xmax"]))
+    return [curves.loss_curve(n, loss_params(values, n), target=float(values["y"]), x=x, normalized=bool(values["normalized"]))
+            for n in values["losses"]]
+
+
+def titles(normalized: bool) -> list[str]:
+    return ["loss l(ŷ, y)", "density e<sup>−l</sup>/Z" if normalized else "likelihood e<sup>−l</sup>", "gradient ∂l/∂ŷ"]
+
+
+def formula_blocks(chosen: list[str]) -> list:
+    """Each chosen loss's formula and gradient, typeset by MathJax in the browser."""
+    return [dcc.Markdown(f"**{get_loss(n).title}**: $${get_loss(n).formula.value}$$ gradient: $${get_loss(n).formula.grad}$$",
+                         mathjax=True, className="formula") for n in chosen]
+
+
+def build(values: dict, shown: dict | None):
+    """(figure or Patch, coincidence note, formulas or no_update) for validated values."""
+    cs = compute_curves(values)
+    present, narrow = bool(values["present"]), bool(values.get("_narrow"))
+    ttl = titles(bool(values["normalized"]))
+    width = figures.look(present)["width"]
+    dashed, notes = figures.coincidence_styles([[c.series[k] for c in cs] for k in KEYS], [c.name for c in cs], list(PLAIN))
+    note = html.Div([html.Div(n) for n in notes]) if notes else None
+    shown_values = (shown or {}).get("values") or {}
+    same_structure = bool(shown) and shown.get("narrow") == narrow and all(shown_values.get(k) == values[k] for k in STRUCTURE)
+    if same_structure:
+        patch = dash.Patch()
+        for ci, c in enumerate(cs):
+            changed = any(shown_values.get(f"{c.name}.{k}") != v for k, v in c.params.items())
+            idx = figures.keep_points([c.series[k] for k in KEYS]) if changed else None
+            for j, key in enumerate(KEYS):
+                t = 3 * ci + j
+                if changed:
+                    patch["data"][t]["x"] = figures.b64(c.x[idx])
+                    patch["data"][t]["y"] = figures.b64(c.series[key][idx])
+                    patch["data"][t]["name"] = label(c.name, c.params)
+                patch["data"][t]["line"]["dash"] = dashed.get((ci, j), "solid")
+        return patch, note, dash.no_update
+    traces = []
+    for ci, c in enumerate(cs):
+        idx = figures.keep_points([c.series[k] for k in KEYS])
+        for j, key in enumerate(KEYS):
+            traces.append(figures.line(c.x[idx], c.series[key][idx], name=label(c.name, c.params), color=color_of(c.name), panel=j,
+                                       group=c.name, legend=j == 0, meta=[c.name, key], width=width, dash=dashed.get((ci, j), "solid")))
+    layout = figures.panels_layout(ttl, "prediction ŷ", present=present, narrow=narrow)
+    if not cs:
+        layout["annotations"].append({"text": "choose at least one loss", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+                                      "showarrow": False, "font": {"size": 20}})
+    fig = {"data": traces, "layout": layout}
+    formulas = formula_blocks(values["losses"])
+    same_formulas = bool(shown) and shown_values.get("losses") == values["losses"]
+    return fig, note, dash.no_update if same_formulas else formulas
+
+
+def compute(values, shown, notes, corrected):
+    check_range(values, (shown or {}).get("values"), notes, corrected)
+    if not values["losses"]:
+        notes.append("choose at least one loss")
+    return build(values, shown)
 
 
 def layout(query: dict):
     hide = state.hidden(query)
-    chosen = state.names(query.get("losses"), names(), names())
-    y = state.number(query.get("y"), 0.0, -10, 10)
-    param_controls = controls.param_sliders(PAGE, params(), query, hide)
+    values, notes = state.from_query(schema(), query)
+    sch = {f.key: f for f in schema()}
+    descriptions = {f"{n}.{p.name}": p.description for n, p in params()}
+    st, msg, (fig, note, _) = controls.first_view(PAGE, schema(), compute, 3, values, hide)
+    ctl = [controls.control(PAGE, sch[k], values[k], hide, descriptions.get(k, "")) for k in sch if k != "present"]
     return html.Div([
-        html.H2("Losses: value, likelihood and gradient"),
-        html.Div([
-            controls.box(PAGE, "losses", "losses", dcc.Dropdown(id="losses-names", options=names(), value=chosen, multi=True), hide),
-            controls.box(PAGE, "y", "true value y", controls.slider("losses-y", -5, 5, 0.1, y), hide),
-            controls.x_range(PAGE, "prediction range", query, (-3.0, 3.0), hide),
-            *param_controls,
-            controls.box(PAGE, "normalized", "likelihood", dcc.Checklist(id="losses-normalized", options=[{"label": " normalized (a density)", "value": "on"}],
-                                                                        value=["on"] if query.get("normalized") == "1" else []), hide),
-        ], className="controls"),
-        html.Div(id="losses-message", className="message"),
-        dcc.Graph(id="losses-graph", mathjax=True, config={"toImageButtonOptions": {"format": "png", "filename": "lossviz-losses"}}),
-        dcc.Markdown(id="losses-formula", mathjax=True),
-        controls.export_row(PAGE),
+        *controls.page_header(PAGE, "Losses: value, likelihood and gradient", notes, hide),
+        dmc.SimpleGrid(ctl, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
+        html.Div(msg, id=f"{PAGE}-message"),
+        dcc.Graph(id="losses-graph", figure=fig, config={"responsive": True, "displaylogo": False,
+                                             "toImageButtonOptions": {"format": "png", "filename": "lossviz-losses"}},
+                  className="graph"),
+        html.Div(note, id="losses-coincide", className="coincide-note"),
+        # Typeset after the first graph is drawn (MathJax's 2 MB would slow the first load by ~0.8 s).
+        html.Div(id="losses-formula", className="formulas"),
+        controls.export_row(PAGE, hide),
+        *controls.live_stores(PAGE, schema(), st, formulas="losses"),
     ])
 
 
-def _inputs():
-    return [Input("losses-names", "value"), Input("losses-y", "value"), Input("losses-xrange", "value"), Input("losses-normalized", "value")] + [
-        Input(controls.param_id(PAGE, n, p.name), "value") for n, p in params()]
-
-
-def to_query(chosen, y, x_range, normalized, *param_values) -> str:
-    values = {"losses": chosen or [], "y": y, "xmin": (x_range or [None])[0], "xmax": (x_range or [None, None])[-1],
-              "normalized": "1" if normalized else None}
-    for (n, p), v in zip(params(), param_values):
-        values[controls.param_key(n, p.name)] = v
-    return {k: v for k, v in values.items() if v is not None}
-
-
-def export_file(n_clicks, fmt, chosen, y, x_range, normalized, *param_values):
-    """'Export for notes': the same curves drawn by the figure exporter's matplotlib builder."""
+def export_file(n_clicks, fmt, st):
+    """'Export for notes': the shown state's curves drawn by the figure exporter's matplotlib builder."""
     if not n_clicks:
-        return dash.no_update
-    cs, _ = compute(chosen, y, x_range, normalized, param_values)
+        return dash.no_update, dash.no_update
+    values, notes, _ = state.from_request(schema(), controls.shown_values(st), None)
+    if notes or not values["losses"]:
+        return dash.no_update, "nothing to export: " + ("; ".join(notes) if notes else "choose at least one loss")
     fmt = fmt if fmt in export.FORMATS else "svg"
+    cs = [curves.loss_curve(n, loss_params(values, n), target=float(values["y"]), x_range=(values["xmin"], values["xmax"]),
+                            normalized=bool(values["normalized"])) for n in values["losses"]]
     with plot_mpl.style("light"):
         data = export.render(plot_mpl.overlay_figure(cs, title="Losses"), fmt)
-    return dcc.send_bytes(data, f"lossviz-losses.{fmt}")
+    return dcc.send_bytes(data, f"lossviz-losses.{fmt}"), ""
 
 
 def register(app):
-    app.callback(Output("losses-graph", "figure"), Output("losses-message", "children"), Output("losses-formula", "children"), *_inputs())(update)
-    app.callback(Output("losses-download", "data"), Input("losses-export", "n_clicks"), State("losses-export-format", "value"),
-                 *[State(i.component_id, i.component_property) for i in _inputs()], prevent_initial_call=True)(export_file)
-    return [i for i in _inputs()], to_query
+    controls.wire_formulas(app, PAGE, schema(), "losses", formula_blocks)
+    controls.wire(app, PAGE, schema(), compute,
+                  [Output("losses-graph", "figure"), Output("losses-coincide", "children"), Output("losses-formula", "children")])
+    app.callback(Output("losses-download", "data"), Output("losses-export-message", "children"), Input("losses-export", "n_clicks"),
+                 State("losses-export-format", "value"), State("losses-state", "data"), prevent_initial_call=True)(
+        controls.guarded(export_file, 2))

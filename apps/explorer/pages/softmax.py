@@ -1,111 +1,259 @@
-"""Softmax & cross-entropy page: one slider per logit, temperature, true class; the overflow demo."""
+"""Softmax & cross-entropy page: one slider per logit, temperature, true class; the large-logits demo.
+
+The demo multiplies the logits by 10^s and compares, in float32 (the dtype models train in), the
+naive exp/sum/log cross-entropy with the stable log-sum-exp one: s runs along a linear axis of
+the exponent, the current s is marked, and where the naive form returns inf or NaN it is marked.
+"""
 
 from __future__ import annotations
 
 import math
 
 import dash
+import dash_mantine_components as dmc
+import numpy as np
 from dash import Input, Output, State, dcc, html
 
-from lossviz.explorer import controls, state
-from lossviz.explorer.state import InputError, check_number
-from lossviz import curves, export, plot_mpl, plot_plotly
+from lossviz import curves, export, plot_mpl
+from lossviz.explorer import controls, figures, state
+from lossviz.explorer.state import Flag, Number
+from lossviz.style import PALETTE, color_of
 
 PAGE, PATH, TITLE = "softmax", "/softmax", "Softmax & cross-entropy"
 MAX_CLASSES, MIN_CLASSES = 10, 3
 LOGIT_RANGE = 10.0
 DEFAULT_LOGITS = (2.0, 1.0, 0.1, -1.0, 0.5, -0.5, 1.5, -2.0, 0.0, 0.3)
+S_MAX = 4.0
+S_GRID = np.linspace(0.0, S_MAX, 321)  # exponents s of the demo's x-axis (0.0125 apart)
+TRUE, OTHER = PALETTE[2], PALETTE[0]
+FORMULAS = (  # one display formula each, so a phone wraps between them rather than clipping one line
+    r"$$\displaystyle \mathrm{softmax}(\mathbf{o}/T)_i = \frac{e^{o_i/T}}{\sum_k e^{o_k/T}}$$",
+    r"$$\displaystyle l(\mathbf{o}, y) = -\log \mathrm{softmax}(\mathbf{o}/T)_y = \log\sum_k e^{o_k/T} - o_y/T$$",
+    r"$$\displaystyle \frac{\partial l}{\partial (o_i/T)} = \mathrm{softmax}(\mathbf{o}/T)_i - [i = y]$$",
+    r"$$\displaystyle \log\sum_k e^{o_k} = m + \log\sum_k e^{o_k - m},\ m = \max_k o_k$$ (never overflows)",
+)
 
 
-def compute(n_classes, temperature, target, scale_exp, logits):
-    k = int(check_number(n_classes, "number of classes", MIN_CLASSES, MAX_CLASSES))
-    t = check_number(temperature, "temperature", 0.1, 5)
-    c = int(check_number(target, "true class", 0, k - 1))
-    s = check_number(scale_exp, "logit scale (log10)", 0, 4)
-    row = [check_number(v, f"logit {i}", -LOGIT_RANGE, LOGIT_RANGE) for i, v in enumerate(logits[:k])]
-    scale = 10 ** s
-    return curves.softmax_view([v * scale for v in row], temperature=t, target_class=c), row, scale
+def schema() -> list:
+    fields = [Number("classes", "number of classes", MIN_CLASSES, MAX_CLASSES, 1, 5, integer=True),
+              Number("temperature", "temperature T", 0.1, 5, 0.05, 1.0),
+              Number("target", "true class y", 0, MAX_CLASSES - 1, 1, 0, integer=True),
+              Number("scale", "large logits: multiply by 10^s", 0, S_MAX, 0.05, 0.0)]
+    fields += [Number(f"o{i}", f"logit o{i}", -LOGIT_RANGE, LOGIT_RANGE, 0.1, DEFAULT_LOGITS[i]) for i in range(MAX_CLASSES)]
+    return fields + [Flag("present", "presentation")]
+
+
+def fix_target(values: dict, notes: list, corrected: dict) -> None:
+    """The true class must be one of the classes shown."""
+    k = int(values["classes"])
+    if int(values["target"]) > k - 1:
+        notes.append(f"true class y: {values['target']} is not among the {k} classes; using {k - 1}")
+        corrected["target"] = values["target"] = k - 1
 
 
 def _fmt(x: float) -> str:
-    return "inf" if math.isinf(x) else ("NaN" if math.isnan(x) else f"{x:.6g}")
+    # + 0.0 turns -0.0 into 0.0: no "-0" readout
+    return "inf" if math.isinf(x) and x > 0 else "−inf" if math.isinf(x) else "NaN" if math.isnan(x) else f"{x + 0.0:.6g}"
 
 
-def update(n_classes, temperature, target, scale_exp, *logits):
-    try:
-        view, row, scale = compute(n_classes, temperature, target, scale_exp, logits)
-    except (InputError, ValueError) as e:
-        return dash.no_update, str(e), dash.no_update, dash.no_update
-    text = (f"cross-entropy (stable, log-sum-exp): {_fmt(view.loss)}   ·   naive exp/sum/log in float32: {_fmt(view.naive_loss)}"
-            f"   ·   logits × {scale:g}")
-    overflow = plot_plotly.overflow_figure(curves.overflow_curve([v / max(1e-9, max(abs(x) for x in row)) for v in row], target_class=view.target_class))
-    return plot_plotly.softmax_figure(view), "", text, overflow
+def demo_data(values: dict) -> dict:
+    """Naive and stable cross-entropy of 10^s * o / T over the s grid (``curves.overflow_curve``)."""
+    k = int(values["classes"])
+    base = [float(values[f"o{i}"]) / float(values["temperature"]) for i in range(k)]
+    data = curves.overflow_curve(base, target_class=int(values["target"]), scales=10.0 ** S_GRID)
+    data["s"] = S_GRID
+    return data
+
+
+def bars_figure(view, present: bool, narrow: bool) -> dict:
+    k = len(view.logits)
+    lk = figures.look(present)
+    labels = [f"class {i}" for i in range(k)]
+    true = np.array([i == view.target_class for i in range(k)])
+    traces = []
+    for panel, (series, fmt) in enumerate(((view.probs, ".3f"), (view.grad, "+.3f"))):
+        xa, ya = figures.axis_names(panel)
+        for is_true, name, color in ((True, f"true class y = {view.target_class}", TRUE), (False, "other classes", OTHER)):
+            y = np.where(true == is_true, series, np.nan)
+            traces.append({"type": "bar", "x": labels, "y": figures.b64(y), "name": name, "marker": {"color": color},
+                           "legendgroup": name, "showlegend": panel == 0, "xaxis": xa, "yaxis": ya,
+                           "meta": ["probs" if panel == 0 else "grad", "true" if is_true else "other"],
+                           "texttemplate": "%{y:" + fmt + "}", "textposition": "outside", "cliponaxis": False,
+                           "textfont": {"size": lk["tick"]}, "hovertemplate": "class %{x}: %{y:.4g}<extra></extra>"})
+    layout = figures.panels_layout(["softmax(o / T): probabilities", "gradient ∂l/∂(o/T) = softmax(o/T) − onehot(y)"],
+                                   "class", present=present, narrow=narrow, height=400 if not present else 500)
+    layout.update(barmode="overlay", hovermode="closest", bargap=0.25)
+    layout["margin"]["t"] = 80 if not narrow else 120
+    for ax in ("xaxis", "xaxis2"):
+        layout[ax]["type"] = "category"
+    layout["yaxis"]["range"] = [0, 1.12]
+    layout["yaxis2"]["range"] = [-1.15, 1.15]
+    return {"data": traces, "layout": layout}
+
+
+def demo_figure(data: dict, s: float, present: bool, narrow: bool) -> dict:
+    """Cross-entropy against s (linear axis of the exponent): stable, naive, failures, current s."""
+    lk = figures.look(present)
+    s_grid, stable, naive = data["s"], data["stable"], data["naive"]
+    positive = lambda y: np.where(np.isfinite(y) & (y > 0), y, np.nan)  # noqa: E731 (log axis: 0 and inf are gaps)
+    bad = ~np.isfinite(naive)
+    traces = [
+        {"type": "scatter", "mode": "lines", "x": figures.b64(s_grid), "y": figures.b64(positive(stable)),
+         "name": "stable: log-sum-exp", "line": {"color": color_of("cross_entropy"), "width": lk["width"] + 2}, "meta": "stable"},
+        {"type": "scatter", "mode": "lines", "x": figures.b64(s_grid), "y": figures.b64(positive(np.where(bad, np.nan, naive))),
+         "name": "naive: −log(e^{o_y} / Σ e^{o_k})", "line": {"color": PALETTE[4], "width": lk["width"], "dash": "dash"}, "meta": "naive"},
+    ]
+    shapes, annotations = [], []
+    zero = np.isfinite(stable) & (stable == 0)
+    if zero.any():  # exactly 0 in float32: off a log axis, so marked at its foot
+        traces.append({"type": "scatter", "mode": "markers", "x": figures.b64(s_grid[zero][::4]), "y": [0.03] * len(s_grid[zero][::4]),
+                       "yaxis": "y2", "name": "stable = 0 exactly (float32 underflow)", "meta": "zero",
+                       "marker": {"symbol": "line-ew-open", "color": color_of("cross_entropy"), "size": 10, "line": {"width": 3}},
+                       "hovertemplate": "s = %{x:.3f}: stable loss is 0<extra></extra>"})
+    for kind, mask in (("inf", np.isinf(naive)), ("NaN", np.isnan(naive))):
+        if mask.any():
+            traces.append({"type": "scatter", "mode": "markers", "x": figures.b64(s_grid[mask][::4]), "y": [0.96] * len(s_grid[mask][::4]),
+                           "yaxis": "y2", "name": f"naive gives {kind}", "marker": {"symbol": "x-thin-open" if kind == "inf" else "circle-open",
+                                                                                     "color": PALETTE[4] if kind == "inf" else PALETTE[3], "size": 9,
+                                                                                     "line": {"width": 2}},
+                           "meta": kind, "hovertemplate": f"s = %{{x:.3f}}: naive gives {kind}<extra></extra>"})
+    if bad.any():
+        first = float(s_grid[bad][0])
+        shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": first, "x1": float(s_grid[-1]), "y0": 0, "y1": 1,
+                       "fillcolor": PALETTE[4], "opacity": 0.10, "line": {"width": 0}, "layer": "below",
+                       "name": "naive form broken", "showlegend": True})
+        annotations.append({"x": first, "y": 0.88, "xref": "x", "yref": "paper", "xanchor": "left", "showarrow": False,
+                            "text": f" naive fails from s = {first:.2f} (×{10 ** first:.3g})", "font": {"color": PALETTE[4], "size": lk["font"]}})
+    shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": s, "x1": s, "y0": 0, "y1": 1,
+                   "line": {"color": "#212529", "width": 2, "dash": "dot"}, "name": "current s", "showlegend": True})
+    annotations.append({"x": s, "y": 1.0, "xref": "x", "yref": "paper", "yanchor": "bottom", "showarrow": False,
+                        "text": f"current s = {s:.2f} (logits × {10 ** s:.3g})", "font": {"size": lk["font"]}})
+    layout = {"template": "plotly_white", "font": {"size": lk["font"]}, "height": lk["height"] + (80 if narrow else 0),
+              "margin": {"l": 64, "r": 16, "t": 40, "b": 56}, "hovermode": "x unified", "uirevision": "keep",
+              "xaxis": {"title": {"text": "s (logits multiplied by 10^s)"}, "range": [0, S_MAX], "tickfont": {"size": lk["tick"]}, "dtick": 0.5},
+              "yaxis": {"title": {"text": "cross-entropy (log axis)"}, "type": "log", "tickfont": {"size": lk["tick"]},
+                        "exponentformat": "power"},
+              "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True},
+              "legend": {"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0, "font": {"size": lk["legend"]}},
+              "shapes": shapes, "annotations": annotations}
+    return {"data": traces, "layout": layout}
+
+
+def readout(view, scale: float):
+    return html.Div([
+        html.Div(f"cross-entropy, stable (log-sum-exp): {_fmt(view.loss)}"),
+        html.Div(f"naive exp / sum / log in float32: {_fmt(view.naive_loss)}"
+                 + ("  ← overflow" if not math.isfinite(view.naive_loss) else "")),
+        html.Div(f"logits × 10^s = × {scale:.6g}, then divided by T = {view.temperature:g}"),
+    ], className="readout")
+
+
+def compute(values, shown, notes, corrected):
+    fix_target(values, notes, corrected)
+    k, c = int(values["classes"]), int(values["target"])
+    row = [float(values[f"o{i}"]) for i in range(k)]
+    scale = 10.0 ** float(values["scale"])
+    view = curves.softmax_view([v * scale for v in row], temperature=float(values["temperature"]), target_class=c)
+    present, narrow = bool(values["present"]), bool(values.get("_narrow"))
+    shown_values = (shown or {}).get("values") or {}
+    styles = [{"display": "none"} if i >= k or f"o{i}" in (values.get("_hide") or ()) else {} for i in range(MAX_CLASSES)]
+    same_look = bool(shown) and shown.get("narrow") == narrow and shown_values.get("present") == present
+    if shown and shown_values.get("classes") == k:
+        styles = [dash.no_update] * MAX_CLASSES
+    bars = bars_figure(view, present, narrow)
+    if same_look and shown_values.get("classes") == k:
+        # The same bars with new heights: a partial update of the four bar traces.
+        patch = dash.Patch()
+        for i, t in enumerate(bars["data"]):
+            patch["data"][i]["y"] = t["y"]
+            patch["data"][i]["name"] = t["name"]
+        bars = patch
+    demo = demo_figure(demo_data(values), float(values["scale"]), present, narrow)
+    demo_keys = ("classes", "temperature", "target", *[f"o{i}" for i in range(k)])
+    if same_look and all(shown_values.get(key) == values[key] for key in demo_keys):
+        # Only s moved: the curves stay, the marker of the current s moves.
+        patch = dash.Patch()
+        patch["layout"]["shapes"] = demo["layout"]["shapes"]
+        patch["layout"]["annotations"] = demo["layout"]["annotations"]
+        demo = patch
+    return (bars, readout(view, scale), demo, *styles)
 
 
 def layout(query: dict):
     hide = state.hidden(query)
-    k = int(state.number(query.get("classes"), 5, MIN_CLASSES, MAX_CLASSES))
-    logit_boxes = []
+    sch = {f.key: f for f in schema()}
+    values, notes = state.from_query(list(sch.values()), query)
+    k = int(values["classes"])
+    if int(values["target"]) > k - 1:
+        notes.append(f"target={values['target']} is not among the {k} classes; using {k - 1}")
+        values["target"] = k - 1
+    st, msg, (bars, text, demo, *_) = controls.first_view(PAGE, schema(), compute, 3 + MAX_CLASSES, values, hide)
+    main = [controls.control(PAGE, sch[key], values[key], hide) for key in ("classes", "temperature", "target", "scale")]
+    logits = []
     for i in range(MAX_CLASSES):
-        box = controls.box(PAGE, f"o{i}", f"logit o{i}", controls.slider(f"softmax-logit-{i}", -LOGIT_RANGE, LOGIT_RANGE, 0.1,
-                                                                        state.number(query.get(f"o{i}"), DEFAULT_LOGITS[i], -LOGIT_RANGE, LOGIT_RANGE)), hide)
-        if i >= k:
-            box.style = {"display": "none"}
-        logit_boxes.append(box)
+        box = controls.control(PAGE, sch[f"o{i}"], values[f"o{i}"], hide | ({f"o{i}"} if i >= k else set()))
+        logits.append(box)
     return html.Div([
-        html.H2("Softmax and cross-entropy"),
-        html.Div([
-            controls.box(PAGE, "classes", "number of classes", controls.slider("softmax-classes", MIN_CLASSES, MAX_CLASSES, 1, k), hide),
-            controls.box(PAGE, "temperature", "temperature T", controls.slider("softmax-temperature", 0.1, 5, 0.05, state.number(query.get("temperature"), 1.0, 0.1, 5)), hide),
-            controls.box(PAGE, "target", "true class", dcc.Dropdown(id="softmax-target", options=list(range(MAX_CLASSES)),
-                                                                   value=int(state.number(query.get("target"), 0, 0, k - 1)), clearable=False), hide),
-            controls.box(PAGE, "scale", "large logits: multiply by 10^s", controls.slider("softmax-scale", 0, 4, 0.05, state.number(query.get("scale"), 0, 0, 4)), hide),
-            *logit_boxes,
-        ], className="controls"),
-        html.Div(id="softmax-message", className="message"),
-        html.Div(id="softmax-loss", className="loss-readout"),
-        dcc.Graph(id="softmax-graph"),
-        html.H3("The large-logits demo: naive vs stable cross-entropy as these logits are scaled"),
-        dcc.Graph(id="softmax-overflow"),
-        controls.export_row(PAGE),
+        *controls.page_header(PAGE, "Softmax and cross-entropy", notes, hide),
+        dmc.SimpleGrid([html.Div(dcc.Markdown(f, mathjax=True), className="formulas") for f in FORMULAS],
+                       cols={"base": 1, "md": 2}, spacing="xs", id="softmax-formulas"),
+        dmc.SimpleGrid(main, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
+        dmc.SimpleGrid(logits, cols={"base": 2, "sm": 3, "lg": 5}, spacing="md", verticalSpacing="xs", className="controls"),
+        html.Div(msg, id=f"{PAGE}-message"),
+        html.Div(text, id="softmax-loss"),
+        dcc.Graph(id="softmax-graph", figure=bars, config={"responsive": True, "displaylogo": False}, className="graph"),
+        dmc.Title("Large logits: naive vs stable cross-entropy as the logits are multiplied by 10^s", order=4),
+        dcc.Graph(id="softmax-overflow", figure=demo, config={"responsive": True, "displaylogo": False}, className="graph"),
+        controls.export_row(PAGE, hide),
+        *controls.live_stores(PAGE, schema(), st),
     ])
 
 
-def _inputs():
-    return [Input("softmax-classes", "value"), Input("softmax-temperature", "value"), Input("softmax-target", "value"),
-            Input("softmax-scale", "value")] + [Input(f"softmax-logit-{i}", "value") for i in range(MAX_CLASSES)]
+def mpl_figure(values: dict):
+    """The page as the screen shows it, for notes: probabilities, gradient, and the large-logits demo."""
+    from matplotlib.figure import Figure
+
+    k, c = int(values["classes"]), int(values["target"])
+    scale = 10.0 ** float(values["scale"])
+    view = curves.softmax_view([float(values[f"o{i}"]) * scale for i in range(k)], temperature=float(values["temperature"]), target_class=c)
+    data = demo_data(values)
+    fig = Figure(figsize=(12, 3.8), layout="constrained")
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    colors = [TRUE if i == c else OTHER for i in range(k)]
+    ax1.bar(range(k), view.probs, color=colors)
+    ax1.set(ylim=(0, 1), title="softmax(o / T)", xlabel="class")
+    ax2.bar(range(k), view.grad, color=colors)
+    ax2.set(ylim=(-1, 1), title="gradient softmax(o / T) − onehot(y)", xlabel="class")
+    ax2.axhline(0, color="0.3", lw=0.8)
+    pos = lambda y: np.where(np.isfinite(y) & (y > 0), y, np.nan)  # noqa: E731
+    ax3.plot(data["s"], pos(data["stable"]), color=color_of("cross_entropy"), lw=3, label="stable (log-sum-exp)")
+    ax3.plot(data["s"], pos(np.where(np.isfinite(data["naive"]), data["naive"], np.nan)), color=PALETTE[4], ls="--", label="naive")
+    bad = ~np.isfinite(data["naive"])
+    if bad.any():
+        ax3.axvspan(data["s"][bad][0], data["s"][-1], color=PALETTE[4], alpha=0.12, lw=0, label="naive gives inf / NaN")
+    ax3.axvline(float(values["scale"]), color="0.1", ls=":", label=f"current s = {float(values['scale']):.2f}")
+    ax3.set(yscale="log", xlim=(0, S_MAX), xlabel="s (logits × 10^s)", title=f"cross-entropy, true class {c}")
+    ax3.legend(fontsize="small")
+    return fig
 
 
-def to_query(n_classes, temperature, target, scale_exp, *logits):
-    values = {"classes": n_classes, "temperature": temperature, "target": target, "scale": scale_exp}
-    k = int(n_classes) if isinstance(n_classes, (int, float)) else MAX_CLASSES
-    values.update({f"o{i}": v for i, v in enumerate(logits[:k])})
-    return {key: v for key, v in values.items() if v is not None}
-
-
-def show_logits(n_classes, hidden_keys):
-    k = int(n_classes) if isinstance(n_classes, (int, float)) and MIN_CLASSES <= n_classes <= MAX_CLASSES else MAX_CLASSES
-    hidden_keys = set(hidden_keys or [])
-    styles = [{"display": "none"} if i >= k or f"o{i}" in hidden_keys else {} for i in range(MAX_CLASSES)]
-    return (*styles, [{"label": str(i), "value": i} for i in range(k)])
-
-
-def export_file(n_clicks, fmt, n_classes, temperature, target, scale_exp, *logits):
+def export_file(n_clicks, fmt, st):
     if not n_clicks:
-        return dash.no_update
-    view, row, scale = compute(n_classes, temperature, target, scale_exp, logits)
-    temps = sorted({0.5, 1.0, 2.0, round(view.temperature, 2)})
+        return dash.no_update, dash.no_update
+    values, notes, _ = state.from_request(schema(), controls.shown_values(st), None)
+    if notes:
+        return dash.no_update, "nothing to export: " + "; ".join(notes)
+    fix_target(values, [], {})
     fmt = fmt if fmt in export.FORMATS else "svg"
     with plot_mpl.style("light"):
-        data = export.render(plot_mpl.temperature_figure(view.logits, curves.temperature_sweep(view.logits, temps)), fmt)
-    return dcc.send_bytes(data, f"lossviz-softmax.{fmt}")
+        data = export.render(mpl_figure(values), fmt)
+    return dcc.send_bytes(data, f"lossviz-softmax.{fmt}"), ""
 
 
 def register(app):
-    app.callback(Output("softmax-graph", "figure"), Output("softmax-message", "children"), Output("softmax-loss", "children"),
-                 Output("softmax-overflow", "figure"), *_inputs())(update)
-    app.callback(*[Output(f"softmax-box-o{i}", "style") for i in range(MAX_CLASSES)], Output("softmax-target", "options"),
-                 Input("softmax-classes", "value"), State("hidden-controls", "data"))(show_logits)
-    app.callback(Output("softmax-download", "data"), Input("softmax-export", "n_clicks"), State("softmax-export-format", "value"),
-                 *[State(i.component_id, i.component_property) for i in _inputs()], prevent_initial_call=True)(export_file)
-    return _inputs(), to_query
+    controls.wire(app, PAGE, schema(), compute,
+                  [Output("softmax-graph", "figure"), Output("softmax-loss", "children"), Output("softmax-overflow", "figure"),
+                   *[Output(controls.wrap_id(PAGE, f"o{i}"), "style") for i in range(MAX_CLASSES)]])
+    app.callback(Output("softmax-download", "data"), Output("softmax-export-message", "children"), Input("softmax-export", "n_clicks"),
+                 State("softmax-export-format", "value"), State("softmax-state", "data"), prevent_initial_call=True)(
+        controls.guarded(export_file, 2))

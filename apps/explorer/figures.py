@@ -1,0 +1,162 @@
+"""The explorer's live figures: plotly figure dicts from ``curves`` arrays, small enough to redraw
+while a slider moves.
+
+- Curves are evaluated by the library on a fine grid (2,001 points whose x are exact float32
+  numbers), then only well-placed points are sent: every ``STRIDE``-th one plus every point where
+  a curve bends sharply (kinks, steps), so the drawing is the fine curve to well under a pixel.
+- Arrays travel as float32 base64 (``{"dtype": "f4", "bdata": ...}``, which plotly.js reads
+  natively); the figures are plain dicts (plotly's validators cost more than the maths).
+- A presentation look (18 px+ ticks and legends, thick lines) and a narrow look (panels stacked)
+  for a projector and a phone.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+
+from lossviz.style import PALETTE, color_of
+
+FINE_POINTS = 2001
+STRIDE = 8
+BEND_TOL = 2e-4  # second difference, in units of the panel's height, that counts as a bend
+COINCIDE_TOL = 2e-3  # two curves closer than this (in panel heights) coincide there
+COINCIDE_MIN = 0.05  # ... and are reported when they coincide on at least this share of x
+
+
+def fine_grid(lo: float, hi: float, n: int = FINE_POINTS) -> np.ndarray:
+    """n points from lo to hi, each exactly representable in float32 (so the sent x are exact)."""
+    x = np.unique(np.linspace(lo, hi, n).astype(np.float32)).astype(np.float64)
+    return x
+
+
+def b64(a) -> dict:
+    """A float32 typed array for plotly.js; inf becomes NaN (a gap), as plotly draws it anyway."""
+    a = np.asarray(a, dtype=np.float64)
+    a = np.where(np.isfinite(a), a, np.nan).astype(np.float32)
+    return {"dtype": "f4", "bdata": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def decode(v) -> np.ndarray:
+    """The inverse of ``b64`` (for tests and the export): a typed-array dict or a list -> float64."""
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).astype(np.float64)
+    return np.asarray(v, dtype=np.float64)
+
+
+def _scale(y: np.ndarray) -> float:
+    finite = y[np.isfinite(y)]
+    if finite.size == 0:
+        return 1.0
+    span = float(finite.max() - finite.min())
+    return span if span > 0 else max(1.0, abs(float(finite[0])))
+
+
+def keep_points(ys: list[np.ndarray], stride: int = STRIDE, tol: float = BEND_TOL) -> np.ndarray:
+    """Indices of the fine grid worth sending for curves sharing one x grid.
+
+    Every ``stride``-th point and both ends, plus each point where any curve bends by more than
+    ``tol`` of its height (second difference) and its neighbours, plus the edges of NaN/inf gaps.
+    """
+    n = len(ys[0])
+    keep = np.zeros(n, dtype=bool)
+    keep[::stride] = True
+    keep[[0, -1]] = True
+    for y in ys:
+        bad = ~np.isfinite(y)
+        yf = np.where(bad, 0.0, y) / _scale(y)
+        bend = np.zeros(n, dtype=bool)
+        bend[1:-1] = np.abs(yf[:-2] - 2 * yf[1:-1] + yf[2:]) > tol
+        edges = np.zeros(n, dtype=bool)
+        edges[1:] |= bad[1:] != bad[:-1]
+        edges[:-1] |= bad[1:] != bad[:-1]
+        marked = bend | edges
+        keep |= marked
+        keep[1:] |= marked[:-1]
+        keep[:-1] |= marked[1:]
+    return np.flatnonzero(keep)
+
+
+def coinciding(curves_y: list[np.ndarray]) -> list[tuple[int, int, float]]:
+    """Pairs (earlier, later, share) of curves on one panel that lie on top of each other."""
+    out = []
+    scale = max((_scale(y) for y in curves_y), default=1.0)
+    for j in range(len(curves_y)):
+        for i in range(j):
+            a, b = curves_y[i], curves_y[j]
+            both = np.isfinite(a) & np.isfinite(b)
+            share = float(np.mean(both & (np.abs(a - b) <= COINCIDE_TOL * scale)))
+            if share >= COINCIDE_MIN:
+                out.append((i, j, share))
+    return out
+
+
+def look(present: bool) -> dict:
+    """Sizes for the normal and the presentation look."""
+    if present:
+        return {"font": 18, "tick": 18, "legend": 20, "title": 22, "width": 4.5, "height": 560}
+    return {"font": 13, "tick": 13, "legend": 14, "title": 15, "width": 2.5, "height": 440}
+
+
+def panels_layout(titles: list[str], xlabel: str, *, present: bool, narrow: bool, height: int | None = None) -> dict:
+    """A layout of len(titles) panels side by side (stacked when ``narrow``), one x label each."""
+    lk = look(present)
+    n = len(titles)
+    gap = (0.14 if narrow else 0.07) if n > 1 else 0.0
+    layout = {
+        "template": "plotly_white",
+        "font": {"size": lk["font"]},
+        "hovermode": "x unified",
+        "margin": {"l": 56, "r": 16, "t": (100 if not narrow else 150) + (20 if present else 0), "b": 56},
+        # The legend sits in the top margin, above the panel titles (container coordinates).
+        "legend": {"orientation": "h", "yref": "container", "yanchor": "top", "y": 0.99, "x": 0, "font": {"size": lk["legend"]}},
+        "height": (height or lk["height"]) if not narrow else max(1, n) * (330 if present else 270) + 120,
+        "annotations": [],
+        "uirevision": "keep",
+    }
+    for i, title in enumerate(titles):
+        suffix = "" if i == 0 else str(i + 1)
+        if narrow:
+            h = (1 - gap * (n - 1)) / n
+            top = 1 - i * (h + gap)
+            xdom, ydom = [0, 1], [top - h, top]
+        else:
+            w = (1 - gap * (n - 1)) / n
+            xdom, ydom = [i * (w + gap), i * (w + gap) + w], [0, 1]
+        layout[f"xaxis{suffix}"] = {"domain": xdom, "anchor": f"y{suffix}", "title": {"text": xlabel if (narrow and i == n - 1) or not narrow else "", "standoff": 4},
+                                    "tickfont": {"size": lk["tick"]}, "zeroline": True}
+        layout[f"yaxis{suffix}"] = {"domain": ydom, "anchor": f"x{suffix}", "tickfont": {"size": lk["tick"]}, "automargin": True}
+        if narrow and i < n - 1:
+            layout[f"xaxis{suffix}"]["matches"] = "x"
+        layout["annotations"].append({"text": f"<b>{title}</b>", "xref": f"x{suffix} domain", "yref": f"y{suffix} domain",
+                                      "x": 0.5, "y": 1.0, "yanchor": "bottom", "showarrow": False, "font": {"size": lk["title"]}})
+    return layout
+
+
+def axis_names(i: int) -> tuple[str, str]:
+    return ("x", "y") if i == 0 else (f"x{i + 1}", f"y{i + 1}")
+
+
+def line(x, y, *, name: str, color: str, panel: int, group: str, legend: bool, meta, width: float, dash: str = "solid") -> dict:
+    xa, ya = axis_names(panel)
+    return {"type": "scatter", "mode": "lines", "x": b64(x), "y": b64(y), "name": name, "legendgroup": group,
+            "showlegend": legend, "xaxis": xa, "yaxis": ya, "meta": meta,
+            "line": {"color": color, "width": width, "dash": dash}, "hovertemplate": "%{y:.4g}"}
+
+
+def coincidence_styles(per_panel: list[list[np.ndarray]], names: list[str], titles: list[str]) -> tuple[dict, list[str]]:
+    """Which (curve, panel) lines to dash because they lie on an earlier curve, and the notes.
+
+    The later curve is dashed over the earlier one, so both colours stay visible.
+    """
+    dashed, notes = {}, []
+    for p, ys in enumerate(per_panel):
+        for i, j, share in coinciding(ys):
+            dashed[(j, p)] = "dash"
+            notes.append(f"{names[i]} and {names[j]} coincide on {share:.0%} of the {titles[p]} panel ({names[j]} is dashed on top)")
+    return dashed, notes
+
+
+__all__ = ["FINE_POINTS", "PALETTE", "b64", "coincidence_styles", "coinciding", "color_of", "decode", "fine_grid",
+           "keep_points", "line", "look", "panels_layout"]
