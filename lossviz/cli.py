@@ -254,6 +254,27 @@ def cmd_study_noise(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study_calibration(args: argparse.Namespace) -> int:
+    run = Path(args.run)
+    from lossviz.train import runs
+
+    runs.read_config(run)  # a run folder, before any loading
+    formats = _formats(args.figures, allow_none=True)
+    from lossviz.studies import calibration, figures
+
+    data = None
+    if not args.no_temperature and args.data_root is not None:
+        from lossviz import data as data_module
+
+        data = data_module.load_fashion_mnist(args.data_root)
+    results = calibration.study_calibration(run, data, temperature=not args.no_temperature)
+    print(calibration.format_calibration_table(results))
+    if formats:
+        figures.export_figures(run, formats=formats)
+    print(f"results in {run / calibration.RESULTS_FILE}" + (f"; figures in {run / 'figures'}" if formats else ""))
+    return 0
+
+
 def _ray_runner(args: argparse.Namespace):
     """None without --ray; else a function bar -> runner(cells, data, out) sending cells to Ray."""
     if getattr(args, "ray", None) is None:
@@ -400,6 +421,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run each rate as a Ray task: on the cluster at ADDRESS (e.g. ray://head:10001 or auto), or "
                    "on a local Ray without ADDRESS (needs `pip install 'lossviz[ray]'`)")
     p.set_defaults(func=cmd_study_noise)
+
+    p = studies.add_parser("calibration", help="reliability diagrams, ECE / MCE / Brier per loss, temperature scaling",
+                           description="Calibration of every model of a `lossviz compare` run, from its test predictions: "
+                           "reliability diagrams (15 bins), ECE, MCE and Brier score per loss; then temperature scaling "
+                           "(Guo et al. 2017), T fitted on the training images the run did not train on (train with "
+                           "--holdout N), and the same numbers again.")
+    p.add_argument("run", metavar="RUN", help="a run folder of `lossviz compare`")
+    p.add_argument("--no-temperature", action="store_true", help="only the calibration before temperature scaling")
+    p.add_argument("--data-root", help="the run's Fashion-MNIST (default: the data source recorded in the run)")
+    p.add_argument("--figures", default="png", metavar="FORMATS", help="formats of the figures, among png, svg, pdf, or none (default: png)")
+    p.set_defaults(func=cmd_study_calibration)
 
     p = sub.add_parser("explore", help="start the explorer in the browser")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")

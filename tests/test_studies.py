@@ -194,3 +194,138 @@ def test_compare_noise_flags_bad_values_one_line(argv, needle, capsys, tmp_path)
 def test_holdout_larger_than_the_training_set_is_one_line(capsys, tmp_path, toy_root):
     _one_line_error(capsys, ["compare", "--data-root", str(toy_root), "--holdout", "400", "--out", str(tmp_path / "x")],
                     "leaves no training image")
+
+
+# --- calibration ------------------------------------------------------------------------------
+
+
+def _dirichlet_probs(n: int, c: int = 10, seed: int = 0, concentration: float = 0.3) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    gam = torch._standard_gamma(torch.full((n, c), concentration, dtype=torch.float64), generator=g)
+    return (gam / gam.sum(-1, keepdim=True)).float()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ece_equals_torchmetrics(seed):
+    tm = pytest.importorskip("torchmetrics.functional.classification",
+                             reason="torchmetrics is in the test extra: pip install 'lossviz[test]'")
+    from lossviz.studies.calibration import reliability
+
+    probs = _dirichlet_probs(5000, seed=seed)
+    probs[:50] = torch.nn.functional.one_hot(torch.arange(50) % 10, 10).float()  # confidence exactly 1
+    probs[50:60, 0], probs[50:60, 1:] = 0.6, 0.4 / 9  # a confidence on a bin boundary (9/15)
+    labels = torch.randint(0, 10, (5000,), generator=torch.Generator().manual_seed(seed + 10))
+    labels[: 2000] = probs[:2000].argmax(-1)  # right often enough for every kind of bin
+    r = reliability(probs, labels)
+    want = tm.multiclass_calibration_error(probs, labels, num_classes=10, n_bins=15, norm="l1").item()
+    want_max = tm.multiclass_calibration_error(probs, labels, num_classes=10, n_bins=15, norm="max").item()
+    assert r.ece == pytest.approx(want, abs=1e-6)
+    assert r.mce == pytest.approx(want_max, abs=1e-6)
+    assert sum(r.count) == 5000
+
+
+def _calibrated_predictor(n: int, seed: int = 0):
+    """Probabilities whose confidence c is exactly the chance of being right: the label is the
+    predicted class with probability c, else one of the other classes."""
+    g = torch.Generator().manual_seed(seed)
+    conf = 0.1 + 0.9 * torch.rand(n, generator=g, dtype=torch.float64)
+    pred = torch.randint(0, 10, (n,), generator=g)
+    probs = ((1 - conf) / 9)[:, None].repeat(1, 10)
+    probs[torch.arange(n), pred] = conf
+    right = torch.rand(n, generator=g, dtype=torch.float64) < conf
+    other = (pred + torch.randint(1, 10, (n,), generator=g)) % 10
+    return probs, torch.where(right, pred, other)
+
+
+def test_a_calibrated_predictor_has_ece_near_zero():
+    from lossviz.studies.calibration import reliability
+
+    r = reliability(*_calibrated_predictor(200_000))
+    # Sampling noise only: ~ sum_b sqrt(p(1-p) n_b) / N ~ 0.002 for 200,000 examples in 15 bins.
+    assert r.ece < 0.006
+    # A miscalibrated copy of the same predictor is far from it (the test can fail).
+    probs, labels = _calibrated_predictor(200_000)
+    sharpened = torch.softmax(torch.log(probs) * 3, -1)
+    assert reliability(sharpened, labels).ece > 0.1
+
+
+def test_a_known_miscalibration_has_its_analytic_ece_mce_and_brier():
+    from lossviz.studies.calibration import reliability
+
+    # 1,000 examples, each with confidence 0.9 on its predicted class (the other 9 share 0.1);
+    # exactly 600 are right: accuracy 0.6 in the one filled bin, so ECE = MCE = |0.6 - 0.9| = 0.3.
+    n = 1000
+    probs = torch.full((n, 10), 0.1 / 9, dtype=torch.float64)
+    probs[:, 3] = 0.9
+    labels = torch.full((n,), 3)
+    labels[600:] = 5
+    r = reliability(probs, labels)
+    assert r.ece == pytest.approx(0.3, abs=1e-6) and r.mce == pytest.approx(0.3, abs=1e-6)
+    # Brier: right (1 - 0.9)^2 + 9 (0.1/9)^2; wrong 0.9^2 + (1 - 0.1/9)^2 + 8 (0.1/9)^2.
+    q = 0.1 / 9
+    brier = 0.6 * (0.1 ** 2 + 9 * q ** 2) + 0.4 * (0.9 ** 2 + (1 - q) ** 2 + 8 * q ** 2)
+    assert r.brier == pytest.approx(brier, rel=1e-9)
+    assert r.nll == pytest.approx(-(0.6 * np.log(0.9) + 0.4 * np.log(q)), rel=1e-9)
+    assert r.count[13] == n and r.accuracy[13] == pytest.approx(0.6)  # 0.9 lies in [13/15, 14/15)
+
+
+def test_temperature_scaling_recovers_a_known_temperature():
+    from lossviz.studies.calibration import fit_temperature, reliability
+
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randn(40_000, 10, generator=g, dtype=torch.float64) * 2
+    labels = torch.multinomial(torch.softmax(scores, -1), 1, generator=g).squeeze(1)  # calibrated at T = 1
+    t = fit_temperature(scores * 2.5, labels)  # overconfident by a factor 2.5
+    assert t == pytest.approx(2.5, rel=0.03)
+    before, after = reliability(torch.softmax(scores * 2.5, -1), labels), reliability(torch.softmax(scores * 2.5 / t, -1), labels)
+    assert after.ece < before.ece / 3 and after.acc == before.acc
+
+
+def test_calibration_study_of_a_run(toy, toy_root, tmp_path, capsys):
+    from lossviz.studies import calibration, figures, plots
+
+    config = _config(holdout=120, epochs=3, seeds=2)
+    grid.train_run(config, toy, tmp_path / "run", workers=1, figures=())
+    results = calibration.study_calibration(tmp_path / "run")  # the data from the run's recorded source
+    assert results["heldout"] == {"start": 280, "stop": 400}
+    pred = runs.read_predictions(tmp_path / "run")
+    for name in config.losses:
+        row = results["losses"][name]
+        assert set(row["seeds"]) == {"0", "1"}
+        e = row["seeds"]["0"]
+        assert e["before"] == calibration.reliability(pred[name], pred["labels"]).to_dict()
+        assert e["after"]["acc"] == e["before"]["acc"]  # T never changes a prediction
+        assert calibration.T_RANGE[0] <= e["temperature"] <= calibration.T_RANGE[1]
+        assert row["temperature"] == pytest.approx(np.mean([row["seeds"][s]["temperature"] for s in "01"]))
+    assert json.loads((tmp_path / "run" / "calibration.json").read_text()) == results
+    fig = plots.reliability_figure(results)
+    bars = [p for ax in fig.axes for p in ax.patches if p.get_gid() == "rel-before-cross_entropy"]
+    acc = results["losses"]["cross_entropy"]["seeds"]["0"]["before"]["accuracy"]
+    np.testing.assert_allclose([p.get_height() for p in bars], [a or 0.0 for a in acc])
+    names = [p.name for p in figures.export_figures(tmp_path / "run", formats=("png",))]
+    assert "reliability.png" in names and "comparison.png" in names
+    assert main(["study", "calibration", str(tmp_path / "run"), "--figures", "none"]) == 0
+    assert "ECE(T)" in capsys.readouterr().out
+
+
+def test_temperature_fit_is_the_nll_minimum():
+    from lossviz.studies.calibration import fit_temperature
+
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(3000, 10, generator=g, dtype=torch.float64) * 3
+    y = torch.randint(0, 10, (3000,), generator=g)
+    y[:1500] = z[:1500].argmax(-1)
+    t = fit_temperature(z, y)
+
+    def nll(temp):
+        return torch.nn.functional.cross_entropy(z / temp, y).item()
+
+    assert nll(t) <= min(nll(t * 1.01), nll(t / 1.01))
+
+
+def test_calibration_cli_errors_one_line(toy, tmp_path, capsys):
+    _one_line_error(capsys, ["study", "calibration", str(tmp_path / "missing")], "not a lossviz run folder")
+    grid.train_run(_config(epochs=1), toy, tmp_path / "run", workers=1, figures=())
+    _one_line_error(capsys, ["study", "calibration", str(tmp_path / "run")], "--holdout")
+    assert main(["study", "calibration", str(tmp_path / "run"), "--no-temperature", "--figures", "none"]) == 0
+    _one_line_error(capsys, ["study", "calibration", str(tmp_path / "run"), "--figures", "gif"], "unknown format")

@@ -21,6 +21,13 @@ def study_entries(folder: Path) -> list[export.FigureEntry]:
         curves = noise.rate_curves(folder)
         entries.append(export.FigureEntry("noise", "Test accuracy against label-noise rate", "", tuple(summary["losses"]),
                                           lambda: plots.noise_figure(summary, curves)))
+    if (folder / "config.json").is_file():
+        from lossviz.studies import calibration, plots
+
+        results = calibration.read_calibration(folder)
+        if results is not None:
+            entries.append(export.FigureEntry("reliability", "Reliability diagrams per loss", "", tuple(results["losses"]),
+                                              lambda: plots.reliability_figure(results)))
     return entries
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from lossviz.style import PALETTE
 
@@ -60,4 +60,52 @@ def noise_figure(summary: dict, curves: dict[float, dict] | None = None, title: 
         a.xaxis.set_major_locator(MaxNLocator(integer=True))
     if len(small):
         small[0].set_ylabel("accuracy\n(test solid, noisy train dashed)", fontsize=9)
+    return fig
+
+
+def reliability_figure(results: dict, title: str = "") -> Figure:
+    """Reliability diagrams, one column per loss (its first seed): accuracy per confidence bin
+    against the diagonal of perfect calibration, the gap to the bin's mean confidence shaded;
+    a second row after temperature scaling (where fitted); the bin counts (log scale) below."""
+    names = list(results["losses"])
+    first = {n: next(iter(results["losses"][n]["seeds"].values())) for n in names}
+    phases = [p for p in ("before", "after") if all(p in first[n] for n in names)]
+    n_bins = results.get("n_bins", 15)
+    edges = np.linspace(0, 1, n_bins + 1)
+    centers, width = (edges[:-1] + edges[1:]) / 2, 1 / n_bins
+    fig = Figure(figsize=(max(6.4, 3.0 * len(names)), 2.9 * len(phases) + 1.6), layout="constrained")
+    axes = fig.subplots(len(phases) + 1, len(names), squeeze=False, sharex=True,
+                        gridspec_kw={"height_ratios": [3] * len(phases) + [1.4]})
+    for j, name in enumerate(names):
+        for i, phase in enumerate(phases):
+            ax, r = axes[i, j], first[name][phase]
+            acc, conf = _nan(r["accuracy"]), _nan(r["confidence"])
+            ax.bar(centers, np.nan_to_num(acc), width=width, color=_color(name), edgecolor="white", lw=0.5,
+                   label="accuracy", gid=f"rel-{phase}-{name}")
+            gap_lo, gap_hi = np.fmin(acc, conf), np.fmax(acc, conf)
+            ax.bar(centers, np.nan_to_num(gap_hi - gap_lo), bottom=np.nan_to_num(gap_lo), width=width, color="none",
+                   edgecolor=PALETTE[4], hatch="///", lw=0.8, label="gap to confidence")
+            ax.plot([0, 1], [0, 1], color="0.4", ls="--", lw=1)
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1)
+            t = f", T = {first[name]['temperature']:.2f}" if phase == "after" else ""
+            ax.set_title(f"{name}{' after T' if phase == 'after' else ''}{t}", fontsize=10)
+            ax.text(0.04, 0.95, f"ECE {100 * r['ece']:.2f}%\nMCE {100 * r['mce']:.1f}%\nBrier {r['brier']:.3f}",
+                    transform=ax.transAxes, va="top", fontsize=8.5,
+                    bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.8", "alpha": 0.85})
+            if j == 0:
+                ax.set_ylabel("accuracy" if phase == "before" else "accuracy (after T)")
+        ax = axes[-1, j]
+        for phase, ls in zip(phases, ("-", "--")):
+            ax.step(edges, np.r_[first[name][phase]["count"], first[name][phase]["count"][-1]], where="post",
+                    color=_color(name), ls=ls, lw=1.3, label=phase)
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("confidence")
+        if j == 0:
+            ax.set_ylabel("examples per bin", fontsize=9)
+            if len(phases) > 1:
+                ax.legend(fontsize=8, loc="upper left")
+    axes[0, 0].legend(fontsize=8, loc="lower right")
+    fig.suptitle(title or f"Reliability diagrams on the test set ({n_bins} bins; confidence = largest softmax probability)")
     return fig
