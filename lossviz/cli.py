@@ -275,6 +275,49 @@ def cmd_study_calibration(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_landscape(args: argparse.Namespace) -> int:
+    import time
+
+    from lossviz.studies import landscape
+
+    landscape.check_args(args.grid, args.span, args.subset)
+    formats = _formats(args.figures, allow_none=True)
+    run = Path(args.run)
+    from lossviz.train import runs
+
+    config, _ = runs.read_config(run)  # a run folder, before any loading
+    data = None
+    if args.data_root is not None:
+        from lossviz import data as data_module
+
+        data = data_module.load_fashion_mnist(args.data_root)
+    from lossviz.studies import figures
+
+    total = args.grid * args.grid + landscape.ALPHAS[2]
+    print(f"landscape of {', '.join(config.losses)} ({config.model}): {args.grid} x {args.grid} slice, span {args.span:g}, "
+          f"and {landscape.ALPHAS[2]} points from the initial to the trained weights, on {args.subset} training images",
+          file=sys.stderr)
+    bar = _progress(total, 0)
+    start = time.perf_counter()
+    try:
+        ls = landscape.run_landscape(run, data, grid=args.grid, span=args.span, subset=args.subset,
+                                     on_points=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    centre = args.grid // 2
+    for m, name in enumerate(ls.losses):
+        print(f"{name:<15} own loss at the trained point {ls.surface_own[m, centre, centre]:.4f}, "
+              f"slice range {ls.surface_own[m].min():.4f}..{ls.surface_own[m].max():.4g}; "
+              f"cross-entropy {ls.surface_ce[m, centre, centre]:.4f}")
+    print(f"{args.grid}x{args.grid} slice for {len(ls.losses)} models in {ls.seconds_2d:.2f} s, line in {ls.seconds_1d:.2f} s "
+          f"(total {time.perf_counter() - start:.1f} s with loading)")
+    if formats:
+        figures.export_figures(run, formats=formats)
+    print(f"results in {run / landscape.RESULTS_FILE}" + (f"; figures in {run / 'figures'}" if formats else ""))
+    return 0
+
+
 def _ray_runner(args: argparse.Namespace):
     """None without --ray; else a function bar -> runner(cells, data, out) sending cells to Ray."""
     if getattr(args, "ray", None) is None:
@@ -432,6 +475,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="the run's Fashion-MNIST (default: the data source recorded in the run)")
     p.add_argument("--figures", default="png", metavar="FORMATS", help="formats of the figures, among png, svg, pdf, or none (default: png)")
     p.set_defaults(func=cmd_study_calibration)
+
+    p = sub.add_parser("landscape", help="each trained model's loss from init to trained weights and on a 2-D slice",
+                       description="Loss landscapes of a `lossviz compare` run (first seed): each model's own training "
+                       "loss and cross-entropy along the line from its initial to its trained weights (Goodfellow et al. "
+                       "2015) and on a 2-D slice through its trained weights spanned by two filter-normalised random "
+                       "directions (Li et al. 2018), the same directions for every loss.")
+    p.add_argument("run", metavar="RUN", help="a run folder of `lossviz compare`")
+    p.add_argument("--grid", type=int, default=41, help="points per axis of the 2-D slice (default: 41)")
+    p.add_argument("--span", type=float, default=1.0, help="the slice covers [-SPAN, SPAN] along each direction (default: 1.0)")
+    p.add_argument("--subset", type=int, default=10_000, help="the first N training images the run trained on (default: 10000)")
+    p.add_argument("--data-root", help="the run's Fashion-MNIST (default: the data source recorded in the run)")
+    p.add_argument("--figures", default="png", metavar="FORMATS", help="formats of the figures, among png, svg, pdf, or none (default: png)")
+    p.set_defaults(func=cmd_landscape)
 
     p = sub.add_parser("explore", help="start the explorer in the browser")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")

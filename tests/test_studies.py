@@ -329,3 +329,140 @@ def test_calibration_cli_errors_one_line(toy, tmp_path, capsys):
     _one_line_error(capsys, ["study", "calibration", str(tmp_path / "run")], "--holdout")
     assert main(["study", "calibration", str(tmp_path / "run"), "--no-temperature", "--figures", "none"]) == 0
     _one_line_error(capsys, ["study", "calibration", str(tmp_path / "run"), "--figures", "gif"], "unknown format")
+
+
+# --- loss landscapes --------------------------------------------------------------------------
+
+LANDSCAPE_MODELS = [("softmax", None, "relu"), ("mlp", (12, 7), "tanh")]
+
+
+def _trained(kind, hidden, activation, *, target="probs"):
+    """A stacked model of three losses, moved off its initialisation, and a batch to score it on."""
+    from lossviz.train import models
+
+    config = _config(model=kind, hidden=hidden, activation=activation, regression_target=target,
+                     losses=("cross_entropy", "l1", "huber"))
+    model = models.init_model(kind, 3, hidden=hidden, activation=activation, seed=4)
+    g = torch.Generator().manual_seed(9)
+    for p in model.params.values():
+        p.add_(torch.randn(p.shape, generator=g) * 0.3)
+    x = torch.rand(300, 784, generator=g)
+    y = torch.randint(0, 10, (300,), generator=g)
+    return config, model, x, y
+
+
+def _reference_losses(config, params, x, y):
+    """One point at a time: the trainer's own forward and loss on these exact weights."""
+    from lossviz.train import loop, models
+    from lossviz.train.predict import stacked_model
+
+    logits, _ = models.forward(stacked_model(config, params), x)
+    onehot = loop.one_hot(y, logits, 10)
+    own = loop.loss_values(config, logits, onehot).double().mean(0)
+    ce = torch.stack([torch.nn.functional.cross_entropy(logits[:, m], y) for m in range(logits.shape[1])]).double()
+    return own, ce
+
+
+@pytest.mark.parametrize("kind,hidden,activation", LANDSCAPE_MODELS)
+@pytest.mark.parametrize("target", ["probs", "logits"])
+def test_landscape_at_the_origin_is_the_trained_models_loss(kind, hidden, activation, target):
+    from lossviz.studies import landscape
+
+    config, model, x, y = _trained(kind, hidden, activation, target=target)
+    dirs = landscape.random_directions(model.params)
+    own, ce = landscape.losses_at(config, model.params, dirs, torch.tensor([[0.0, 0.0], [0.5, -0.25]]), x, y)
+    ref_own, ref_ce = _reference_losses(config, model.params, x, y)
+    torch.testing.assert_close(own[:, 0], ref_own, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(ce[:, 0], ref_ce, rtol=1e-6, atol=1e-7)
+    assert not torch.allclose(own[:, 1], ref_own)  # another point, another loss
+
+
+@pytest.mark.parametrize("kind,hidden,activation", LANDSCAPE_MODELS)
+def test_batched_grid_equals_one_point_at_a_time(kind, hidden, activation):
+    from lossviz.studies import landscape
+
+    config, model, x, y = _trained(kind, hidden, activation)
+    dirs = landscape.random_directions(model.params)
+    coords = torch.tensor([[-1.0, 1.0], [0.3, 0.7], [1.0, -0.6], [0.0, 0.9], [-0.45, -0.2]])
+    own, ce = landscape.losses_at(config, model.params, dirs, coords, x, y, chunk=2)
+    for p, (a, b) in enumerate(coords.tolist()):
+        moved = {k: v + a * dirs[0][k] + b * dirs[1][k] for k, v in model.params.items()}
+        ref_own, ref_ce = _reference_losses(config, moved, x, y)
+        torch.testing.assert_close(own[:, p], ref_own, rtol=2e-5, atol=1e-6)
+        torch.testing.assert_close(ce[:, p], ref_ce, rtol=2e-5, atol=1e-6)
+    own_all, _ = landscape.losses_at(config, model.params, dirs, coords, x, y)  # one chunk
+    torch.testing.assert_close(own_all, own, rtol=1e-6, atol=1e-7)
+
+
+def test_directions_are_filter_normalised_and_shared_by_every_loss():
+    from lossviz.studies import landscape
+
+    _, model, _, _ = _trained("mlp", (12, 7), "tanh")
+    d1, d2 = landscape.random_directions(model.params)
+    for k, w in model.params.items():
+        if k.startswith("b"):
+            assert not d1[k].any()  # biases are not moved (Li et al.'s ignore='biasbn')
+            continue
+        torch.testing.assert_close(d1[k].norm(dim=-1), w.norm(dim=-1), rtol=1e-5, atol=1e-6)
+        unit = d1[k] / d1[k].norm(dim=-1, keepdim=True)  # the same draw for every model, up to each row's scale
+        torch.testing.assert_close(unit[0], unit[1]), torch.testing.assert_close(unit[0], unit[2])
+        assert not torch.allclose(d1[k], d2[k])
+    again, _ = landscape.random_directions(model.params)
+    assert all(torch.equal(again[k], d1[k]) for k in d1)
+
+
+def test_interpolation_line_runs_from_the_initial_to_the_trained_weights():
+    from lossviz.studies import landscape
+    from lossviz.train import models
+
+    config, model, x, y = _trained("softmax", None, "relu")
+    init = models.init_model("softmax", 3, seed=11).params
+    alphas = torch.tensor([0.0, 0.5, 1.0])
+    own, _ = landscape.losses_at(config, model.params, [landscape.interpolation_direction(init, model.params)],
+                                 (alphas - 1)[:, None], x, y)
+    torch.testing.assert_close(own[:, 0], _reference_losses(config, init, x, y)[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(own[:, 2], _reference_losses(config, model.params, x, y)[0], rtol=1e-6, atol=1e-7)
+
+
+def test_landscape_of_a_run_and_its_figures(toy, tmp_path, capsys):
+    from lossviz.studies import figures, landscape, plots
+    from lossviz.train import loop, models
+    from lossviz.train.predict import as_inputs, stacked_model
+
+    config = _config(label_noise=0.3, epochs=2)
+    grid.train_run(config, toy, tmp_path / "run", workers=1, figures=())
+    ls = landscape.run_landscape(tmp_path / "run", grid=5, span=0.5, subset=200)
+    assert ls.surface_own.shape == (3, 5, 5) and ls.line_own.shape == (3, landscape.ALPHAS[2])
+    # The centre is the trained model's loss on the first 200 images with the (noisy) labels it trained on.
+    prep = train.prepare(config, toy)
+    params = runs.read_final_weights(tmp_path / "run")[0]
+    logits, _ = models.forward(stacked_model(config, params), as_inputs(prep.train_x[:200]))
+    want = loop.loss_values(config, logits, loop.one_hot(prep.train_y[:200], logits, 10)).double().mean(0).numpy()
+    np.testing.assert_allclose(ls.surface_own[:, 2, 2], want, rtol=1e-6)
+    alpha1 = int(np.argmin(np.abs(ls.alphas - 1)))
+    np.testing.assert_allclose(ls.line_own[:, alpha1], want, rtol=1e-6)
+    again = landscape.read_landscape(tmp_path / "run")
+    np.testing.assert_array_equal(again.surface_ce, ls.surface_ce)
+    fig = plots.landscape_1d_figure(ls)
+    line = next(ln for ax in fig.axes for ln in ax.get_lines() if ln.get_gid() == "line-l1")
+    np.testing.assert_allclose(line.get_ydata(), ls.line_own[1])
+    names = {p.name for p in figures.export_figures(tmp_path / "run", formats=("png",))}
+    assert {"landscape_2d.png", "landscape_3d.png", "landscape_1d.png"} <= names
+    assert main(["landscape", str(tmp_path / "run"), "--grid", "3", "--subset", "50", "--figures", "none"]) == 0
+    assert "own loss at the trained point" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--grid", "2"], "--grid must be an integer in [3, 401]"),
+    (["--grid", "x"], "invalid int value"),
+    (["--span", "0"], "--span must be a number in (0, 100]"),
+    (["--span", "nan"], "--span"),
+    (["--subset", "0"], "--subset must be a positive integer"),
+    (["--figures", "bmp"], "unknown format"),
+])
+def test_landscape_bad_arguments_one_line(argv, needle, capsys, tmp_path):
+    _one_line_error(capsys, ["landscape", str(tmp_path), *argv], needle)
+
+
+def test_landscape_of_a_folder_that_is_no_run(capsys, tmp_path):
+    _one_line_error(capsys, ["landscape", str(tmp_path / "none")], "not a lossviz run folder")

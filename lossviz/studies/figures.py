@@ -28,6 +28,14 @@ def study_entries(folder: Path) -> list[export.FigureEntry]:
         if results is not None:
             entries.append(export.FigureEntry("reliability", "Reliability diagrams per loss", "", tuple(results["losses"]),
                                               lambda: plots.reliability_figure(results)))
+        from lossviz.studies import landscape
+
+        ls = landscape.read_landscape(folder)
+        if ls is not None:
+            for stem, title, build in (("landscape_2d", "Loss on a 2-D slice", plots.landscape_2d_figure),
+                                       ("landscape_3d", "Own loss on a 2-D slice, 3-D", plots.landscape_3d_figure),
+                                       ("landscape_1d", "Loss from initial to trained weights", plots.landscape_1d_figure)):
+                entries.append(export.FigureEntry(stem, title, "", ls.losses, lambda b=build: b(ls)))
     return entries
 
 

@@ -109,3 +109,68 @@ def reliability_figure(results: dict, title: str = "") -> Figure:
     axes[0, 0].legend(fontsize=8, loc="lower right")
     fig.suptitle(title or f"Reliability diagrams on the test set ({n_bins} bins; confidence = largest softmax probability)")
     return fig
+
+
+def landscape_2d_figure(ls, title: str = "") -> Figure:
+    """Contours of log10 loss on the 2-D slice, one column per loss: its own training loss (top)
+    and cross-entropy (bottom); the trained weights at (0, 0) marked."""
+    names = list(ls.losses)
+    fig = Figure(figsize=(max(6.4, 3.2 * len(names)), 6.2), layout="constrained")
+    axes = fig.subplots(2, len(names), squeeze=False)
+    grid = ls.coords
+    for j, name in enumerate(names):
+        for i, (surface, what) in enumerate(((ls.surface_own[j], f"{name} loss"), (ls.surface_ce[j], "cross-entropy"))):
+            ax = axes[i, j]
+            z = np.log10(np.clip(surface, 1e-12, None))
+            cs = ax.contourf(grid, grid, z, levels=20, cmap="viridis")
+            ax.contour(grid, grid, z, levels=cs.levels, colors="white", linewidths=0.3, alpha=0.5)
+            ax.plot([0], [0], marker="*", ms=12, color=PALETTE[4], mec="white", gid=f"trained-{name}-{i}")
+            ax.set_aspect("equal")
+            ax.set_title(f"{what}" + (f" ({name} model)" if i else ""), fontsize=10)
+            cb = fig.colorbar(cs, ax=ax, shrink=0.85)
+            cb.set_label("log10 loss", fontsize=8)
+            if j == 0:
+                ax.set_ylabel("direction 2")
+            if i == 1:
+                ax.set_xlabel("direction 1")
+    fig.suptitle(title or "Loss on a 2-D slice through the trained weights (filter-normalised random directions; ★ trained)")
+    return fig
+
+
+def landscape_1d_figure(ls, title: str = "") -> Figure:
+    """Loss along the line from the initial (alpha = 0) to the trained (alpha = 1) weights, per
+    model: its own loss (left, log scale) and cross-entropy (right)."""
+    fig = Figure(figsize=(11.5, 4.0), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for j, name in enumerate(ls.losses):
+        for ax, values in zip(axes, (ls.line_own[j], ls.line_ce[j])):
+            ax.plot(ls.alphas, values, color=_color(name), label=name, gid=f"line-{name}")
+    for ax, label in zip(axes, ("each model's own training loss", "cross-entropy")):
+        ax.set_yscale("log")
+        ax.axvline(0, color="0.5", lw=1, ls=":")
+        ax.axvline(1, color="0.5", lw=1, ls="--")
+        ax.set_xlabel("alpha: (1 - alpha) initial + alpha trained")
+        ax.set_title(label)
+    axes[0].legend(loc="best")
+    fig.suptitle(title or "Linear interpolation from the initial (alpha = 0) to the trained (alpha = 1) weights")
+    return fig
+
+
+def landscape_3d_figure(ls, title: str = "") -> Figure:
+    """Each model's own loss on the 2-D slice as a 3-D surface (log10), trained point marked."""
+    names = list(ls.losses)
+    fig = Figure(figsize=(max(6.4, 3.4 * len(names)), 3.8), layout="constrained")
+    a, b = np.meshgrid(ls.coords, ls.coords)
+    for j, name in enumerate(names):
+        ax = fig.add_subplot(1, len(names), j + 1, projection="3d")
+        z = np.log10(np.clip(ls.surface_own[j], 1e-12, None))
+        ax.plot_surface(a, b, z, cmap="viridis", linewidth=0, antialiased=True, rstride=1, cstride=1)
+        centre = len(ls.coords) // 2
+        ax.scatter([0], [0], [z[centre, centre]], color=PALETTE[4], s=30, depthshade=False)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("dir 1", fontsize=8)
+        ax.set_ylabel("dir 2", fontsize=8)
+        ax.set_zlabel("log10 loss", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(title or "Own training loss on the 2-D slice")
+    return fig
