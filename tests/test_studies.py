@@ -466,3 +466,75 @@ def test_landscape_bad_arguments_one_line(argv, needle, capsys, tmp_path):
 
 def test_landscape_of_a_folder_that_is_no_run(capsys, tmp_path):
     _one_line_error(capsys, ["landscape", str(tmp_path / "none")], "not a lossviz run folder")
+
+
+# --- grids on Ray -----------------------------------------------------------------------------
+
+
+def _comparable(folder: Path) -> dict:
+    """What must agree between two runs of the same cell: metrics (wall time aside), predictions, flips."""
+    out = {"metrics": [{k: v for k, v in r.to_dict().items() if k != "seconds"} for r in runs.read_metrics(folder)]}
+    out["predictions"] = runs.read_predictions(folder)
+    if (folder / "label_noise.npz").is_file():
+        with np.load(folder / "label_noise.npz") as f:
+            out["flips"] = {k: f[k] for k in f.files}
+    return out
+
+
+def test_a_ray_study_equals_the_local_study(toy, tmp_path):
+    pytest.importorskip("ray", reason="ray is not installed here (optional extra: pip install 'lossviz[ray]')")
+    import ray
+
+    from lossviz.studies import ray_grid
+
+    config = _config(losses=("cross_entropy", "l1"), epochs=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a 1-CPU Ray task: the same float summation order
+    try:
+        local = noise.study_noise(config, [0.0, 0.4], toy, tmp_path / "local", workers=1)
+    finally:
+        torch.set_num_threads(threads)
+    seen = []
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=80 * 2**20)
+    try:
+        remote = noise.study_noise(config, [0.0, 0.4], toy, tmp_path / "ray",
+                                   runner=ray_grid.runner(on_cell=lambda cell, results: seen.append(cell.name)))
+    finally:
+        ray.shutdown()
+    assert sorted(seen) == ["rate_0.00", "rate_0.40"]
+    for key in ("rates", "noise"):
+        assert remote[key] == local[key]
+    for name in config.losses:
+        np.testing.assert_allclose(remote["losses"][name]["test_acc"], local["losses"][name]["test_acc"], rtol=0, atol=1e-12)
+    for cell in ("rate_0.00", "rate_0.40"):
+        a, b = _comparable(tmp_path / "local" / cell), _comparable(tmp_path / "ray" / cell)
+        assert a["metrics"] == b["metrics"]
+        for k in a["predictions"]:
+            np.testing.assert_allclose(a["predictions"][k], b["predictions"][k], rtol=1e-6, atol=1e-7)
+        assert ("flips" in a) == ("flips" in b) == (cell == "rate_0.40")
+        if "flips" in a:
+            assert all(np.array_equal(a["flips"][k], b["flips"][k]) for k in a["flips"])
+        assert (tmp_path / "ray" / cell / "figures" / "comparison.png").is_file()
+
+
+def test_ray_cells_never_write_outside_their_folder(tmp_path):
+    from lossviz.studies.ray_grid import write_cell
+
+    write_cell(tmp_path, "cell", {"a/b.json": b"{}"})
+    assert (tmp_path / "cell" / "a" / "b.json").read_bytes() == b"{}"
+    with pytest.raises(ValueError, match="outside its run folder"):
+        write_cell(tmp_path, "cell", {"../evil": b""})
+
+
+def test_ray_flag_without_ray_is_one_line(monkeypatch, capsys, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    _one_line_error(capsys, ["study", "noise", "--ray", "--out", str(tmp_path / "x")], "pip install 'lossviz[ray]'")
