@@ -11,8 +11,9 @@ are 0 (Li et al.'s default, ``ignore='biasbn'``).
 Fast: the grid points are a batch of weight matrices. The first layer is linear in the grid
 coordinates, X (W + a D1 + b D2)^T = X W^T + a X D1^T + b X D2^T, so its three matrix products
 over the data serve every grid point; later layers run as one batched product over (model, grid
-point) pairs. The loss per point is the trainer's own ``loss_values``, so the landscape at (0, 0)
-is the trained model's training loss.
+point) pairs. The loss per point is the registry's function applied as the trainer's
+``loss_values`` applies it (tests check the two agree), so the landscape at (0, 0) is the trained
+model's training loss.
 """
 
 from __future__ import annotations
@@ -99,15 +100,19 @@ def losses_at(config: TrainConfig, params: dict[str, torch.Tensor], directions: 
         directions: K directions shaped like ``params``.
         coords: (P, K) grid coordinates.
         x: (N, n_inputs) inputs as floats; labels (N,).
-        chunk: grid points per batch (default: what keeps a batch's logits near 16 M floats).
+        chunk: grid points per batch (default: about 2 M activations per batch, cache-sized).
         on_chunk: called with the number of points done after each batch (a progress bar).
 
     Returns:
-        (own, ce): (M, P) float64 tensors, each model's own training loss (``loss_values``, the
-        trainer's) and cross-entropy, averaged over the N examples.
+        (own, ce): (M, P) float64 tensors, each model's own training loss (the registry's
+        function, applied as the trainer applies it) and cross-entropy, averaged over the N
+        examples.
+
+    Layout: examples last, (g, M, units, N), so that every elementwise pass runs over long
+    contiguous rows and the softmax's reductions over the 10 classes are sums of 10 rows.
     """
-    from lossviz.registry import get_activation, get_loss
-    from lossviz.train.loop import loss_heads, loss_values, one_hot
+    from lossviz.registry import get_activation
+    from lossviz.train.loop import _on_probs, loss_heads, one_hot
 
     _check(config, params, directions)
     coords = torch.as_tensor(coords, dtype=x.dtype)
@@ -116,42 +121,50 @@ def losses_at(config: TrainConfig, params: dict[str, torch.Tensor], directions: 
         raise ValueError(f"coords give {k_dirs} coordinates per point for {len(directions)} directions")
     model = _stacked(config, params)
     n, m, n_layers = len(labels), model.n_models, model.n_layers
-    width = params["w1"].shape[1]
     heads = loss_heads(config)
-    ce = get_loss("cross_entropy").value_fn
-    onehot = one_hot(labels, x, n_classes)
-    # Layer 1 for the base point and along each direction: K + 1 matrix products over the data.
-    z0 = models.linear(x, params["w1"].reshape(-1, params["w1"].shape[-1]), params["b1"].reshape(-1)).view(n, m, width)
-    zk = [models.linear(x, d["w1"].reshape(-1, d["w1"].shape[-1]), d["b1"].reshape(-1)).view(n, m, width) for d in directions]
+    on_probs = _on_probs(config, heads)
+    onehot_t = one_hot(labels, x, n_classes).T.contiguous()  # (C, N)
+    xt = x.T.contiguous()  # (n_inputs, N)
+    # Layer 1 at the base point and along each direction, stacked (K + 1, M*H1*N): K + 1 matrix
+    # products over the data serve every grid point, whose pre-activations are then one more
+    # product, [1, c_1, ..., c_K] @ stack.
+    basis = torch.stack([(p["w1"].reshape(-1, xt.shape[0]) @ xt + p["b1"].reshape(-1, 1)).reshape(-1)
+                         for p in (params, *directions)])
+    width = params["w1"].shape[1]
     if chunk is None:
         widest = max(v.shape[1] for k, v in params.items() if k.startswith("b"))
-        chunk = max(1, min(p_total, 16_000_000 // max(1, n * m * widest)))
+        chunk = max(1, min(p_total, 2_000_000 // max(1, n * m * widest)))
+    act = get_activation(model.activation) if n_layers > 1 else None
     own_out = torch.empty(m, p_total, dtype=torch.float64)
     ce_out = torch.empty(m, p_total, dtype=torch.float64)
-    act = get_activation(model.activation) if n_layers > 1 else None
+    y_index = labels.view(1, 1, 1, n)
     for start in range(0, p_total, chunk):
         c = coords[start:start + chunk]  # (g, K)
         g = len(c)
-        z = z0.unsqueeze(2).expand(n, m, g, width).clone()  # (N, M, g, H1)
-        for k in range(k_dirs):
-            z.add_(zk[k].unsqueeze(2) * c[:, k].view(1, 1, g, 1))
+        weights = torch.cat([torch.ones(g, 1, dtype=c.dtype), c], 1)  # (g, K + 1)
+        z = (weights @ basis).view(g, m, width, n)
         for i in range(2, n_layers + 1):
-            # Weights of layer i at every (model, grid point): W + sum_k c_k D_k, (M, g, out, in).
-            w = params[f"w{i}"].unsqueeze(1) + sum(directions[k][f"w{i}"].unsqueeze(1) * c[:, k].view(1, g, 1, 1)
-                                                   for k in range(k_dirs))
-            b = params[f"b{i}"].unsqueeze(1) + sum(directions[k][f"b{i}"].unsqueeze(1) * c[:, k].view(1, g, 1)
-                                                   for k in range(k_dirs))
-            h = act.value_fn(z, **model.activation_params)  # (N, M, g, H)
-            hb = h.reshape(n, m * g, -1).transpose(0, 1)  # (M*g, N, H)
-            z = torch.baddbmm(b.reshape(m * g, 1, -1), hb, w.reshape(m * g, *w.shape[2:]).transpose(1, 2))
-            z = z.view(m, g, n, -1).permute(2, 0, 1, 3)  # (N, M, g, out)
-        # Grid points folded into the batch: (g*N, M, C), so head m scores column m as in training.
-        logits = z.permute(2, 0, 1, 3).reshape(g * n, m, -1)
-        target = onehot.repeat(g, 1)
-        own = loss_values(config, logits, target, heads).view(g, n, m)
-        own_out[:, start:start + g] = own.double().mean(1).T
-        ce_vals = ce(logits.reshape(g * n * m, -1), target.repeat_interleave(m, 0)).view(g, n, m)
-        ce_out[:, start:start + g] = ce_vals.double().mean(1).T
+            # Layer i's weights at every (grid point, model): W + sum_k c_k D_k, (g, M, out, in).
+            w = params[f"w{i}"] + sum(directions[k][f"w{i}"] * c[:, k].view(g, 1, 1, 1) for k in range(k_dirs))
+            b = params[f"b{i}"] + sum(directions[k][f"b{i}"] * c[:, k].view(g, 1, 1) for k in range(k_dirs))
+            h = act.value_fn(z, **model.activation_params).view(g * m, -1, n)
+            z = torch.baddbmm(b.reshape(g * m, -1, 1), w.reshape(g * m, *w.shape[2:]), h).view(g, m, -1, n)
+        # Softmax over the classes (dim 2), stable: z - max, exp, sum.
+        top = z.amax(2, keepdim=True)
+        e = torch.exp(z - top)
+        total = e.sum(2, keepdim=True)
+        log_total = torch.log(total)
+        # Cross-entropy: logsumexp(z) - z_y = top + log sum exp(z - top) - z_y.
+        z_y = z.gather(2, y_index.expand(g, m, 1, n))
+        ce_out[:, start:start + g] = (top + log_total - z_y).squeeze(2).double().mean(-1).T
+        probs = e.div_(total) if on_probs else None
+        for j, h in enumerate(heads):
+            if h.kind == "regression":  # as loss_values: summed over the classes, on probs or logits
+                out = (probs if on_probs else z)[:, j]
+                own = h.value(out, onehot_t, **h.params).sum(1)
+            else:  # classification losses take the logits, classes last
+                own = h.value(z[:, j].transpose(1, 2), onehot_t.T, **h.params)
+            own_out[j, start:start + g] = own.double().mean(-1)
         if on_chunk is not None:
             on_chunk(g)
     return own_out, ce_out

@@ -119,15 +119,18 @@ def landscape_2d_figure(ls, title: str = "") -> Figure:
     axes = fig.subplots(2, len(names), squeeze=False)
     grid = ls.coords
     for j, name in enumerate(names):
-        for i, (surface, what) in enumerate(((ls.surface_own[j], f"{name} loss"), (ls.surface_ce[j], "cross-entropy"))):
+        for i, (surface, what) in enumerate(((ls.surface_own[j], f"{name}: own loss"), (ls.surface_ce[j], f"{name}: cross-entropy"))):
             ax = axes[i, j]
             z = np.log10(np.clip(surface, 1e-12, None))
             cs = ax.contourf(grid, grid, z, levels=20, cmap="viridis")
             ax.contour(grid, grid, z, levels=cs.levels, colors="white", linewidths=0.3, alpha=0.5)
             ax.plot([0], [0], marker="*", ms=12, color=PALETTE[4], mec="white", gid=f"trained-{name}-{i}")
             ax.set_aspect("equal")
-            ax.set_title(f"{what}" + (f" ({name} model)" if i else ""), fontsize=10)
+            ax.set_title(what, fontsize=10)
             cb = fig.colorbar(cs, ax=ax, shrink=0.85)
+            cb.locator = MaxNLocator(5)
+            cb.update_ticks()
+            cb.ax.tick_params(labelsize=8)
             cb.set_label("log10 loss", fontsize=8)
             if j == 0:
                 ax.set_ylabel("direction 2")
@@ -166,11 +169,12 @@ def landscape_3d_figure(ls, title: str = "") -> Figure:
         z = np.log10(np.clip(ls.surface_own[j], 1e-12, None))
         ax.plot_surface(a, b, z, cmap="viridis", linewidth=0, antialiased=True, rstride=1, cstride=1)
         centre = len(ls.coords) // 2
-        ax.scatter([0], [0], [z[centre, centre]], color=PALETTE[4], s=30, depthshade=False)
-        ax.set_title(name, fontsize=10)
+        ax.scatter([0], [0], [z[centre, centre]], color=PALETTE[4], s=60, marker="*", depthshade=False)
+        ax.set_title(f"{name} (★ trained)", fontsize=10)
         ax.set_xlabel("dir 1", fontsize=8)
         ax.set_ylabel("dir 2", fontsize=8)
-        ax.set_zlabel("log10 loss", fontsize=8)
+        ax.set_zlabel("log10 loss", fontsize=8, labelpad=8)
+        ax.locator_params(nbins=4)
         ax.tick_params(labelsize=7)
     fig.suptitle(title or "Own training loss on the 2-D slice")
     return fig
