@@ -219,6 +219,7 @@ def cmd_study_noise(args: argparse.Namespace) -> int:
     if args.out is not None and not args.out.strip():
         raise UsageError("--out must name a folder, got an empty path")
     rates = noise.parse_rates(args.rates)
+    formats = _formats(args.figures, allow_none=True)
     config = _study_config(args, noise.default_losses())
     if config.label_noise:
         raise UsageError("--label-noise is set per run by --rates; leave it out")
@@ -240,14 +241,13 @@ def cmd_study_noise(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     bar = _progress(sum(grid.batches_of(c, fmnist) for c in cells) if runner is None else len(cells), 0)
     try:
-        summary = noise.study_noise(config, rates, fmnist, out, kind=args.noise_kind, workers=args.workers,
+        summary = noise.study_noise(config, rates, fmnist, out, kind=args.noise_kind, workers=args.workers, figures=formats,
                                     runner=runner(bar) if runner else None,
                                     on_batch=(lambda: bar.update(1)) if bar is not None and runner is None else None)
     finally:
         if bar is not None:
             bar.close()
     print(noise.format_noise_table(summary))
-    formats = _formats(args.figures, allow_none=True)
     if formats:
         figures.export_figures(out, formats=formats)
     print(f"study folder: {out} ({len(cells)} run folders; figures in {out / 'figures'}) in {time.perf_counter() - start:.1f} s")
@@ -459,7 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: one per core here; 1 per task on Ray)")
     p.add_argument("--data-root", help="the folder holding the Fashion-MNIST IDX files (default: as for compare)")
     p.add_argument("--out", help="study folder (default: runs/noise-DATE-TIME)")
-    p.add_argument("--figures", default="png", metavar="FORMATS", help="formats of the figures, among png, svg, pdf, or none (default: png)")
+    p.add_argument("--figures", default="png", metavar="FORMATS", help="formats of the study's and each run's figures, "
+                   "among png, svg, pdf, or none (default: png)")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run each rate as a Ray task: on the cluster at ADDRESS (e.g. ray://head:10001 or auto), or "
                    "on a local Ray without ADDRESS (needs `pip install 'lossviz[ray]'`)")

@@ -121,7 +121,7 @@ def test_noise_study_runs_one_folder_per_rate_and_summarises_them(toy, tmp_path)
     from lossviz.studies import figures, plots
 
     config = _config(seeds=2)
-    summary = noise.study_noise(config, [0.0, 0.5], toy, tmp_path / "study", workers=1)
+    summary = noise.study_noise(config, [0.0, 0.5], toy, tmp_path / "study", workers=1, figures=())
     assert summary["rates"] == [0.0, 0.5] and list(summary["losses"]) == list(config.losses)
     for r, cell in ((0.0, "rate_0.00"), (0.5, "rate_0.50")):
         saved, _ = runs.read_config(tmp_path / "study" / cell)
@@ -169,6 +169,7 @@ def test_study_noise_cli(toy_root, tmp_path, capsys):
     (["--label-noise", "0.2"], "unrecognized arguments"),
     (["--epochs", "0"], "epochs must be an integer"),
     (["--noise", "random"], "invalid choice"),
+    (["--figures", "gif"], "unknown format"),
 ])
 def test_study_noise_bad_arguments_one_line(argv, needle, capsys, tmp_path):
     _one_line_error(capsys, ["study", "noise", "--out", str(tmp_path / "x"), *argv], needle)
@@ -378,7 +379,7 @@ def test_landscape_at_the_origin_is_the_trained_models_loss(kind, hidden, activa
 
 
 @pytest.mark.parametrize("kind,hidden,activation", LANDSCAPE_MODELS)
-def test_batched_grid_equals_one_point_at_a_time(kind, hidden, activation):
+def test_batched_grid_equals_one_point_at_a_time(kind, hidden, activation, monkeypatch):
     from lossviz.studies import landscape
 
     config, model, x, y = _trained(kind, hidden, activation)
@@ -392,6 +393,10 @@ def test_batched_grid_equals_one_point_at_a_time(kind, hidden, activation):
         torch.testing.assert_close(ce[:, p], ref_ce, rtol=2e-5, atol=1e-6)
     own_all, _ = landscape.losses_at(config, model.params, dirs, coords, x, y)  # one chunk
     torch.testing.assert_close(own_all, own, rtol=1e-6, atol=1e-7)
+    monkeypatch.setattr(landscape, "BATCH_FLOATS", 3000)  # the examples in several blocks, sums merged
+    own_blocks, ce_blocks = landscape.losses_at(config, model.params, dirs, coords, x, y)
+    torch.testing.assert_close(own_blocks, own, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(ce_blocks, ce, rtol=1e-6, atol=1e-7)
 
 
 def test_directions_are_filter_normalised_and_shared_by_every_loss():
@@ -491,7 +496,7 @@ def test_a_ray_study_equals_the_local_study(toy, tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in a 1-CPU Ray task: the same float summation order
     try:
-        local = noise.study_noise(config, [0.0, 0.4], toy, tmp_path / "local", workers=1)
+        local = noise.study_noise(config, [0.0, 0.4], toy, tmp_path / "local", workers=1, figures=())
     finally:
         torch.set_num_threads(threads)
     seen = []
@@ -514,7 +519,7 @@ def test_a_ray_study_equals_the_local_study(toy, tmp_path):
         assert ("flips" in a) == ("flips" in b) == (cell == "rate_0.40")
         if "flips" in a:
             assert all(np.array_equal(a["flips"][k], b["flips"][k]) for k in a["flips"])
-        assert (tmp_path / "ray" / cell / "figures" / "comparison.png").is_file()
+        assert (tmp_path / "ray" / cell / "figures" / "comparison.png").is_file()  # subfolders come back too
 
 
 def test_ray_cells_never_write_outside_their_folder(tmp_path):

@@ -47,11 +47,12 @@ def batches_of(cell: Cell, data) -> int:
 
 
 def run_here(cells: list[Cell], data, root: Path, *, on_batch: Callable[[], None] | None = None,
-             on_cell: Callable[[Cell, dict], None] | None = None, workers: int | None = None) -> dict[str, dict]:
+             on_cell: Callable[[Cell, dict], None] | None = None, workers: int | None = None,
+             figures: tuple[str, ...] = ("png",)) -> dict[str, dict]:
     """Every cell in this process, one after the other; returns {cell name: results}."""
     out = {}
     for cell in cells:
-        out[cell.name] = train_run(cell.config, data, Path(root) / cell.name, workers=workers,
+        out[cell.name] = train_run(cell.config, data, Path(root) / cell.name, workers=workers, figures=figures,
                                    on_batch=(lambda i, n: on_batch()) if on_batch else None)
         if on_cell is not None:
             on_cell(cell, out[cell.name])

@@ -34,7 +34,8 @@ from lossviz.train.config import TrainConfig
 RESULTS_FILE = "landscape.npz"
 META_FILE = "landscape.json"
 ALPHAS = (-0.5, 1.5, 101)  # the 1-D line: alpha from -0.5 to 1.5 (0: initial, 1: trained weights)
-DIRECTION_SEED = 20180  # the random directions' seed (the same for every run, so runs compare too)
+DIRECTION_SEED = 20180
+BATCH_FLOATS = 2_000_000  # activations per batch of (grid points x examples)  # the random directions' seed (the same for every run, so runs compare too)
 
 
 @dataclass
@@ -100,7 +101,7 @@ def losses_at(config: TrainConfig, params: dict[str, torch.Tensor], directions: 
         directions: K directions shaped like ``params``.
         coords: (P, K) grid coordinates.
         x: (N, n_inputs) inputs as floats; labels (N,).
-        chunk: grid points per batch (default: about 2 M activations per batch, cache-sized).
+        chunk: grid points per batch (default: about ``BATCH_FLOATS`` activations per batch).
         on_chunk: called with the number of points done after each batch (a progress bar).
 
     Returns:
@@ -123,50 +124,58 @@ def losses_at(config: TrainConfig, params: dict[str, torch.Tensor], directions: 
     n, m, n_layers = len(labels), model.n_models, model.n_layers
     heads = loss_heads(config)
     on_probs = _on_probs(config, heads)
-    onehot_t = one_hot(labels, x, n_classes).T.contiguous()  # (C, N)
-    xt = x.T.contiguous()  # (n_inputs, N)
-    # Layer 1 at the base point and along each direction, stacked (K + 1, M*H1*N): K + 1 matrix
-    # products over the data serve every grid point, whose pre-activations are then one more
-    # product, [1, c_1, ..., c_K] @ stack.
-    basis = torch.stack([(p["w1"].reshape(-1, xt.shape[0]) @ xt + p["b1"].reshape(-1, 1)).reshape(-1)
-                         for p in (params, *directions)])
     width = params["w1"].shape[1]
+    widest = max(v.shape[1] for k, v in params.items() if k.startswith("b"))
+    # Examples in blocks, grid points in chunks, so that one batch's activations stay near 2 M
+    # floats (8 MB): cache-friendly, and below the size where every allocation is a fresh mmap.
+    block = max(1, min(n, BATCH_FLOATS // (m * widest)))
     if chunk is None:
-        widest = max(v.shape[1] for k, v in params.items() if k.startswith("b"))
-        chunk = max(1, min(p_total, 2_000_000 // max(1, n * m * widest)))
+        chunk = max(1, min(p_total, BATCH_FLOATS // (block * m * widest)))
+    blocks = []
+    for lo in range(0, n, block):
+        xt = x[lo:lo + block].T.contiguous()  # (n_inputs, nb)
+        # Layer 1 at the base point and along each direction, stacked (K + 1, M*H1*nb): K + 1
+        # matrix products over the data serve every grid point, whose pre-activations are then
+        # one more product, [1, c_1, ..., c_K] @ stack.
+        basis = torch.stack([(p["w1"].reshape(-1, xt.shape[0]) @ xt + p["b1"].reshape(-1, 1)).reshape(-1)
+                             for p in (params, *directions)])
+        y = labels[lo:lo + block]
+        blocks.append((basis, y.view(1, 1, 1, -1), one_hot(y, x, n_classes).T.contiguous()))  # onehot (C, nb)
     act = get_activation(model.activation) if n_layers > 1 else None
-    own_out = torch.empty(m, p_total, dtype=torch.float64)
-    ce_out = torch.empty(m, p_total, dtype=torch.float64)
-    y_index = labels.view(1, 1, 1, n)
+    own_out = torch.zeros(m, p_total, dtype=torch.float64)
+    ce_out = torch.zeros(m, p_total, dtype=torch.float64)
     for start in range(0, p_total, chunk):
         c = coords[start:start + chunk]  # (g, K)
         g = len(c)
         weights = torch.cat([torch.ones(g, 1, dtype=c.dtype), c], 1)  # (g, K + 1)
-        z = (weights @ basis).view(g, m, width, n)
-        for i in range(2, n_layers + 1):
-            # Layer i's weights at every (grid point, model): W + sum_k c_k D_k, (g, M, out, in).
-            w = params[f"w{i}"] + sum(directions[k][f"w{i}"] * c[:, k].view(g, 1, 1, 1) for k in range(k_dirs))
-            b = params[f"b{i}"] + sum(directions[k][f"b{i}"] * c[:, k].view(g, 1, 1) for k in range(k_dirs))
-            h = act.value_fn(z, **model.activation_params).view(g * m, -1, n)
-            z = torch.baddbmm(b.reshape(g * m, -1, 1), w.reshape(g * m, *w.shape[2:]), h).view(g, m, -1, n)
-        # Softmax over the classes (dim 2), stable: z - max, exp, sum.
-        top = z.amax(2, keepdim=True)
-        e = torch.exp(z - top)
-        total = e.sum(2, keepdim=True)
-        log_total = torch.log(total)
-        # Cross-entropy: logsumexp(z) - z_y = top + log sum exp(z - top) - z_y.
-        z_y = z.gather(2, y_index.expand(g, m, 1, n))
-        ce_out[:, start:start + g] = (top + log_total - z_y).squeeze(2).double().mean(-1).T
-        probs = e.div_(total) if on_probs else None
-        for j, h in enumerate(heads):
-            if h.kind == "regression":  # as loss_values: summed over the classes, on probs or logits
-                out = (probs if on_probs else z)[:, j]
-                own = h.value(out, onehot_t, **h.params).sum(1)
-            else:  # classification losses take the logits, classes last
-                own = h.value(z[:, j].transpose(1, 2), onehot_t.T, **h.params)
-            own_out[j, start:start + g] = own.double().mean(-1)
+        # Layer i >= 2 at every (grid point, model): W + sum_k c_k D_k, (g, M, out, in).
+        later = [(params[f"w{i}"] + sum(directions[k][f"w{i}"] * c[:, k].view(g, 1, 1, 1) for k in range(k_dirs)),
+                  params[f"b{i}"] + sum(directions[k][f"b{i}"] * c[:, k].view(g, 1, 1) for k in range(k_dirs)))
+                 for i in range(2, n_layers + 1)]
+        for basis, y_index, onehot_t in blocks:
+            nb = onehot_t.shape[1]
+            z = (weights @ basis).view(g, m, width, nb)
+            for w, b in later:
+                h = act.value_fn(z, **model.activation_params).view(g * m, -1, nb)
+                z = torch.baddbmm(b.reshape(g * m, -1, 1), w.reshape(g * m, *w.shape[2:]), h).view(g, m, -1, nb)
+            # Softmax over the classes (dim 2), stable: z - max, exp, sum.
+            top = z.amax(2, keepdim=True)
+            e = torch.exp(z - top)
+            total = e.sum(2, keepdim=True)
+            # Cross-entropy: logsumexp(z) - z_y = top + log sum exp(z - top) - z_y.
+            z_y = z.gather(2, y_index.expand(g, m, 1, nb))
+            ce_out[:, start:start + g] += (top + torch.log(total) - z_y).squeeze(2).double().sum(-1).T
+            probs = e.div_(total) if on_probs else None
+            for j, h in enumerate(heads):
+                if h.kind == "regression":  # as loss_values: summed over the classes, on probs or logits
+                    own = h.value((probs if on_probs else z)[:, j], onehot_t, **h.params).sum(1)
+                else:  # classification losses take the logits, classes last
+                    own = h.value(z[:, j].transpose(1, 2), onehot_t.T, **h.params)
+                own_out[j, start:start + g] += own.double().sum(-1)
         if on_chunk is not None:
             on_chunk(g)
+    own_out /= n
+    ce_out /= n
     return own_out, ce_out
 
 

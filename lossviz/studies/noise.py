@@ -82,11 +82,12 @@ def check_study_out(out: Path) -> None:
 
 
 def study_noise(config: TrainConfig, rates, data, out: Path, *, kind: str = "symmetric", runner=None,
-                on_batch=None, workers: int | None = None) -> dict:
+                on_batch=None, workers: int | None = None, figures: tuple[str, ...] = ("png",)) -> dict:
     """Train one run per rate into ``out/rate_R`` and summarise them into ``out/noise.json``.
 
     ``runner(cells, data, out)``: how the cells run (default ``grid.run_here``, in this process;
-    ``ray_grid.runner(address)`` sends them to Ray). Returns the summary.
+    ``ray_grid.runner(address)`` sends them to Ray). ``figures``: formats of each run's own
+    figures, drawn here (Ray tasks draw PNG). Returns the summary.
     """
     from lossviz.studies import grid
 
@@ -101,7 +102,7 @@ def study_noise(config: TrainConfig, rates, data, out: Path, *, kind: str = "sym
              "config": config.to_dict(), "cells": {str(c.config.label_noise): c.name for c in cells}}
     write_atomic(out / STUDY_FILE, _dump(study))
     if runner is None:
-        grid.run_here(cells, data, out, on_batch=on_batch, workers=workers)
+        grid.run_here(cells, data, out, on_batch=on_batch, workers=workers, figures=figures)
     else:
         runner(cells, data, out)
     summary = summarize_noise(out)
