@@ -239,7 +239,7 @@ def cmd_study_noise(args: argparse.Namespace) -> int:
           f"{config.model}, {config.epochs} epochs x {config.seeds} seed(s), {args.noise_kind} noise; "
           f"{'on Ray' if runner else 'here'}; study folder {out}", file=sys.stderr)
     start = time.perf_counter()
-    bar = _progress(sum(grid.batches_of(c, fmnist) for c in cells) if runner is None else len(cells), 0)
+    bar = _progress(sum(grid.batches_of(c, fmnist) for c in cells), 0) if runner is None else _progress(len(cells), 0, "run")
     try:
         summary = noise.study_noise(config, rates, fmnist, out, kind=args.noise_kind, workers=args.workers, figures=formats,
                                     runner=runner(bar) if runner else None,
@@ -297,7 +297,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     print(f"landscape of {', '.join(config.losses)} ({config.model}): {args.grid} x {args.grid} slice, span {args.span:g}, "
           f"and {landscape.ALPHAS[2]} points from the initial to the trained weights, on {args.subset} training images",
           file=sys.stderr)
-    bar = _progress(total, 0)
+    bar = _progress(total, 0, "point")
     start = time.perf_counter()
     try:
         ls = landscape.run_landscape(run, data, grid=args.grid, span=args.span, subset=args.subset,
@@ -364,13 +364,13 @@ def _epoch_summary(records, config) -> str:
         for r in records)
 
 
-def _progress(total: int, done: int):
+def _progress(total: int, done: int, unit: str = "batch"):
     """A tqdm bar on a terminal (or with LOSSVIZ_PROGRESS=1); None otherwise."""
     if not sys.stderr.isatty() and os.environ.get("LOSSVIZ_PROGRESS") != "1":
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=done, unit="batch", file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=total, initial=done, unit=unit, file=sys.stderr, dynamic_ncols=True)
 
 
 def _typed(parse):

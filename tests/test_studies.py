@@ -543,3 +543,16 @@ def test_ray_flag_without_ray_is_one_line(monkeypatch, capsys, tmp_path):
 
     monkeypatch.setattr(builtins, "__import__", no_ray)
     _one_line_error(capsys, ["study", "noise", "--ray", "--out", str(tmp_path / "x")], "pip install 'lossviz[ray]'")
+
+
+def test_long_studies_show_a_progress_bar(toy, toy_root, tmp_path, capsys, monkeypatch):
+    from lossviz.studies import landscape
+
+    monkeypatch.setenv("LOSSVIZ_PROGRESS", "1")  # a bar as on a terminal
+    assert main(["study", "noise", "--data-root", str(toy_root), "--rates", "0,0.5", "--losses", "cross_entropy",
+                 "--epochs", "2", "--batch-size", "100", "--workers", "1", "--out", str(tmp_path / "s"), "--figures", "none"]) == 0
+    err = capsys.readouterr().err
+    assert "16/16" in err and "batch" in err  # 2 rates x 2 epochs x 4 batches of 100 of 400 images
+    assert main(["landscape", str(tmp_path / "s" / "rate_0.50"), "--grid", "3", "--subset", "50", "--figures", "none"]) == 0
+    total = 9 + landscape.ALPHAS[2]
+    assert f"{total}/{total}" in capsys.readouterr().err
