@@ -282,6 +282,11 @@ def cmd_landscape(args: argparse.Namespace) -> int:
 
     landscape.check_args(args.grid, args.span, args.subset)
     formats = _formats(args.figures, allow_none=True)
+    evaluate = None
+    if args.ray is not None:
+        from lossviz.studies import ray_grid
+
+        evaluate = ray_grid.landscape_evaluator(args.ray or None)
     run = Path(args.run)
     from lossviz.train import runs
 
@@ -300,7 +305,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     bar = _progress(total, 0, "point")
     start = time.perf_counter()
     try:
-        ls = landscape.run_landscape(run, data, grid=args.grid, span=args.span, subset=args.subset,
+        ls = landscape.run_landscape(run, data, grid=args.grid, span=args.span, subset=args.subset, evaluate=evaluate,
                                      on_points=bar.update if bar is not None else None)
     finally:
         if bar is not None:
@@ -488,6 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subset", type=int, default=10_000, help="the first N training images the run trained on (default: 10000)")
     p.add_argument("--data-root", help="the run's Fashion-MNIST (default: the data source recorded in the run)")
     p.add_argument("--figures", default="png", metavar="FORMATS", help="formats of the figures, among png, svg, pdf, or none (default: png)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="compute the 2-D slice's points as Ray tasks: on the cluster at ADDRESS, or on a local Ray without "
+                   "ADDRESS (needs `pip install 'lossviz[ray]'`)")
     p.set_defaults(func=cmd_landscape)
 
     p = sub.add_parser("explore", help="start the explorer in the browser")

@@ -486,10 +486,16 @@ def _comparable(folder: Path) -> dict:
     return out
 
 
-def test_a_ray_study_equals_the_local_study(toy, tmp_path):
-    pytest.importorskip("ray", reason="ray is not installed here (optional extra: pip install 'lossviz[ray]')")
-    import ray
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray on 2 CPUs for the module's Ray tests (starting it costs seconds)."""
+    ray = pytest.importorskip("ray", reason="ray is not installed here (optional extra: pip install 'lossviz[ray]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=80 * 2**20)
+    yield ray
+    ray.shutdown()
 
+
+def test_a_ray_study_equals_the_local_study(toy, tmp_path, local_ray):
     from lossviz.studies import ray_grid
 
     config = _config(losses=("cross_entropy", "l1"), epochs=1)
@@ -500,12 +506,9 @@ def test_a_ray_study_equals_the_local_study(toy, tmp_path):
     finally:
         torch.set_num_threads(threads)
     seen = []
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=80 * 2**20)
-    try:
-        remote = noise.study_noise(config, [0.0, 0.4], toy, tmp_path / "ray",
-                                   runner=ray_grid.runner(on_cell=lambda cell, results: seen.append(cell.name)))
-    finally:
-        ray.shutdown()
+    remote = noise.study_noise(config, [0.0, 0.4], toy, tmp_path / "ray",
+                               runner=ray_grid.runner(on_cell=lambda cell, results: seen.append(cell.name)))
+    assert local_ray.is_initialized()  # the session it found was used, and left running
     assert sorted(seen) == ["rate_0.00", "rate_0.40"]
     for key in ("rates", "noise"):
         assert remote[key] == local[key]
@@ -520,6 +523,20 @@ def test_a_ray_study_equals_the_local_study(toy, tmp_path):
         if "flips" in a:
             assert all(np.array_equal(a["flips"][k], b["flips"][k]) for k in a["flips"])
         assert (tmp_path / "ray" / cell / "figures" / "comparison.png").is_file()  # subfolders come back too
+
+
+def test_a_landscape_on_ray_equals_the_local_one(toy, tmp_path, local_ray):
+    from lossviz.studies import landscape, ray_grid
+
+    grid.train_run(_config(model="mlp", hidden=(16,), epochs=1), toy, tmp_path / "run", workers=1, figures=())
+    local = landscape.run_landscape(tmp_path / "run", grid=7, span=0.5, subset=150)
+    done = []
+    remote = landscape.run_landscape(tmp_path / "run", grid=7, span=0.5, subset=150, on_points=done.append,
+                                     evaluate=ray_grid.landscape_evaluator(parts=5))
+    # The 49 slice points in 5 Ray tasks (reported as each finishes), then the line here in one batch.
+    assert sorted(done[:5]) == [9, 10, 10, 10, 10] and done[5:] == [landscape.ALPHAS[2]]
+    np.testing.assert_allclose(remote.surface_own, local.surface_own, rtol=1e-6)
+    np.testing.assert_allclose(remote.surface_ce, local.surface_ce, rtol=1e-6)
 
 
 def test_ray_cells_never_write_outside_their_folder(tmp_path):

@@ -209,9 +209,13 @@ def training_inputs(config: TrainConfig, data, subset: int) -> tuple[torch.Tenso
 
 
 def run_landscape(run: Path, data=None, *, grid: int = 41, span: float = 1.0, subset: int = 10_000,
-                  on_points: Callable[[int], None] | None = None, chunk: int | None = None) -> Landscape:
+                  on_points: Callable[[int], None] | None = None, chunk: int | None = None,
+                  evaluate: Callable | None = None) -> Landscape:
     """The landscape of every model of a run (its first seed), written to ``run/landscape.npz``
-    (and ``landscape.json``: what was computed, and how long it took)."""
+    (and ``landscape.json``: what was computed, and how long it took).
+
+    ``evaluate``: computes the 2-D slice's points, with ``losses_at``'s arguments (default:
+    ``losses_at`` here; ``ray_grid.landscape_evaluator(address)`` on Ray)."""
     from lossviz.files import write_atomic
     from lossviz.train import predict, runs
 
@@ -236,8 +240,12 @@ def run_landscape(run: Path, data=None, *, grid: int = 41, span: float = 1.0, su
     start = time.perf_counter()
     coords = torch.linspace(-span, span, grid, dtype=torch.float64)
     b, a = torch.meshgrid(coords, coords, indexing="ij")  # row i: b = coords[i]; column j: a = coords[j]
-    own2, ce2 = losses_at(config, final, random_directions(final), torch.stack([a.reshape(-1), b.reshape(-1)], 1),
-                          x, y, n_classes=n_classes, chunk=chunk, on_chunk=on_points)
+    points = torch.stack([a.reshape(-1), b.reshape(-1)], 1)
+    if evaluate is None:
+        own2, ce2 = losses_at(config, final, random_directions(final), points, x, y, n_classes=n_classes, chunk=chunk,
+                              on_chunk=on_points)
+    else:
+        own2, ce2 = evaluate(config, final, random_directions(final), points, x, y, n_classes=n_classes, on_chunk=on_points)
     seconds_2d = time.perf_counter() - start
     start = time.perf_counter()
     alphas = torch.linspace(*ALPHAS, dtype=torch.float64)

@@ -1,4 +1,5 @@
-"""A study's grid on Ray: each cell (one training run) a Ray task, its run folder sent back.
+"""A study's grid on Ray: each cell (one training run) a Ray task, its run folder sent back;
+and a landscape's grid points, cut into parts, each part a Ray task.
 
 The driver (the machine running ``lossviz study ... --ray``) loads the data once and puts it in
 Ray's object store; each task trains its cell into a temporary folder on whichever node runs
@@ -12,6 +13,7 @@ Optional: Ray is imported only here, only when asked for.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -58,6 +60,41 @@ def write_cell(root: Path, name: str, files: dict[str, bytes]) -> None:
         write_atomic(path, data)
 
 
+@contextmanager
+def session(address: str | None = None, num_cpus: int = LOCAL_CPUS):
+    """Ray, connected: to the cluster at ``address``, or a local Ray on ``num_cpus`` CPUs (stopped
+    afterwards); where Ray is already initialised (a notebook, a test), that session as it is."""
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        started = True
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _gather(ray, pending: dict, on_done: Callable[[object, object], None]) -> None:
+    """Wait for every task of ``pending`` {ref: key}; ``on_done(key, result)`` as each finishes."""
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            key = pending.pop(ref)
+            try:
+                result = ray.get(ref)
+            except ray.exceptions.RayError as e:
+                first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+                what = f"cell {key.name}" if isinstance(key, Cell) else f"part {key}"
+                raise RuntimeError(f"{what} failed on Ray: {first}") from None
+            on_done(key, result)
+
+
 def runner(address: str | None = None, *, workers: int | None = None, num_cpus: int = LOCAL_CPUS,
            on_cell: Callable[[Cell, dict], None] | None = None):
     """A study runner (``runner(cells, data, root)``) that runs every cell as a Ray task.
@@ -71,36 +108,61 @@ def runner(address: str | None = None, *, workers: int | None = None, num_cpus: 
     per_task = workers or 1
 
     def run(cells: list[Cell], data, root: Path) -> dict[str, dict]:
-        import ray
-
-        started = False
-        if not ray.is_initialized():
-            if address:
-                ray.init(address=address, log_to_driver=False)
-            else:
-                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-            started = True
-        try:
+        with session(address, num_cpus) as ray:
             task = ray.remote(num_cpus=per_task, max_retries=1)(_train_cell)
             data_ref = ray.put(data)
             pending = {task.remote(c.name, {**c.config.to_dict(), "_workers": per_task}, data_ref): c for c in cells}
             results = {}
-            while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
-                for ref in done:
-                    cell = pending.pop(ref)
-                    try:
-                        name, files = ray.get(ref)
-                    except ray.exceptions.RayError as e:
-                        first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-                        raise RuntimeError(f"cell {cell.name} failed on Ray: {first}") from None
-                    write_cell(root, name, files)
-                    results[name] = json.loads(files["results.json"])
-                    if on_cell is not None:
-                        on_cell(cell, results[name])
+
+            def done(cell, answer):
+                name, files = answer
+                write_cell(root, name, files)
+                results[name] = json.loads(files["results.json"])
+                if on_cell is not None:
+                    on_cell(cell, results[name])
+
+            _gather(ray, pending, done)
             return results
-        finally:
-            if started:
-                ray.shutdown()
 
     return run
+
+
+def _landscape_part(config: dict, params, directions, coords, x, y, n_classes: int):
+    """A Ray task: the losses at one part of a landscape's grid points."""
+    import torch
+
+    from lossviz.studies.landscape import losses_at
+    from lossviz.train import TrainConfig
+
+    torch.set_num_threads(1)
+    return losses_at(TrainConfig.from_dict(config), params, directions, coords, x, y, n_classes=n_classes)
+
+
+def landscape_evaluator(address: str | None = None, *, num_cpus: int = LOCAL_CPUS, parts: int | None = None):
+    """An ``evaluate`` for ``landscape.run_landscape``: the grid points cut into ``parts`` (default:
+    4 per CPU of the cluster), each part a 1-CPU Ray task; the same numbers as ``losses_at``."""
+    check_ray()
+
+    def evaluate(config, params, directions, coords, x, y, *, n_classes, on_chunk=None):
+        import torch
+
+        with session(address, num_cpus) as ray:
+            n = parts or max(1, 4 * int(ray.cluster_resources().get("CPU", 1)))
+            pieces = [p for p in torch.arange(len(coords)).tensor_split(min(n, len(coords))) if len(p)]
+            task = ray.remote(num_cpus=1, max_retries=1)(_landscape_part)
+            shared = [ray.put(v) for v in (params, directions, x, y)]
+            cfg = config.to_dict()
+            pending = {task.remote(cfg, *shared[:2], coords[idx], *shared[2:], n_classes): i for i, idx in enumerate(pieces)}
+            results = {}
+
+            def done(i, answer):
+                results[i] = answer
+                if on_chunk is not None:
+                    on_chunk(len(pieces[i]))
+
+            _gather(ray, pending, done)
+            own = torch.cat([results[i][0] for i in range(len(pieces))], 1)
+            ce = torch.cat([results[i][1] for i in range(len(pieces))], 1)
+            return own, ce
+
+    return evaluate
