@@ -287,6 +287,8 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         from lossviz.studies import ray_grid
 
         evaluate = ray_grid.landscape_evaluator(args.ray or None)
+        if args.ray:
+            ray_grid.check_reachable(args.ray)
     run = Path(args.run)
     from lossviz.train import runs
 
@@ -331,6 +333,8 @@ def _ray_runner(args: argparse.Namespace):
 
     ray_grid.check_ray()
     address = args.ray or None
+    if address:
+        ray_grid.check_reachable(address)  # before any loading, not minutes of Ray's retries
     return lambda bar: ray_grid.runner(address, workers=args.workers,
                                        on_cell=(lambda cell, results: bar.update(1)) if bar is not None else None)
 

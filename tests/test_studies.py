@@ -539,6 +539,19 @@ def test_a_landscape_on_ray_equals_the_local_one(toy, tmp_path, local_ray):
     np.testing.assert_allclose(remote.surface_ce, local.surface_ce, rtol=1e-6)
 
 
+def test_an_unreachable_ray_address_is_one_line(capsys, tmp_path):
+    import socket
+
+    pytest.importorskip("ray", reason="ray is not installed here (optional extra: pip install 'lossviz[ray]')")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for argv in (["landscape", str(tmp_path), "--ray", f"127.0.0.1:{port}"],
+                 ["study", "noise", "--ray", f"ray://127.0.0.1:{port}", "--out", str(tmp_path / "s")]):
+        _one_line_error(capsys, argv, f"cannot reach a Ray cluster at {argv[-3] if argv[0] == 'study' else argv[-1]}")
+    assert not (tmp_path / "s").exists()
+
+
 def test_ray_cells_never_write_outside_their_folder(tmp_path):
     from lossviz.studies.ray_grid import write_cell
 

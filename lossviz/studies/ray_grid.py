@@ -60,6 +60,23 @@ def write_cell(root: Path, name: str, files: dict[str, bytes]) -> None:
         write_atomic(path, data)
 
 
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """For ``host:port`` or ``ray://host:port``: ``ValueError`` in one line unless something
+    listens there (Ray itself would retry for minutes). "auto" and the like pass through."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise ValueError(f"cannot reach a Ray cluster at {address}: {e.strerror or e}; "
+                         "is `ray start --head` running there, and the port open?") from None
+
+
 @contextmanager
 def session(address: str | None = None, num_cpus: int = LOCAL_CPUS):
     """Ray, connected: to the cluster at ``address``, or a local Ray on ``num_cpus`` CPUs (stopped
@@ -69,7 +86,12 @@ def session(address: str | None = None, num_cpus: int = LOCAL_CPUS):
     started = False
     if not ray.is_initialized():
         if address:
-            ray.init(address=address, log_to_driver=False)
+            check_reachable(address)
+            try:
+                ray.init(address=address, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ValueError(f"cannot connect to a Ray cluster at {address}: {first}") from None
         else:
             ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
         started = True
