@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lossviz.studies import landscape  # noqa: E402
-from lossviz.train import predict, runs  # noqa: E402
+from lossviz.train import runs  # noqa: E402
 
 
 def reference_loop(config, params, directions, coords, x, y, batch_size=128):

@@ -6,8 +6,6 @@ Mechanics on small synthetic data (tests/idx.py); the real Fashion-MNIST numbers
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np

@@ -10,26 +10,20 @@ from lossviz import export
 def study_entries(folder: Path) -> list[export.FigureEntry]:
     """The figures a folder's studies can draw: the noise study (a study folder); calibration
     and landscapes (a run folder where those studies were run)."""
-    from lossviz.studies import noise
+    from lossviz.studies import calibration, landscape, noise, plots
 
     folder = Path(folder)
     entries = []
     if (folder / noise.STUDY_FILE).is_file():
-        from lossviz.studies import plots
-
         summary = noise.summarize_noise(folder)
         curves = noise.rate_curves(folder)
         entries.append(export.FigureEntry("noise", "Test accuracy against label-noise rate", "", tuple(summary["losses"]),
                                           lambda: plots.noise_figure(summary, curves)))
     if (folder / "config.json").is_file():
-        from lossviz.studies import calibration, plots
-
         results = calibration.read_calibration(folder)
         if results is not None:
             entries.append(export.FigureEntry("reliability", "Reliability diagrams per loss", "", tuple(results["losses"]),
                                               lambda: plots.reliability_figure(results)))
-        from lossviz.studies import landscape
-
         ls = landscape.read_landscape(folder)
         if ls is not None:
             for stem, title, build in (("landscape_2d", "Loss on a 2-D slice", plots.landscape_2d_figure),

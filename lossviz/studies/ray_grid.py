@@ -25,7 +25,7 @@ LOCAL_CPUS = 2  # a local Ray (no address) on this many CPUs
 def check_ray() -> None:
     """``ValueError`` in one line when Ray is not installed."""
     try:
-        import ray  # noqa: F401
+        import ray  # noqa: F401 - only whether it imports
     except ImportError:
         raise ValueError("--ray needs Ray, which is not installed: pip install 'lossviz[ray]'") from None
 
