@@ -14,6 +14,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 REGRESSION_TARGETS = ("probs", "logits")
+NOISE_KINDS = ("symmetric", "pairflip")
 
 # Loss parameters whose registry default teaches the wrong thing for a regression target. On
 # probabilities every residual lies in [-1, 1], so Huber with its registry default delta = 1
@@ -78,6 +79,13 @@ class TrainConfig:
     device: str = _opt("auto (cuda when available), cpu, cuda or cuda:N", "auto")
     train_subset: int | None = _opt("use only the first N training images (quick runs)", None, parse=optional_int, metavar="N")
     test_subset: int | None = _opt("evaluate on the first N test images only", None, parse=optional_int, metavar="N")
+    label_noise: float = _opt("corrupt this fraction of the training labels (test labels never): the same corrupted "
+                              "labels for every loss, drawn from --seed; the run folder records which labels flipped",
+                              0.0, parse=float, metavar="RATE")
+    noise: str = _opt("how --label-noise corrupts a label: symmetric (to one of the other classes, uniformly) or "
+                      "pairflip (class c to c + 1)", "symmetric", metavar="{symmetric,pairflip}")
+    holdout: int = _opt("keep the last N training images out of training: a held-out set (with clean labels) "
+                        "for temperature scaling in `lossviz study calibration`", 0, parse=int, metavar="N")
 
     # --- validation -----------------------------------------------------------------------
 
@@ -122,6 +130,10 @@ class TrainConfig:
         for name in ("train_subset", "test_subset"):
             if getattr(self, name) is not None:
                 _check_int(self, name, 1, 10**9)
+        self.label_noise = _check_float("label_noise", self.label_noise, 0, 1, low_open=False)
+        if self.noise not in NOISE_KINDS:
+            raise ValueError(f"noise must be one of {', '.join(NOISE_KINDS)}, got {self.noise!r}")
+        _check_int(self, "holdout", 0, 10**9)
         if not isinstance(self.device, str):
             raise ValueError(f"device must be a name such as cpu or cuda, got {self.device!r}")
         resolve_device(self.device)

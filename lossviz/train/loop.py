@@ -371,6 +371,7 @@ class Prepared:
     test_x: torch.Tensor
     test_y: torch.Tensor
     n_classes: int
+    clean_train_y: torch.Tensor | None = None  # the labels before --label-noise corrupted train_y
 
     @property
     def n_inputs(self) -> int:
@@ -386,14 +387,23 @@ def prepare(config: TrainConfig, data) -> Prepared:
         images, labels = images[:limit], labels[:limit]
         return images.to(dev).reshape(len(images), -1).contiguous(), labels.to(dev)
 
-    train_x, train_y = to_device(data.train_images, data.train_labels, config.train_subset)
+    n_train = len(data.train_labels) - config.holdout  # --holdout: the last images stay out of training
+    if n_train < 1:
+        raise ValueError(f"holdout {config.holdout} leaves no training image of {len(data.train_labels)}")
+    train_x, train_y = to_device(data.train_images[:n_train], data.train_labels[:n_train], config.train_subset)
     test_x, test_y = to_device(data.test_images, data.test_labels, config.test_subset)
     if test_x.dtype == torch.uint8:
         test_x = test_x.float().div_(255.0)
     n_classes = getattr(data, "n_classes", None) or len(getattr(data, "classes", ()))
     if not n_classes:
         n_classes = int(max(train_y.max(), test_y.max())) + 1
-    return Prepared(train_x, train_y, test_x, test_y, n_classes)
+    clean_train_y = None
+    if config.label_noise:
+        from lossviz.train.noise import corrupt_labels
+
+        clean_train_y = train_y
+        train_y = corrupt_labels(train_y, config.label_noise, config.noise, n_classes=n_classes, seed=config.seed)
+    return Prepared(train_x, train_y, test_x, test_y, n_classes, clean_train_y)
 
 
 # --- the comparison in this process -----------------------------------------------------------

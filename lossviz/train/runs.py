@@ -9,6 +9,12 @@ Layout of ``runs/NAME/``:
     confusion.json     latest confusion matrices per loss (replaced atomically)
     predictions.json   the first test images with true and predicted labels (for the grid)
     results.json       the final table, written when the run finishes
+    weights.pt         every seed's final weights {"seed_S": {"w1": (M, ...), ...}}, for the studies
+    predictions.npz    the final models' test probabilities: one (N, C) float32 array per loss named
+                       by the loss (the first seed), "LOSS@S" for seed S after the first, "labels"
+                       and "seeds"
+    label_noise.npz    with --label-noise: which training labels flipped ("index"), from what
+                       ("clean") to what ("noisy")
     figures/           comparison and predictions figures
     .lock              held while a process trains the folder (a second writer is refused)
 """
@@ -131,6 +137,21 @@ class RunWriter:
             os.fsync(f.fileno())
         os.replace(tmp, self.out / "state.pt")
         self.checkpoint = checkpoint
+        if checkpoint.epoch == self.config.epochs:  # a seed's final weights, kept for predictions and studies
+            saved = read_final_weights(self.out) if (self.out / "weights.pt").is_file() else {}
+            saved[self.config.seed + checkpoint.seed_index] = checkpoint.params
+            _save_tensors(self.out / "weights.pt", {f"seed_{s}": p for s, p in saved.items()})
+
+    def record_label_noise(self, prep) -> None:
+        """label_noise.npz: which training labels ``prepare`` corrupted (nothing without noise)."""
+        if prep.clean_train_y is None:
+            return
+        import numpy as np
+
+        clean, noisy = prep.clean_train_y.cpu(), prep.train_y.cpu()
+        index = (clean != noisy).nonzero().view(-1)
+        write_atomic(self.out / "label_noise.npz", _npz(index=index.numpy(), clean=clean[index].numpy(),
+                                                        noisy=noisy[index].numpy(), n=np.array(len(clean))))
 
     def finish(self, test_images, test_labels, *, figures: tuple[str, ...] = ("png",)) -> dict:
         """Write results.json, predictions.json and the figures (in ``figures``' formats, none
@@ -143,9 +164,84 @@ class RunWriter:
             "labels": test_labels[:n].tolist(),
             "pred": {k: v[:n] for k, v in self.checkpoint.test_pred.items()},
         }))
+        self._write_predictions(test_images, test_labels)
         if figures:
             export_run_figures(self.out, formats=figures)
         return results
+
+    def _write_predictions(self, test_images, test_labels) -> None:
+        """predictions.npz from weights.pt: each finished seed's test probabilities per loss."""
+        import numpy as np
+
+        from lossviz.train.predict import probabilities, stacked_model
+
+        if not (self.out / "weights.pt").is_file():
+            return
+        arrays = {"labels": test_labels.cpu().numpy().astype(np.int64)}
+        weights = read_final_weights(self.out)
+        for seed, params in sorted(weights.items()):
+            probs = probabilities(stacked_model(self.config, params), test_images).numpy()
+            for m, name in enumerate(self.config.losses):
+                arrays[name if seed == self.config.seed else f"{name}@{seed}"] = probs[:, m].astype(np.float32)
+        arrays["seeds"] = np.array(sorted(weights), dtype=np.int64)
+        write_atomic(self.out / "predictions.npz", _npz(**arrays))
+
+
+def _npz(**arrays) -> bytes:
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def _save_tensors(path: Path, obj) -> None:
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_atomic(path, buf.getvalue())
+
+
+def read_final_weights(run: Path) -> dict[int, dict]:
+    """{seed: the stacked final weights} from the run's weights.pt; ``RunError`` if damaged."""
+    import pickle
+
+    import torch
+
+    path = Path(run) / "weights.pt"
+    if not path.is_file():
+        raise RunError(f"{run} has no final weights (weights.pt): the run has not finished a seed, "
+                       "or was trained by an older lossviz; train it again")
+    try:
+        d = torch.load(path, weights_only=True)
+        out = {int(k.removeprefix("seed_")): v for k, v in d.items()}
+        if not all(isinstance(p, dict) and all(isinstance(t, torch.Tensor) for t in p.values()) for p in out.values()):
+            raise ValueError("weights must map names to tensors")
+        return out
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError, AttributeError, TypeError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RunError(f"{path}: not a lossviz weights file ({reason})") from None
+
+
+def read_predictions(run: Path) -> dict:
+    """The run's predictions.npz as {name: numpy array}; ``RunError`` if missing or damaged."""
+    import zipfile
+
+    import numpy as np
+
+    path = Path(run) / "predictions.npz"
+    if not path.is_file():
+        raise RunError(f"{run} has no test predictions (predictions.npz): the run has not finished")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise RunError(f"{path}: cannot read ({e})") from None
 
 
 def _line(record) -> bytes:

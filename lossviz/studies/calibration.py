@@ -1,0 +1,237 @@
+"""Calibration: reliability diagrams, ECE / MCE / Brier per loss, and temperature scaling.
+
+A classifier is calibrated when, among the examples it gives confidence p (its largest softmax
+probability), a fraction p is right (Guo, Pleiss, Sun & Weinberger, ICML 2017). Confidences go
+into 15 equal-width bins; per bin, accuracy against mean confidence is the reliability diagram;
+
+    ECE = sum_b |B_b| / N * |acc(B_b) - conf(B_b)|,     MCE = max_b |acc(B_b) - conf(B_b)|,
+
+and the Brier score is the mean squared distance of the probability vector from the one-hot
+label, sum_c (p_c - y_c)^2, in [0, 2] (Brier 1950). Binning follows torchmetrics'
+``multiclass_calibration_error(n_bins=15, norm="l1")`` exactly, so the ECEs are equal: bin b holds
+confidences in [b/15, (b+1)/15), boundaries from float32 ``linspace``; a confidence of exactly 1
+lies on the last boundary and forms a group of its own in the ECE (the diagram draws it in the
+last bin).
+
+Temperature scaling divides every logit by one T > 0 fitted to minimise the negative
+log-likelihood on held-out data: the predicted classes (and the accuracy) do not change, only
+the confidences. Here the held-out data is the part of the training set the run did not train
+on (``--holdout N``: the last N training images, with their clean labels).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+N_BINS = 15
+T_RANGE = (0.01, 100.0)  # temperatures searched; a fit at either end is reported as such
+RESULTS_FILE = "calibration.json"
+
+
+@dataclass
+class Reliability:
+    """Calibration of one model's probabilities on one data set."""
+
+    count: list[int]  # examples per bin (15 bins; confidence 1 in the last)
+    accuracy: list[float | None]  # per bin, None where empty
+    confidence: list[float | None]  # mean confidence per bin, None where empty
+    ece: float
+    mce: float
+    brier: float
+    nll: float  # mean negative log-likelihood of the true class
+    acc: float  # overall accuracy
+    n: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _tensor(x, dtype=None) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+    return t.to(dtype) if dtype is not None else t
+
+
+def reliability(probs, labels, n_bins: int = N_BINS) -> Reliability:
+    """Reliability bins, ECE, MCE, Brier score and NLL of class probabilities (N, C) for labels (N,).
+
+    Confidence and correctness as torchmetrics computes them (float32 confidences, the argmax
+    as the prediction); the sums in float64.
+    """
+    probs = _tensor(probs).detach().cpu()
+    labels = _tensor(labels).detach().cpu().long()
+    if probs.dim() != 2 or labels.shape != probs.shape[:1] or len(labels) == 0:
+        raise ValueError(f"expected probabilities (N, C) and labels (N,), got {tuple(probs.shape)} and {tuple(labels.shape)}")
+    if not isinstance(n_bins, int) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    conf32, pred = probs.float().max(-1)
+    hit = (pred == labels).double()
+    edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float32)
+    group = torch.bucketize(conf32, edges, right=True) - 1  # n_bins for a confidence of exactly 1
+    conf = conf32.double()
+    n = len(labels)
+    size = torch.bincount(group, minlength=n_bins + 1).double()
+    gap = torch.bincount(group, weights=hit - conf, minlength=n_bins + 1)
+    ece = (gap.abs().sum() / n).item()
+    filled = size > 0
+    mce = (gap[filled].abs() / size[filled]).max().item()
+    # The diagram's bins: the group "confidence exactly 1" drawn in the last bin.
+    size_d, hits_d, conf_d = (torch.bincount(group.clamp(max=n_bins - 1), weights=w, minlength=n_bins)
+                              for w in (None, hit, conf))
+    size_d = size_d.double()
+    p64 = probs.double()
+    onehot = torch.nn.functional.one_hot(labels, probs.shape[1]).double()
+    brier = ((p64 - onehot) ** 2).sum(-1).mean().item()
+    p_true = p64.gather(1, labels[:, None]).squeeze(1)
+    nll = (-torch.log(p_true.clamp_min(1e-300))).mean().item()
+
+    def per_bin(sums):
+        return [(s / c).item() if c > 0 else None for s, c in zip(sums, size_d)]
+
+    return Reliability(size_d.long().tolist(), per_bin(hits_d), per_bin(conf_d), ece, mce, brier, nll,
+                       hit.mean().item(), n)
+
+
+def nll_grad(logits: torch.Tensor, labels: torch.Tensor, beta: float) -> float:
+    """d/d beta of the mean NLL of softmax(beta * z): mean over examples of E_p[z] - z_y,
+    increasing in beta (the NLL is convex in beta: its second derivative is Var_p[z] >= 0)."""
+    p = torch.softmax(beta * logits, -1)
+    return ((p * logits).sum(-1) - logits.gather(1, labels[:, None]).squeeze(1)).mean().item()
+
+
+def fit_temperature(logits, labels, *, iterations: int = 100) -> float:
+    """The temperature T minimising the held-out NLL of softmax(logits / T) (Guo et al. 2017).
+
+    The NLL is convex in beta = 1 / T, so its derivative is increasing: bisection (in log beta)
+    for the zero of the derivative over T in ``T_RANGE``, deterministic and without a step size.
+    Returns T (an end of ``T_RANGE`` when the minimum lies beyond it).
+    """
+    logits = _tensor(logits).detach().cpu().double()
+    labels = _tensor(labels).detach().cpu().long()
+    if logits.dim() != 2 or labels.shape != logits.shape[:1] or len(labels) == 0:
+        raise ValueError(f"expected logits (N, C) and labels (N,), got {tuple(logits.shape)} and {tuple(labels.shape)}")
+    lo, hi = math.log(1 / T_RANGE[1]), math.log(1 / T_RANGE[0])  # log beta
+    if nll_grad(logits, labels, math.exp(lo)) >= 0:
+        return T_RANGE[1]
+    if nll_grad(logits, labels, math.exp(hi)) <= 0:
+        return T_RANGE[0]
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        if nll_grad(logits, labels, math.exp(mid)) < 0:
+            lo = mid
+        else:
+            hi = mid
+    return 1 / math.exp(0.5 * (lo + hi))
+
+
+def heldout_range(config, n_train_images: int) -> tuple[int, int]:
+    """[start, stop) of the training images the run did not train on: the last ``holdout``
+    ones, else those past ``train_subset``; (n, n) when it trained on every image."""
+    if config.holdout:
+        return n_train_images - config.holdout, n_train_images
+    used = min(config.train_subset or n_train_images, n_train_images)
+    return used, n_train_images
+
+
+def study_calibration(run: Path, data=None, *, temperature: bool = True) -> dict:
+    """Calibration of every model of a run (each loss, each seed), written to ``run/calibration.json``.
+
+    Before: the run's predictions.npz (test set). With ``temperature``: T fitted per model on the
+    held-out training images (``heldout_range``), then the test set again with logits / T.
+    ``data``: the run's Fashion-MNIST (default: loaded from the run's recorded data source).
+    """
+    from lossviz.files import write_atomic
+    from lossviz.train import predict, runs
+
+    run = Path(run)
+    config, source = runs.read_config(run)
+    pred = runs.read_predictions(run)
+    labels = pred["labels"]
+    weights = runs.read_final_weights(run) if temperature else {}
+    heldout = None
+    if temperature:
+        if data is None:
+            from lossviz.data import load_fashion_mnist
+
+            if source is None:
+                raise ValueError(f"{run} does not record its data source; pass --data-root")
+            data = load_fashion_mnist(source, allow_download=False)
+        start, stop = heldout_range(config, len(data.train_labels))
+        if stop - start < 100:
+            raise ValueError(f"temperature scaling needs training images the run did not train on, and {run} trained on "
+                             f"all but {stop - start}; train with --holdout 5000 (or pass --no-temperature)")
+        heldout = (start, stop)
+        test_n = len(labels)
+        if not np.array_equal(data.test_labels[:test_n].numpy(), labels):
+            raise ValueError(f"the data given is not the data {run} was trained on (its test labels differ)")
+    seeds = [int(s) for s in pred["seeds"]]
+    out = {"n_bins": N_BINS, "heldout": None if heldout is None else {"start": heldout[0], "stop": heldout[1]},
+           "losses": {}}
+    for name in config.losses:
+        out["losses"][name] = {"seeds": {}}
+    for seed in seeds:
+        if temperature:
+            model = predict.stacked_model(config, weights[seed])
+            z_held = predict.logits(model, data.train_images[heldout[0]:heldout[1]]).double()
+            y_held = data.train_labels[heldout[0]:heldout[1]]
+            z_test = predict.logits(model, data.test_images[:len(labels)]).double()
+        for m, name in enumerate(config.losses):
+            key = name if seed == config.seed else f"{name}@{seed}"
+            entry = {"before": reliability(pred[key], labels).to_dict()}
+            if temperature:
+                t = fit_temperature(z_held[:, m], y_held)
+                entry["temperature"] = t
+                entry["temperature_at_bound"] = t in T_RANGE
+                entry["heldout_before"] = reliability(torch.softmax(z_held[:, m], -1), y_held).to_dict()
+                entry["after"] = reliability(torch.softmax(z_test[:, m] / t, -1), labels).to_dict()
+            out["losses"][name]["seeds"][str(seed)] = entry
+    for name, row in out["losses"].items():
+        for phase in ("before", "after"):
+            for metric in ("ece", "mce", "brier", "nll", "acc"):
+                vals = [e[phase][metric] for e in row["seeds"].values() if phase in e]
+                if vals:
+                    row[f"{phase}_{metric}"] = float(np.mean(vals))
+                    row[f"{phase}_{metric}_std"] = float(np.std(vals))
+        ts = [e["temperature"] for e in row["seeds"].values() if "temperature" in e]
+        if ts:
+            row["temperature"] = float(np.mean(ts))
+    write_atomic(run / RESULTS_FILE, (json.dumps(out, indent=1, allow_nan=False) + "\n").encode())
+    return out
+
+
+def read_calibration(run: Path) -> dict | None:
+    path = Path(run) / RESULTS_FILE
+    if not path.is_file():
+        return None
+    try:
+        d = json.loads(path.read_text())
+        if not isinstance(d, dict) or not isinstance(d.get("losses"), dict):
+            raise ValueError("expected an object with losses")
+        return d
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read ({e})") from None
+
+
+def format_calibration_table(results: dict) -> str:
+    """ECE / MCE / Brier per loss, before and after temperature scaling (mean over seeds)."""
+    after = any("after_ece" in r for r in results["losses"].values())
+    head = f"{'loss':<15}{'test acc':>9}{'ECE':>8}{'MCE':>8}{'Brier':>8}{'NLL':>8}"
+    if after:
+        head += f"{'T':>8}{'ECE(T)':>8}{'MCE(T)':>8}{'Brier(T)':>9}{'NLL(T)':>8}"
+    lines = [f"calibration on the test set, {results['n_bins']} bins (mean over seeds); (T): after temperature scaling",
+             head, "-" * len(head)]
+    for name, r in results["losses"].items():
+        line = f"{name:<15}{r['before_acc']:>9.4f}{r['before_ece']:>8.4f}{r['before_mce']:>8.4f}{r['before_brier']:>8.4f}{r['before_nll']:>8.3f}"
+        if after:
+            line += (f"{r['temperature']:>8.3f}{r['after_ece']:>8.4f}{r['after_mce']:>8.4f}{r['after_brier']:>9.4f}"
+                     f"{r['after_nll']:>8.3f}")
+        lines.append(line)
+    if results.get("heldout"):
+        h = results["heldout"]
+        lines.append(f"(T fitted per model on training images {h['start']}..{h['stop'] - 1}, which the run did not train on)")
+    return "\n".join(lines)
