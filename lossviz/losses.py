@@ -651,6 +651,23 @@ LOSSES: tuple[LossSpec, ...] = (
         log_normalizer=_huber_log_normalizer,
     ),
     LossSpec(
+        name="cross_entropy",
+        title="Softmax cross-entropy",
+        summary="Cross-entropy of softmax(logits) against the target class; gradient softmax(o) - y.",
+        kind="classification",
+        formula=Formula(
+            value="l(\\mathbf y, \\mathbf o) = -\\sum_j \\tilde y_j \\log \\operatorname{softmax}(\\mathbf o)_j,\\ \\tilde{\\mathbf y} = (1 - \\epsilon) \\mathbf y + \\epsilon / C",
+            grad="\\partial_{o_j} l = \\operatorname{softmax}(\\mathbf o)_j - \\tilde y_j",
+            mathtext="$l = \\log\\sum_k e^{o_k} - o_y$",
+        ),
+        params=(
+            Param("label_smoothing", 0.0, 0.0, 1.0, "epsilon: the share of the target spread evenly over the classes",
+                  high_open=True, ui_low=0.0, ui_high=0.5, ui_step=0.01, sweep=(0.0, 0.1, 0.3)),
+        ),
+        value_fn=cross_entropy,
+        grad_fn=cross_entropy_grad,
+    ),
+    LossSpec(
         name="log_cosh",
         title="Log-cosh loss",
         summary="log(cosh(r)): r^2/2 near zero, |r| - log 2 far out; gradient tanh(r), smooth and bounded.",
@@ -716,23 +733,6 @@ LOSSES: tuple[LossSpec, ...] = (
         value_fn=general,
         grad_fn=general_grad,
         log_normalizer=_general_log_normalizer,
-    ),
-    LossSpec(
-        name="cross_entropy",
-        title="Softmax cross-entropy",
-        summary="Cross-entropy of softmax(logits) against the target class; gradient softmax(o) - y.",
-        kind="classification",
-        formula=Formula(
-            value="l(\\mathbf y, \\mathbf o) = -\\sum_j \\tilde y_j \\log \\operatorname{softmax}(\\mathbf o)_j,\\ \\tilde{\\mathbf y} = (1 - \\epsilon) \\mathbf y + \\epsilon / C",
-            grad="\\partial_{o_j} l = \\operatorname{softmax}(\\mathbf o)_j - \\tilde y_j",
-            mathtext="$l = \\log\\sum_k e^{o_k} - o_y$",
-        ),
-        params=(
-            Param("label_smoothing", 0.0, 0.0, 1.0, "epsilon: the share of the target spread evenly over the classes",
-                  high_open=True, ui_low=0.0, ui_high=0.5, ui_step=0.01, sweep=(0.0, 0.1, 0.3)),
-        ),
-        value_fn=cross_entropy,
-        grad_fn=cross_entropy_grad,
     ),
     LossSpec(
         name="hinge",

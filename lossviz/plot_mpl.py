@@ -111,7 +111,14 @@ def overlay_figure(curves: list[Curve], title: str = "Regression losses compared
             label = get(c.name).title.split(" (")[0] + (f" ({_param_text(c.params)})" if c.params else "")
             # Same loss at several parameters: same colour, different dashes.
             same = [d for d in curves[:i] if d.name == c.name]
-            ax.plot(c.x, c.series[key], color=color_of(c.name), ls=("-", "--", ":", "-.")[len(same) % 4], label=label, gid=f"{c.name}-{key}-{i}")
+            ls = ("-", "--", ":", "-.")[len(same) % 4]
+            # A curve lying exactly on an earlier one (Huber at delta = 1 and smooth L1 at beta = 1)
+            # is dashed over it and says so, instead of hiding it.
+            twin = next((d for d in curves[:i] if d.name != c.name and len(d.x) == len(c.x) and np.allclose(d.x, c.x)
+                         and all(np.allclose(d.series[k], c.series[k], equal_nan=True) for k in ("value", "grad"))), None)
+            if twin is not None:
+                ls, label = (0, (4, 3)), f"{label} = {get(twin.name).title.split(' (')[0]}"
+            ax.plot(c.x, c.series[key], color=color_of(c.name), ls=ls, label=label, gid=f"{c.name}-{key}-{i}")
         ax.set_title(ylabel)
         ax.set_xlabel(curves[0].xlabel)
     # Below the panels: with seven losses a legend inside would hide the curves.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lossviz.registry import activations, get_loss, losses
+from lossviz.registry import activations, losses
 
 # Okabe & Ito (2008), the colour-blind-safe palette; black left out (it is the text colour).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442")
@@ -11,16 +11,19 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F
 SERIES_COLORS = {"value": "#0072B2", "likelihood": "#009E73", "grad": "#E69F00"}
 
 
+# Losses need more colours than Okabe & Ito's seven (the trainer compares any of them side by
+# side, classification and regression alike): Paul Tol's muted scheme continues the list.
+LOSS_PALETTE = PALETTE + ("#332288", "#882255", "#117733", "#999933", "#AA4499", "#44AA99", "#DDCC77")
+
+
 def color_of(name: str) -> str:
     """The colour of a loss or activation: the same on every page and in every file.
 
-    Regression losses, classification losses and activations are coloured independently
-    (overlays never mix them), each group in registry order, so adding an entry never
-    recolours the existing ones and the seven regression losses get seven colours.
+    Losses (every kind: the trainer overlays classification and regression losses) and
+    activations are coloured independently (a loss and an activation never share an axes),
+    each in registry order, so adding an entry never recolours the existing ones.
     """
-    regression = [n for n in losses() if get_loss(n).kind == "regression"]
-    classification = [n for n in losses() if get_loss(n).kind != "regression"]
-    for names in (regression, classification, activations()):
+    for names, palette in ((losses(), LOSS_PALETTE), (activations(), PALETTE)):
         if name in names:
-            return PALETTE[names.index(name) % len(PALETTE)]
+            return palette[names.index(name) % len(palette)]
     raise ValueError(f"no colour for unknown name {name!r}")
