@@ -73,43 +73,59 @@ def test_registered_entry_reaches_the_figure_catalogue(toys):
     assert "toy_cubic" in stems["losses_regression"].names
 
 
+def _field(schema, key):
+    return next((f for f in schema if f.key == key), None)
+
+
 def test_registered_entry_reaches_the_explorer_menus(toys):
     from lossviz.explorer.pages import activations as act_page
     from lossviz.explorer.pages import losses as loss_page
 
-    assert "toy_cubic" in _find(loss_page.layout({}), "losses-names").options
-    assert _find(loss_page.layout({}), "losses-param-toy_cubic-width") is not None
-    assert "toy_square" in _find(act_page.layout({}), "activations-names").options
+    assert "toy_cubic" in _field(loss_page.schema(), "losses").options
+    assert _field(loss_page.schema(), "toy_cubic.width") is not None
+    assert "toy_square" in _field(act_page.schema(), "activations").options
+
+
+def _draw(page, **values):
+    from lossviz.explorer import state
+
+    v = {**state.defaults(page.schema()), **values}
+    notes = []
+    fig, _note, _formulas = page.compute(v, None, notes, {})
+    return fig, notes
 
 
 def test_every_entry_in_the_explorer_menus_draws():
-    """The existing Losses and Activations pages list every regression loss / elementwise
-    activation, each with its sliders, and draw each at its defaults without an error."""
+    """The Losses and Activations pages list every regression loss / elementwise activation,
+    each with its sliders, and draw each at its defaults without a message."""
     from lossviz.explorer.pages import activations as act_page
     from lossviz.explorer.pages import losses as loss_page
 
     regression = [n for n in lossviz.losses() if lossviz.get_loss(n).kind == "regression"]
-    assert _find(loss_page.layout({}), "losses-names").options == regression
-    defaults = [p.default for _, p in loss_page.params()]
+    assert list(_field(loss_page.schema(), "losses").options) == regression
     for name in regression:
-        for normalized in ([], ["on"]):
-            fig, msg, formulas = loss_page.update([name], 0.0, [-3, 3], normalized, *defaults)
-            assert msg == "" and len(fig.data) == 3, (name, msg)
+        for normalized in (False, True):
+            fig, notes = _draw(loss_page, losses=[name], normalized=normalized)
+            assert notes == [] and len(fig["data"]) == 3, (name, notes)
     elementwise = [n for n in lossviz.activations() if lossviz.get_activation(n).kind == "elementwise"]
-    assert _find(act_page.layout({}), "activations-names").options == elementwise
-    act_defaults = [p.default for _, p in act_page.params()]
-    fig, msg, _ = act_page.update(elementwise, [-6, 6], ["on"], *act_defaults)
-    assert msg == "" and len(fig.data) == 2 * len(elementwise)
+    assert list(_field(act_page.schema(), "activations").options) == elementwise
+    fig, notes = _draw(act_page, activations=elementwise)
+    assert notes == [] and len([t for t in fig["data"] if t.get("meta")]) >= 2 * len(elementwise)
 
 
 def test_explorer_says_why_there_is_no_density_below_alpha_zero():
+    from lossviz.explorer import controls
     from lossviz.explorer.pages import losses as loss_page
+    from lossviz.explorer.state import InputError
 
-    values = [-2.0 if (n, p.name) == ("general", "alpha") else p.default for n, p in loss_page.params()]
-    fig, msg, _ = loss_page.update(["general"], 0.0, [-3, 3], ["on"], *values)
-    assert "no normalized likelihood" in msg
-    fig, msg, _ = loss_page.update(["general"], 0.0, [-3, 3], [], *values)
-    assert msg == ""
+    with pytest.raises(InputError, match="no normalized likelihood"):
+        _draw(loss_page, losses=["general"], **{"general.alpha": -2.0, "normalized": True})
+    fig, notes = _draw(loss_page, losses=["general"], **{"general.alpha": -2.0, "normalized": False})
+    assert notes == []
+    # Through the server's request handler: the reason is the page's message, not an internal error.
+    req = {"seq": 1, "values": {"losses": ["general"], "general.alpha": -2, "normalized": True}}
+    out = controls.answer("losses", loss_page.schema(), loss_page.compute, 3, req, [])
+    assert "no normalized likelihood" in str(out[1]) and "internal error" not in str(out[1])
 
 
 def test_registered_entry_reaches_the_trainer(toys, tmp_path):

@@ -324,7 +324,8 @@ def test_run_folder_complete_and_redrawable(tmp_path, toy, capsys):
     assert len(metrics) == 3 * 3 * 2  # losses x epochs x seeds
     results = json.loads((out / "results.json").read_text())
     assert set(results["losses"]) == {"cross_entropy", "l2", "huber"}
-    assert results["config"]["loss_params"] == {"huber": {"delta": 0.1}}  # every loss's parameters as used
+    # every loss's parameters as used: the one given, and the defaults of the others
+    assert results["config"]["loss_params"] == {"cross_entropy": {"label_smoothing": 0.0}, "huber": {"delta": 0.1}}
     # The comparison figure draws the metrics file's per-epoch means.
     from lossviz import plot_mpl
 

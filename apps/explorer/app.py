@@ -11,7 +11,6 @@ and an error never answers with a traceback.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 import threading

@@ -215,3 +215,21 @@ def guarded(fn: Callable, n_outputs: int) -> Callable:
     run.__name__ = fn.__name__
     run.__doc__ = fn.__doc__
     return run
+
+
+def curve_page(page: str, title: str, notes: list[str], hide: set[str], controls_: list, msg, fig, note, first: dict, schema):
+    """The layout of a curve page (Losses, Activations): header, controls, message, the graph, the
+    note on coinciding curves, the formulas (typeset after the first graph is drawn: MathJax's
+    2 MB would slow the first load by ~0.8 s), the export row and the page's stores."""
+    return html.Div([
+        *page_header(page, title, notes, hide),
+        dmc.SimpleGrid(controls_, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
+        html.Div(msg, id=f"{page}-message"),
+        dcc.Graph(id=f"{page}-graph", figure=fig, config={"responsive": True, "displaylogo": False,
+                                                    "toImageButtonOptions": {"format": "png", "filename": f"lossviz-{page}"}},
+                  className="graph"),
+        html.Div(note, id=f"{page}-coincide", className="coincide-note"),
+        html.Div(id=f"{page}-formula", className="formulas"),
+        export_row(page, hide),
+        *live_stores(page, schema, first, formulas=page),
+    ])

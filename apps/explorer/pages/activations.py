@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dash
-import dash_mantine_components as dmc
 from dash import Input, Output, State, dcc, html
 
 from lossviz import curves, export, plot_mpl
@@ -117,19 +116,7 @@ def layout(query: dict):
     descriptions = {f"{n}.{p.name}": p.description for n, p in params()}
     st, msg, (fig, note, _) = controls.first_view(PAGE, schema(), compute, 3, values, hide)
     ctl = [controls.control(PAGE, sch[k], values[k], hide, descriptions.get(k, "")) for k in sch if k != "present"]
-    return html.Div([
-        *controls.page_header(PAGE, "Activations and their derivatives", notes, hide),
-        dmc.SimpleGrid(ctl, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
-        html.Div(msg, id=f"{PAGE}-message"),
-        dcc.Graph(id="activations-graph", figure=fig, config={"responsive": True, "displaylogo": False,
-                                                  "toImageButtonOptions": {"format": "png", "filename": "lossviz-activations"}},
-                  className="graph"),
-        html.Div(note, id="activations-coincide", className="coincide-note"),
-        # Typeset after the first graph is drawn (MathJax's 2 MB would slow the first load by ~0.8 s).
-        html.Div(id="activations-formula", className="formulas"),
-        controls.export_row(PAGE, hide),
-        *controls.live_stores(PAGE, schema(), st, formulas="activations"),
-    ])
+    return controls.curve_page(PAGE, "Activations and their derivatives", notes, hide, ctl, msg, fig, note, st, schema())
 
 
 def export_file(n_clicks, fmt, st):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dash
-import dash_mantine_components as dmc
 from dash import Input, Output, State, dcc, html
 
 from lossviz import curves, export, plot_mpl
@@ -128,7 +127,10 @@ def compute(values, shown, notes, corrected):
     check_range(values, (shown or {}).get("values"), notes, corrected)
     if not values["losses"]:
         notes.append("choose at least one loss")
-    return build(values, shown)
+    try:
+        return build(values, shown)
+    except ValueError as e:  # what the library refuses for valid controls, e.g. no density for Barron's alpha < 0
+        raise state.InputError(str(e)) from None
 
 
 def layout(query: dict):
@@ -138,19 +140,7 @@ def layout(query: dict):
     descriptions = {f"{n}.{p.name}": p.description for n, p in params()}
     st, msg, (fig, note, _) = controls.first_view(PAGE, schema(), compute, 3, values, hide)
     ctl = [controls.control(PAGE, sch[k], values[k], hide, descriptions.get(k, "")) for k in sch if k != "present"]
-    return html.Div([
-        *controls.page_header(PAGE, "Losses: value, likelihood and gradient", notes, hide),
-        dmc.SimpleGrid(ctl, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
-        html.Div(msg, id=f"{PAGE}-message"),
-        dcc.Graph(id="losses-graph", figure=fig, config={"responsive": True, "displaylogo": False,
-                                             "toImageButtonOptions": {"format": "png", "filename": "lossviz-losses"}},
-                  className="graph"),
-        html.Div(note, id="losses-coincide", className="coincide-note"),
-        # Typeset after the first graph is drawn (MathJax's 2 MB would slow the first load by ~0.8 s).
-        html.Div(id="losses-formula", className="formulas"),
-        controls.export_row(PAGE, hide),
-        *controls.live_stores(PAGE, schema(), st, formulas="losses"),
-    ])
+    return controls.curve_page(PAGE, "Losses: value, likelihood and gradient", notes, hide, ctl, msg, fig, note, st, schema())
 
 
 def export_file(n_clicks, fmt, st):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import math
 from pathlib import Path
 
 import dash
@@ -248,12 +247,13 @@ def form_config(form: dict) -> dict:
         if subset not in (None, ""):
             cfg["train_subset"] = _integer(subset, "training images", 1, 60_000)
         params = form.get("params") if isinstance(form.get("params"), dict) else {}
+        # A parameter the form does not send keeps the trainer's default (TrainConfig resolves it).
         for n, p in loss_param_fields():
-            if n in chosen:
+            if n in chosen and params.get(f"{n}.{p.name}") is not None:
                 lo, hi = p.slider_range
                 cfg["loss_params"].setdefault(n, {})[p.name] = state.check_number(params.get(f"{n}.{p.name}"), f"{n} {p.name}", lo, hi)
         for a, p in act_param_fields():
-            if a == cfg["activation"]:
+            if a == cfg["activation"] and params.get(f"{a}.{p.name}") is not None:
                 lo, hi = p.slider_range
                 cfg["activation_params"][p.name] = state.check_number(params.get(f"{a}.{p.name}"), f"{a} {p.name}", lo, hi)
         spec = get_model(cfg["model"])
