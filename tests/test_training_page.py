@@ -221,3 +221,22 @@ def test_run_signature_changes_only_with_the_run(toy_runs):
         assert training.run_signature(toy_runs / "runs", "softmax-a") != a
     finally:
         metrics.write_text(text)
+
+
+def test_study_figures_of_a_run_are_shown(toy_runs, tmp_path):
+    """The Training page shows what `lossviz landscape` / `lossviz study` wrote into the run."""
+    import shutil
+
+    from lossviz.cli import main as cli
+
+    runs_dir = tmp_path / "runs"
+    shutil.copytree(toy_runs / "runs" / "softmax-a", runs_dir / "softmax-a")
+    assert "No studies of this run yet" in str(training.study_views(runs_dir, "softmax-a"))
+    before = training.run_signature(runs_dir, "softmax-a")
+    assert cli(["landscape", str(runs_dir / "softmax-a"), "--grid", "5", "--subset", "100",
+                "--data-root", str(toy_runs / "data")]) == 0
+    assert training.run_signature(runs_dir, "softmax-a") != before  # the page redraws
+    shown = str(training.study_views(runs_dir, "softmax-a"))
+    assert "training-study-landscape_2d" in shown and "data:image/png;base64," in shown
+    with pytest.raises(ValueError, match="unknown run"):
+        training.study_views(runs_dir, "../softmax-a")

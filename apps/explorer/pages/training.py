@@ -192,6 +192,30 @@ def prediction_grid(runs_dir: Path, name: str):
     return html.Div(cells, className="pred-grid", id="training-grid-cells")
 
 
+STUDY_FIGURES = (("reliability", "Calibration: reliability diagrams (lossviz study calibration)"),
+                 ("landscape_2d", "Loss landscape: 2-D slice (lossviz landscape)"),
+                 ("landscape_1d", "Loss landscape: from initial to trained weights"),
+                 ("landscape_3d", "Loss landscape: surface"),
+                 ("noise", "Label noise: test accuracy against the noise rate (lossviz study noise)"))
+
+
+def study_views(runs_dir: Path, name: str):
+    """The studies of a run (calibration, landscapes, label noise), as their figures: the
+    files `lossviz study` / `lossviz landscape` wrote into the run's figures/ folder."""
+    folder = _run_path(runs_dir, name) / "figures"
+    views = []
+    for stem, caption in STUDY_FIGURES:
+        path = folder / f"{stem}.png"
+        if path.is_file() and path.stat().st_size < 8 * 2**20:
+            src = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+            views.append(html.Figure([html.Img(src=src, alt=caption, style={"maxWidth": "100%"}), html.Figcaption(caption)],
+                                     id=f"training-study-{stem}"))
+    if not views:
+        return dmc.Text(f"No studies of this run yet: try `lossviz study calibration runs/{name}` or "
+                        f"`lossviz landscape runs/{name}`.", c="dimmed", size="sm")
+    return html.Div(views)
+
+
 # --- the form ----------------------------------------------------------------------------------
 
 
@@ -349,6 +373,7 @@ def layout(query: dict, runs_dir: Path, data_root=None):
             dmc.GridCol(_wrap("grid", [dmc.Title("Test images and each loss's guess", order=4),
                                        html.Div(id="training-grid")], hide), span={"base": 12, "lg": 7}),
         ], gutter="lg"),
+        _wrap("studies", [dmc.Title("Studies of this run", order=4), html.Div(id="training-studies")], hide),
         form_layout(hide),
         html.Div(dmc.Group([
             dmc.Button("Export curves for notes", id="training-export", n_clicks=0),
@@ -369,7 +394,8 @@ def run_signature(runs_dir: Path, name: str) -> list:
     """What changes when a run folder gains an epoch or its final files."""
     run = Path(runs_dir) / name
     out = [name]
-    for f in (run / "metrics.jsonl", run / "predictions.json"):
+    studies = [run / "figures" / f"{stem}.png" for stem, _ in STUDY_FIGURES]
+    for f in (run / "metrics.jsonl", run / "predictions.json", *studies):
         try:
             st = f.stat()
             out += [st.st_mtime_ns, st.st_size]
@@ -407,7 +433,7 @@ def register(app, runs_dir: Path, jobs: JobManager, data_root=None):
 
     @app.callback(Output("training-curves", "figure"), Output("training-config", "children"), Output("training-message", "children"),
                   Output("training-cm-loss", "data"), Output("training-cm-epoch", "data"), Output("training-grid", "children"),
-                  Output("training-drawn", "data"),
+                  Output("training-drawn", "data"), Output("training-studies", "children"),
                   Input("training-runs", "value"), Input("training-smoothing", "value"), Input("training-poll", "n_intervals"),
                   Input("present", "checked"), Input("narrow", "data"), State("training-drawn", "data"))
     def draw(names, smoothing, _, present, narrow, drawn):
@@ -418,20 +444,21 @@ def register(app, runs_dir: Path, jobs: JobManager, data_root=None):
         narrow = narrow is True
         signature = [w, present, narrow, *[run_signature(runs_dir, n) for n in names]]
         if signature == drawn:
-            return (dash.no_update,) * 7
+            return (dash.no_update,) * 8
         if not names:
             return (empty_figure("no run selected: start one below or with `lossviz compare`"), "", controls.message(notes), [], [],
-                    None, signature)
+                    None, signature, None)
         try:
             fig = curves_figure(runs_dir, names, w, present=present, narrow=narrow)
             config, metrics = runs.read_run(_run_path(runs_dir, names[0]))
             grid = prediction_grid(runs_dir, names[0])
+            studies = study_views(runs_dir, names[0])
         except (ValueError, OSError, json.JSONDecodeError, KeyError, IndexError) as e:
             return (dash.no_update, dash.no_update, controls.message([*notes, str(e)]), dash.no_update, dash.no_update, dash.no_update,
-                    dash.no_update)
+                    dash.no_update, dash.no_update)
         epochs = sorted({r.epoch for r in metrics})
         return (fig, [html.Div(describe(runs_dir, n)) for n in names], controls.message(notes), list(config.losses),
-                [{"label": f"epoch {e}", "value": str(e)} for e in epochs], grid, signature)
+                [{"label": f"epoch {e}", "value": str(e)} for e in epochs], grid, signature, studies)
 
     @app.callback(Output("training-cm-loss", "value"), Input("training-cm-loss", "data"), State("training-cm-loss", "value"),
                   State("training-want", "data"))
