@@ -206,6 +206,9 @@ def study_views(runs_dir: Path, name: str):
     views = []
     for stem, caption in STUDY_FIGURES:
         path = folder / f"{stem}.png"
+        if stem == "noise" and (Path(runs_dir) / "noise.json").is_file():
+            # `lossviz explore --runs STUDY` on a noise study: its runs are the rates, its figure is the study's
+            path = Path(runs_dir) / "figures" / "noise.png"
         if path.is_file() and path.stat().st_size < 8 * 2**20:
             src = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
             views.append(html.Figure([html.Img(src=src, alt=caption, style={"maxWidth": "100%"}), html.Figcaption(caption)],
