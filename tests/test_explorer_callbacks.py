@@ -19,9 +19,9 @@ from dash._utils import to_json
 
 import lossviz
 from lossviz.explorer import controls, create_app, figures, state
-from lossviz.explorer.pages import activations, losses, softmax
+from lossviz.explorer.pages import activations, classification, losses, softmax
 
-PAGES = (losses, activations, softmax)
+PAGES = (losses, activations, classification, softmax)
 
 
 def n_outputs(page) -> int:
@@ -425,3 +425,36 @@ def test_training_form_shows_the_parameters_of_what_is_chosen(tmp_path):
     r = app.server.test_client().post("/_dash-update-component", json=body)
     styles = {json.loads(k)["key"]: v["style"] for k, v in r.get_json()["response"].items()}
     assert styles == {"huber.delta": {}, "prelu.alpha": {"display": "none"}}  # huber's delta shown; prelu's alpha not (relu chosen)
+
+
+def test_classification_page_draws_the_library_margin_view():
+    """The Classification page's curves are curves.margin_view's: each loss's value and gradient
+    against the margin, at the sliders' parameters, with the 0-1 loss."""
+    from lossviz import curves
+
+    values = {**state.defaults(classification.schema()), "losses": ["hinge", "focal"], "focal.gamma": 1.0, "classes": 3}
+    notes = []
+    fig, _, _ = classification.compute(values, None, notes, {})
+    assert notes == []
+    by_meta = {tuple(t["meta"]): t for t in fig["data"]}
+    view = curves.margin_view([("hinge", {"margin": 1.0}), ("focal", {"gamma": 1.0})], n_classes=3)
+    for c in view.curves:
+        for key in ("value", "grad"):
+            t = by_meta[(c.name, key)]
+            x, y = figures_xy(t)
+            np.testing.assert_allclose(y, np.interp(x, c.x, c.series[key]), rtol=1e-5, atol=1e-5)
+    assert ("zero_one", "value") in by_meta
+    from lossviz.explorer import app as app_module
+
+    assert classification in app_module.PAGES  # in the navigation and routed
+
+
+def figures_xy(trace):
+    import base64
+
+    def arr(v):
+        if isinstance(v, dict):
+            return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+        return np.asarray(v, dtype=float)
+
+    return arr(trace["x"]).astype(float), arr(trace["y"]).astype(float)

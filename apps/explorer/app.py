@@ -27,9 +27,9 @@ from werkzeug.exceptions import HTTPException
 
 from lossviz.explorer import state
 from lossviz.explorer.jobs import JobManager
-from lossviz.explorer.pages import activations, losses, softmax, training
+from lossviz.explorer.pages import activations, classification, losses, softmax, training
 
-PAGES = (losses, activations, softmax)  # the curve pages; the training page needs a runs folder
+PAGES = (losses, activations, classification, softmax)  # the curve pages; the training page needs a runs folder
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 MAX_BODY = 256 * 1024  # bytes of a request body; a crafted list of 100,000 names does not fit
 

@@ -217,7 +217,8 @@ def guarded(fn: Callable, n_outputs: int) -> Callable:
     return run
 
 
-def curve_page(page: str, title: str, notes: list[str], hide: set[str], controls_: list, msg, fig, note, first: dict, schema):
+def curve_page(page: str, title: str, notes: list[str], hide: set[str], controls_: list, msg, fig, note, first: dict, schema,
+               formulas: str):
     """The layout of a curve page (Losses, Activations): header, controls, message, the graph, the
     note on coinciding curves, the formulas (typeset after the first graph is drawn: MathJax's
     2 MB would slow the first load by ~0.8 s), the export row and the page's stores."""
@@ -231,5 +232,5 @@ def curve_page(page: str, title: str, notes: list[str], hide: set[str], controls
         html.Div(note, id=f"{page}-coincide", className="coincide-note"),
         html.Div(id=f"{page}-formula", className="formulas"),
         export_row(page, hide),
-        *live_stores(page, schema, first, formulas=page),
+        *live_stores(page, schema, first, formulas=formulas),
     ])

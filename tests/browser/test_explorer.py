@@ -259,14 +259,15 @@ def test_presentation_mode(page, server):
 
 def test_every_nav_link_opens_a_page(page, server):
     page.goto(server + "/")
-    for link, graph in (("#nav-activations", "activations-graph"), ("#nav-softmax", "softmax-graph"), ("#nav-losses", "losses-graph")):
+    for link, graph in (("#nav-activations", "activations-graph"), ("#nav-classification", "classification-graph"),
+                        ("#nav-softmax", "softmax-graph"), ("#nav-losses", "losses-graph")):
         page.click(link)
         traces(page, graph)
     assert page.console_errors == []
 
 
 @pytest.mark.parametrize("width", [390, 1024])
-@pytest.mark.parametrize("path", ["/losses", "/activations?vanish=1", "/softmax?scale=2", "/training"])
+@pytest.mark.parametrize("path", ["/losses", "/activations?vanish=1", "/classification", "/softmax?scale=2", "/training"])
 def test_phone_and_small_laptop_widths_have_no_sideways_scroll(browser, server, path, width):
     ctx = browser.new_context(viewport={"width": width, "height": 844}, is_mobile=width < 500, has_touch=width < 500)
     page = ctx.new_page()

@@ -140,7 +140,7 @@ def layout(query: dict):
     descriptions = {f"{n}.{p.name}": p.description for n, p in params()}
     st, msg, (fig, note, _) = controls.first_view(PAGE, schema(), compute, 3, values, hide)
     ctl = [controls.control(PAGE, sch[k], values[k], hide, descriptions.get(k, "")) for k in sch if k != "present"]
-    return controls.curve_page(PAGE, "Losses: value, likelihood and gradient", notes, hide, ctl, msg, fig, note, st, schema())
+    return controls.curve_page(PAGE, "Losses: value, likelihood and gradient", notes, hide, ctl, msg, fig, note, st, schema(), "losses")
 
 
 def export_file(n_clicks, fmt, st):
