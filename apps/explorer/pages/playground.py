@@ -343,9 +343,17 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
     look = [present, narrow]
     redraw = not same or store.get("look") != look or trigger in ("reset", "click") or trigger not in ("tick", "step")
     steps = int(values["speed"]) if trigger in ("tick", "step") else 0
-    if not values["losses"]:
+    canonical = {f.key: values[f.key] for f in sch}
+    hide_keys = [h for h in (hide or []) if isinstance(h, str)][: state.MAX_LIST] if isinstance(hide, list) else []
+    search = state.query_of(sch, canonical, hide_keys)
+    if not values["losses"]:  # nothing to train: an empty picture that says so
         notes.append("choose at least one loss")
-        steps = 0
+        empty = {"data": [], "layout": {"template": "plotly_white", "height": 300, "annotations": [
+            {"text": "choose at least one loss", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False,
+             "font": {"size": 20}}], "xaxis": {"visible": False}, "yaxis": {"visible": False}}}
+        new_store = {"key": None, "look": look, "values": canonical, "state": None, "points": None}
+        return (new_store, empty, empty if mode == "classification" else dash.no_update, controls.message(notes), search,
+                readout(0, mode), *sliders)
 
     if mode == "regression":
         points = None
@@ -364,7 +372,7 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
     st = restore(setup, store.get("state"), notes) if same and trigger != "reset" else setup.new_state()
     if notes and any("started again" in n for n in notes):
         redraw = True
-    if steps and values["losses"]:
+    if steps:
         st = toy.advance(setup, st, steps)
     if mode == "regression":
         frame = toy.regression_frame(setup, st)
@@ -374,10 +382,7 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
         frame = toy.classification_frame(setup, st, GRID)
         main = maps_figure(frame, setup.data, present=present, narrow=narrow) if redraw else maps_patch(frame)
         side = curves_figure(frame, present=present, narrow=narrow) if redraw else curves_patch(frame)
-    canonical = {f.key: values[f.key] for f in sch}
     new_store = {"key": key, "look": look, "values": canonical, "state": st.to_dict(), "points": points}
-    hide_keys = [h for h in (hide or []) if isinstance(h, str)][: state.MAX_LIST] if isinstance(hide, list) else []
-    search = state.query_of(sch, canonical, hide_keys)
     return new_store, main, side, controls.message(notes), search, readout(st.step, mode), *sliders
 
 
