@@ -72,11 +72,11 @@ def test_click_adds_and_removes_points():
     add = {"points": [{"x": 0.5, "y": 7.0, "meta": "catcher", "curveNumber": 0}]}
     out = pg.tick("regression", "click", v, store, add, [], False)
     assert len(out[0]["points"]["x"]) == n + 1 and out[0]["points"]["y"][-1] == 7.0
-    remove = {"points": [{"x": 0.5, "y": 7.0, "meta": "points", "customdata": n}]}
+    remove = {"points": [{"x": 0.5, "y": 7.0, "curveNumber": 5, "customdata": n}]}
     out = pg.tick("regression", "click", v, out[0], remove, [], False)
     assert len(out[0]["points"]["x"]) == n
     for crafted in (None, {}, {"points": []}, {"points": [{"x": "a"}]}, {"points": [{"x": 99, "y": 0}]},
-                    {"points": [{"x": 0, "y": 0, "meta": "points", "customdata": 10**6}]}):
+                    {"points": [{"x": 0, "y": 0, "curveNumber": 5, "customdata": 10**6}]}):
         out = pg.tick("regression", "click", v, store, crafted, [], False)
         assert len(out[0]["points"]["x"]) == n
 

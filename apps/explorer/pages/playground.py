@@ -364,7 +364,7 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
                 notes.append(f"this tab's points could not be used ({e}); back to the preset's points")
         points = points or preset_points(values)
         if trigger == "click":
-            points = apply_click(points, click, notes)
+            points = apply_click(points, click, notes, len(values["losses"]))
         setup = reg_setup(values, points)
     else:
         points = None
@@ -386,16 +386,17 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
     return new_store, main, side, controls.message(notes), search, readout(st.step, mode), *sliders
 
 
-def apply_click(points: dict, click, notes: list[str]) -> dict:
-    """A click on a point removes it; a click elsewhere on the plot adds one there."""
+def apply_click(points: dict, click, notes: list[str], n_losses: int) -> dict:
+    """A click on a point removes it; a click elsewhere on the plot adds one there. The points
+    are trace 2 + n_losses (see ``regression_figure``); plotly's click data names the trace."""
     try:
         p = click["points"][0]
-        meta, x, y = p.get("meta") if isinstance(p, dict) else None, float(p["x"]), float(p["y"])
+        on_point, x, y = p.get("curveNumber") == 2 + n_losses, float(p["x"]), float(p["y"])
     except (TypeError, KeyError, IndexError, ValueError):
         notes.append("could not read that click")
         return points
     pts = {k: list(v) for k, v in points.items()}
-    if meta == "points":
+    if on_point:
         i = p.get("customdata", p.get("pointIndex"))
         if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(pts["x"]):
             notes.append("could not tell which point was clicked")
