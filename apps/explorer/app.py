@@ -63,6 +63,8 @@ html, body { margin: 0; overflow-x: hidden; }
 .pred-line { font-size: .85rem; }
 .mode-link { padding: 4px 10px; border-radius: 6px; font-weight: 600; text-decoration: none; color: #1c7ed6; border: 1px solid #a5d8ff; }
 .mode-link.active { background: #e7f5ff; }
+.map-stack { position: relative; }
+.map-overlay { position: absolute; inset: 0; pointer-events: none; }
 @media (max-width: 700px) { .shell { padding: 0 8px 32px; } .page-title { font-size: 1.2rem; } }
 """
 

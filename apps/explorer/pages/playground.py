@@ -45,8 +45,8 @@ GRID = 60  # decision map cells per side
 X_RANGE = (-3.5, 3.5)
 CLASS_COLORS = ("#D55E00", "#0072B2")  # class 0, class 1 (Okabe-Ito), as the exported figure
 MAP_SCALE = [[0.0, "#f6c7a6"], [0.5, "#ffffff"], [1.0, "#a9cbe8"]]
-TICK_MS = 20  # the interval's period; a tick is sent only when the previous answer has come back
-GIF_STEPS = 60  # frames of the animated GIF
+TICK_MS = 250  # the watchdog interval's period (the answers themselves pace the frames)
+CURVE_EVERY = 3  # while playing, the loss and accuracy curves gain a point every this many frames
 
 
 def regression_names() -> tuple[str, ...]:
@@ -222,8 +222,7 @@ def map_title(name: str, frame: dict, i: int) -> str:
     return f"<b>{name}</b> test acc {frame['test_acc'][i]:.2f}"
 
 
-def maps_figure(frame: dict, data, *, present: bool, narrow: bool) -> dict:
-    """One decision map per loss; trace order per loss: [heatmap, train, test]."""
+def maps_layout(frame: dict, *, present: bool, narrow: bool) -> dict:
     lk = figures.look(present)
     names = frame["losses"]
     m = max(1, len(names))
@@ -232,43 +231,66 @@ def maps_figure(frame: dict, data, *, present: bool, narrow: bool) -> dict:
     gap = 0.04
     w, h = (1 - gap * (cols - 1)) / cols, (1 - 0.08 * (rows - 1)) / rows
     layout = {"template": "plotly_white", "font": {"size": lk["font"]}, "showlegend": False, "annotations": [],
-              "margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "uirevision": "playground", "hovermode": "closest",
+              "margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "uirevision": "playground", "hovermode": False,
               "height": rows * (190 if narrow else (360 if present else 310)) + 40}
-    axis = frame["axis"]
-    xtr, ytr = np.asarray(data.x_train), np.asarray(data.y_train)
-    xte, yte = np.asarray(data.x_test), np.asarray(data.y_test)
-    colors = np.array(CLASS_COLORS)
-    traces = []
     for i, n in enumerate(names):
         r, c = divmod(i, cols)
         sfx = "" if i == 0 else str(i + 1)
         xa, ya = f"x{sfx}", f"y{sfx}"
         x0, y1 = c * (w + gap), 1 - r * (h + 0.08)
         layout[f"xaxis{sfx}"] = {"domain": [x0, x0 + w], "anchor": ya, "range": [-6, 6], "showticklabels": False, "showgrid": False,
-                                 "zeroline": False}
+                                 "zeroline": False, "fixedrange": True}
         layout[f"yaxis{sfx}"] = {"domain": [y1 - h, y1], "anchor": xa, "range": [-6, 6], "showticklabels": False, "showgrid": False,
-                                 "zeroline": False, "scaleanchor": xa}
+                                 "zeroline": False, "scaleanchor": xa, "fixedrange": True}
+    return layout
+
+
+def maps_figure(frame: dict, *, present: bool, narrow: bool) -> dict:
+    """One decision map per loss (heatmaps only: what changes while playing)."""
+    lk = figures.look(present)
+    layout = maps_layout(frame, present=present, narrow=narrow)
+    axis = frame["axis"]
+    traces = []
+    for i, n in enumerate(frame["losses"]):
+        sfx = "" if i == 0 else str(i + 1)
+        xa, ya = f"x{sfx}", f"y{sfx}"
         layout["annotations"].append({"text": map_title(n, frame, i), "xref": f"{xa} domain", "yref": f"{ya} domain", "x": 0.5, "y": 1.0,
                                       "yanchor": "bottom", "showarrow": False, "font": {"size": lk["title"], "color": color_of(n)}})
         traces.append({"type": "heatmap", "x": figures.b64(axis), "y": figures.b64(axis), "z": u8(frame["prob"][i]), "zmin": 0,
                        "zmax": 255, "colorscale": MAP_SCALE, "showscale": False, "xaxis": xa, "yaxis": ya, "meta": f"map-{n}",
                        "hoverinfo": "skip"})
+    if not frame["losses"]:
+        layout["annotations"].append({"text": "choose at least one loss", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+                                      "showarrow": False, "font": {"size": 20}})
+    return {"data": traces, "layout": layout}
+
+
+def points_figure(frame: dict, data, *, present: bool, narrow: bool) -> dict:
+    """The train (filled) and test (hollow) points over each map: a transparent graph laid over
+    the maps with the same layout, drawn once per set-up (redrawing 1,200 SVG markers every frame
+    cost ~200 ms of the browser's time)."""
+    layout = maps_layout(frame, present=present, narrow=narrow)
+    layout.update(paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
+    xtr, ytr = np.asarray(data.x_train), np.asarray(data.y_train)
+    xte, yte = np.asarray(data.x_test), np.asarray(data.y_test)
+    colors = np.array(CLASS_COLORS)
+    traces = []
+    for i, n in enumerate(frame["losses"]):
+        sfx = "" if i == 0 else str(i + 1)
+        xa, ya = f"x{sfx}", f"y{sfx}"
         traces.append({"type": "scatter", "mode": "markers", "x": figures.b64(xtr[:, 0]), "y": figures.b64(xtr[:, 1]), "xaxis": xa,
                        "yaxis": ya, "meta": f"train-{n}", "name": "train", "hoverinfo": "skip",
                        "marker": {"size": 5, "color": colors[ytr].tolist(), "line": {"color": "white", "width": 0.5}}})
         traces.append({"type": "scatter", "mode": "markers", "x": figures.b64(xte[:, 0]), "y": figures.b64(xte[:, 1]), "xaxis": xa,
                        "yaxis": ya, "meta": f"test-{n}", "name": "test", "hoverinfo": "skip",
                        "marker": {"size": 5, "symbol": "circle-open", "color": colors[yte].tolist(), "line": {"width": 1.2}}})
-    if not names:
-        layout["annotations"].append({"text": "choose at least one loss", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
-                                      "showarrow": False, "font": {"size": 20}})
     return {"data": traces, "layout": layout}
 
 
 def maps_patch(frame: dict) -> dash.Patch:
     patch = dash.Patch()
     for i, n in enumerate(frame["losses"]):
-        patch["data"][3 * i]["z"] = u8(frame["prob"][i])
+        patch["data"][i]["z"] = u8(frame["prob"][i])
         patch["layout"]["annotations"][i]["text"] = map_title(n, frame, i)
     return patch
 
@@ -353,7 +375,7 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
              "font": {"size": 20}}], "xaxis": {"visible": False}, "yaxis": {"visible": False}}}
         new_store = {"key": None, "look": look, "values": canonical, "state": None, "points": None}
         return (new_store, empty, empty if mode == "classification" else dash.no_update, controls.message(notes), search,
-                readout(0, mode), *sliders)
+                readout(0, mode), *(sliders if mode == "regression" else (empty,)))
 
     if mode == "regression":
         points = None
@@ -380,8 +402,11 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
         side = dash.no_update
     else:
         frame = toy.classification_frame(setup, st, GRID)
-        main = maps_figure(frame, setup.data, present=present, narrow=narrow) if redraw else maps_patch(frame)
-        side = curves_figure(frame, present=present, narrow=narrow) if redraw else curves_patch(frame)
+        main = maps_figure(frame, present=present, narrow=narrow) if redraw else maps_patch(frame)
+        # The curves gain a point every CURVE_EVERY frames (each redraw of them costs the browser time).
+        side = curves_figure(frame, present=present, narrow=narrow) if redraw else (
+            curves_patch(frame) if (st.step // max(1, steps)) % CURVE_EVERY == 0 else dash.no_update)
+        sliders = (points_figure(frame, setup.data, present=present, narrow=narrow) if redraw else dash.no_update,)
     new_store = {"key": key, "look": look, "values": canonical, "state": st.to_dict(), "points": points}
     return new_store, main, side, controls.message(notes), search, readout(st.step, mode), *sliders
 
@@ -452,7 +477,7 @@ def layout(query: dict):
     values, notes = state.from_query(schema(mode), query)
     hide_list = sorted(hide)[: state.MAX_LIST]
     first = tick(mode, "load", {k: v for k, v in values.items()}, None, None, hide_list, False)
-    store, main, side, msg, _, read, *_ = first
+    store, main, side, msg, _, read, *extra = first
     tabs = dmc.Group([
         html.A("Regression with outliers", href="/playground?mode=regression", id=f"{PAGE}-to-regression",
                className="mode-link" + (" active" if mode == "regression" else "")),
@@ -469,9 +494,14 @@ def layout(query: dict):
     graph_cfg = {"responsive": True, "displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": f"lossviz-{PAGE}"}}
     title = "Playground: regression with outliers" if mode == "regression" else "Playground: classification in 2-D"
     ctl = [control(mode, f, values[f.key], hide) for f in control_fields(mode)]
-    graphs = [dcc.Graph(id=f"{p}-main", figure=main, config=graph_cfg, className="graph")]
     if mode == "classification":
-        graphs.append(dcc.Graph(id=f"{p}-side", figure=side, config=graph_cfg, className="graph"))
+        overlay = {**graph_cfg, "staticPlot": True}
+        graphs = [html.Div([dcc.Graph(id=f"{p}-main", figure=main, config=graph_cfg, className="graph"),
+                            html.Div(dcc.Graph(id=f"{p}-points", figure=extra[0], config=overlay, className="graph"),
+                                     className="map-overlay")], className="map-stack"),
+                  dcc.Graph(id=f"{p}-side", figure=side, config=graph_cfg, className="graph")]
+    else:
+        graphs = [dcc.Graph(id=f"{p}-main", figure=main, config=graph_cfg, className="graph")]
     return html.Div([
         *controls.page_header(p, title, notes, hide),
         tabs,
@@ -545,18 +575,28 @@ def gif(setup, frame_of, draw, speed: int, frames: int = 24) -> bytes:
 
 # --- wiring -------------------------------------------------------------------------------------------
 
-PUMP = """function(n, playing) {
-  const g = window.lossvizPlayground = window.lossvizPlayground || {busy: 0};
+# While playing, each answer sends the next tick (set_props, one request in flight, no queue);
+# the interval is a watchdog that restarts the chain when an answer never came (a dropped
+# request), so a fast interval does not keep the browser's main thread busy.
+PUMP = """function(n, disabled) {
+  const g = window.lossvizPlayground = window.lossvizPlayground || {};
   const now = Date.now();
-  if (g.busy && now - g.busy < 5000) return window.dash_clientside.no_update;
+  if (disabled || (g.busy && now - g.busy < 2000)) return window.dash_clientside.no_update;
   g.busy = now;
   return now;
 }"""
-ACK = """function(st) { const g = window.lossvizPlayground = window.lossvizPlayground || {busy: 0}; g.busy = 0;
-  return window.dash_clientside.no_update; }"""
+ACK = """function(st, disabled, tickId) {
+  const g = window.lossvizPlayground = window.lossvizPlayground || {};
+  g.busy = 0;
+  if (!disabled) {
+    g.busy = Date.now();
+    setTimeout(() => window.dash_clientside.set_props(tickId, {data: Date.now()}), 0);  // computed while this frame is drawn
+  }
+  return window.dash_clientside.no_update;
+}"""
 PLAY = """function(play, pause) {
   const t = window.dash_clientside.callback_context.triggered_id;
-  const g = window.lossvizPlayground = window.lossvizPlayground || {busy: 0};
+  const g = window.lossvizPlayground = window.lossvizPlayground || {};
   g.busy = 0;
   return t && t.endsWith('-play') ? false : true;
 }"""
@@ -579,7 +619,8 @@ def _register(app, mode: str):
     ids = {f.key: controls.safe_id(p, f.key) for f in fields}
     app.clientside_callback(PUMP, Output(f"{p}-tick", "data"), Input(f"{p}-interval", "n_intervals"), State(f"{p}-interval", "disabled"),
                             prevent_initial_call=True)
-    app.clientside_callback(ACK, Output(f"{p}-ack", "data"), Input(f"{p}-store", "data"), prevent_initial_call=True)
+    app.clientside_callback(ACK, Output(f"{p}-ack", "data"), Input(f"{p}-store", "data"), State(f"{p}-interval", "disabled"),
+                            State(f"{p}-tick", "id"), prevent_initial_call=True)
     app.clientside_callback(PLAY, Output(f"{p}-interval", "disabled"), Input(f"{p}-play", "n_clicks"), Input(f"{p}-pause", "n_clicks"),
                             prevent_initial_call=True)
     app.clientside_callback(WRITE_URL, Output(f"{p}-url-done", "data"), Input(f"{p}-search", "data"), prevent_initial_call=True)
@@ -597,6 +638,8 @@ def _register(app, mode: str):
     outputs += [Output(f"{p}-message", "children"), Output(f"{p}-search", "data"), Output(f"{p}-readout", "children")]
     if mode == "regression":
         outputs += [Output(ids[k], "value", allow_duplicate=True) for k in ("outliers", "size", "noise")]
+    else:
+        outputs.append(Output(f"{p}-points", "figure"))
     n_ctl = len(fields)
 
     def serve(*args):
@@ -617,7 +660,7 @@ def _register(app, mode: str):
                     controls.message(["internal error while training this view (the server log has the details)"]),
                     *([dash.no_update] * (len(outputs) - 3 - (mode == "classification"))))
         if mode == "classification":
-            return out[:6]
+            return out
         store_, main, _side, msg, search, read, *sl = out
         return (store_, main, msg, search, read, *sl)
 
