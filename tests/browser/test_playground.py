@@ -131,3 +131,22 @@ def test_screenshots(browser, server, width):
     page.screenshot(path=str(SCREENSHOTS / f"playground-classification-{width}.png"), full_page=True)
     ctx.close()
     assert errors == []
+
+
+def test_export_and_leaving_while_playing(page, server):
+    page.goto(server + "/playground?mode=classification&dataset=moons")
+    wait_graph(page, "playground-c-main")
+    page.click("#playground-c-step")
+    wait_step(page, "playground-c", lambda s: s == 5)
+    with page.expect_download(timeout=30000) as dl:
+        page.click("#playground-c-export")
+    path = dl.value.path()
+    assert dl.value.suggested_filename == "lossviz-playground-classification.svg"
+    assert b"<svg" in Path(path).read_bytes()[:2000]
+    # Leave for another page while playing: the chain stops without an error.
+    page.click("#playground-c-play")
+    wait_step(page, "playground-c", lambda s: s >= 30)
+    page.click("#nav-losses")
+    page.wait_for_selector("#losses-graph .js-plotly-plot", timeout=20000)
+    page.wait_for_timeout(1500)
+    assert page.console_errors == []
