@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

@@ -11,8 +11,10 @@ The server is stateless: a tab holds its training state (``ToyState.to_dict()``)
 in a ``dcc.Store``; each tick sends them back, the server checks them (``ToyState.from_dict``
 against a fresh state of the same set-up; points validated and capped), advances ``speed`` steps
 and answers with the new state and the pictures (a ``dash.Patch`` of the heatmaps' z as uint8
-and the fit lines as float32 while playing). While playing, a ``dcc.Interval`` pumps ticks in the
-browser with at most one request in flight.
+and the fit lines as float32 while playing). While playing, each answer sends the next tick from
+the browser (one request in flight, never a queue); a ``dcc.Interval`` is the watchdog that
+restarts the chain if an answer is lost. In the 2-D mode the train/test points sit on a static
+overlay graph over the maps, so a frame redraws only the heatmaps.
 """
 
 from __future__ import annotations
