@@ -149,3 +149,15 @@ def test_export_and_leaving_while_playing(page, server):
     page.wait_for_selector("#losses-graph .js-plotly-plot", timeout=20000)
     page.wait_for_timeout(1500)
     assert page.console_errors == []
+
+
+def test_presentation_switch_redraws(page, server):
+    page.goto(server + "/playground?mode=regression")
+    wait_graph(page, "playground-r-main")
+    page.wait_for_timeout(800)
+    page.click("#present-wrap .mantine-Switch-track")
+    page.wait_for_function("""() => { const el = document.querySelector('#playground-r-main .js-plotly-plot');
+        return el && el.layout && el.layout.font && el.layout.font.size === 18; }""", timeout=15000)
+    page.click("#playground-r-step")
+    wait_step(page, "playground-r", lambda s: s == 5)
+    assert page.console_errors == []
