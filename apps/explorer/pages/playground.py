@@ -409,8 +409,13 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
         side = curves_figure(frame, present=present, narrow=narrow) if redraw else (
             curves_patch(frame) if (st.step // max(1, steps)) % CURVE_EVERY == 0 else dash.no_update)
         sliders = (points_figure(frame, setup.data, present=present, narrow=narrow) if redraw else dash.no_update,)
-    new_store = {"key": key, "look": look, "values": canonical, "state": st.to_dict(), "points": points}
-    return new_store, main, side, controls.message(notes), search, readout(st.step, mode), *sliders
+    new_store = {"key": key, "look": look, "values": canonical, "state": st.to_dict(), "points": points, "noted": bool(notes)}
+    msg = controls.message(notes)
+    if not redraw:  # a frame while playing: the URL and an empty message stay as they are (fewer updates to apply)
+        search = dash.no_update
+        if not notes and not store.get("noted"):
+            msg = dash.no_update
+    return new_store, main, side, msg, search, readout(st.step, mode), *sliders
 
 
 def apply_click(points: dict, click, notes: list[str], n_losses: int) -> dict:
