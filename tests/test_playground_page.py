@@ -135,3 +135,11 @@ def test_gif():
 
     data = pg.gif(setup, toy.regression_frame, plot_mpl.toy_regression_figure, 5, frames=3)
     assert data[:6] == b"GIF89a"
+
+
+def test_chosen_losses_get_distinct_colours():
+    from lossviz.style import color_of
+
+    c = pg.loss_colors(["cross_entropy", "hinge", "focal", "l2"])
+    assert len(set(c.values())) == 4 and c["hinge"] == color_of("hinge")
+    assert pg.loss_colors(["l2", "l1", "huber"]) == {n: color_of(n) for n in ("l2", "l1", "huber")}
