@@ -27,9 +27,9 @@ from werkzeug.exceptions import HTTPException
 
 from lossviz.explorer import state
 from lossviz.explorer.jobs import JobManager
-from lossviz.explorer.pages import activations, classification, losses, softmax, training
+from lossviz.explorer.pages import activations, classification, losses, playground, softmax, training
 
-PAGES = (losses, activations, classification, softmax)  # the curve pages; the training page needs a runs folder
+PAGES = (losses, activations, classification, softmax, playground)  # the training page needs a runs folder
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 MAX_BODY = 256 * 1024  # bytes of a request body; a crafted list of 100,000 names does not fit
 
@@ -60,6 +60,10 @@ html, body { margin: 0; overflow-x: hidden; }
 .pred-img { width: 84px; height: 84px; image-rendering: pixelated; display: block; margin: 0 auto 4px; }
 .pred-true { font-weight: 700; }
 .pred-line { font-size: .85rem; }
+.mode-link { padding: 4px 10px; border-radius: 6px; font-weight: 600; text-decoration: none; color: #1c7ed6; border: 1px solid #a5d8ff; }
+.mode-link.active { background: #e7f5ff; }
+.map-stack { position: relative; }
+.map-overlay { position: absolute; inset: 0; pointer-events: none; }
 @media (max-width: 700px) { .shell { padding: 0 8px 32px; } .page-title { font-size: 1.2rem; } }
 """
 
