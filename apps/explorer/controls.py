@@ -217,11 +217,16 @@ def guarded(fn: Callable, n_outputs: int) -> Callable:
     return run
 
 
-def curve_page(page: str, title: str, notes: list[str], hide: set[str], controls_: list, msg, fig, note, first: dict, schema,
-               formulas: str):
-    """The layout of a curve page (Losses, Activations): header, controls, message, the graph, the
-    note on coinciding curves, the formulas (typeset after the first graph is drawn: MathJax's
-    2 MB would slow the first load by ~0.8 s), the export row and the page's stores."""
+def curve_page(page: str, title: str, query: dict, schema, compute: Callable, descriptions: dict, formulas: str):
+    """A curve page (Losses, Activations, Classification) from its URL query: header, controls
+    (each with its parameter's description), message, the graph drawn at first load, the note on
+    coinciding curves, the formulas (typeset after the first graph is drawn: MathJax's 2 MB would
+    slow the first load by ~0.8 s), the export row and the page's stores. ``formulas``: the key of
+    the names whose formulas are shown."""
+    hide = state.hidden(query)
+    values, notes = state.from_query(schema, query)
+    first, msg, (fig, note, _) = first_view(page, schema, compute, 3, values, hide)
+    controls_ = [control(page, f, values[f.key], hide, descriptions.get(f.key, "")) for f in schema if f.key != "present"]
     return html.Div([
         *page_header(page, title, notes, hide),
         dmc.SimpleGrid(controls_, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),

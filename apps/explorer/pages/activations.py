@@ -110,13 +110,8 @@ def compute(values, shown, notes, corrected):
 
 
 def layout(query: dict):
-    hide = state.hidden(query)
-    sch = {f.key: f for f in schema()}
-    values, notes = state.from_query(list(sch.values()), query)
     descriptions = {f"{n}.{p.name}": p.description for n, p in params()}
-    st, msg, (fig, note, _) = controls.first_view(PAGE, schema(), compute, 3, values, hide)
-    ctl = [controls.control(PAGE, sch[k], values[k], hide, descriptions.get(k, "")) for k in sch if k != "present"]
-    return controls.curve_page(PAGE, "Activations and their derivatives", notes, hide, ctl, msg, fig, note, st, schema(), "activations")
+    return controls.curve_page(PAGE, "Activations and their derivatives", query, schema(), compute, descriptions, "activations")
 
 
 def export_file(n_clicks, fmt, st):
