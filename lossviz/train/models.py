@@ -123,14 +123,6 @@ class ModelSpec:
             raise ValueError(f"hidden must be 1 to 16 layer widths in [1, 65536], e.g. 256 or 256,128; got {hidden!r}")
         return tuple(hidden)
 
-    def resolve(self, params) -> dict[str, float]:
-        known = {p.name: p for p in self.params}
-        for name in params:
-            if name not in known:
-                valid = ", ".join(known) or "none"
-                raise ValueError(f"{self.name} has no parameter {name!r}; valid parameters: {valid}")
-        return {p.name: p.validate(params.get(p.name, p.default), owner=self.name) for p in self.params}
-
 
 INIT_STD = 0.01  # d2l's initialization: weights N(0, 0.01^2), biases 0
 

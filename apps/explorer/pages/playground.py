@@ -35,7 +35,7 @@ from lossviz import export, plot_mpl, toy
 from lossviz.explorer import controls, figures, state
 from lossviz.explorer.state import Choice, Flag, Names, Number
 from lossviz.registry import activations, get_activation, get_loss, losses
-from lossviz.style import PALETTE, color_of
+from lossviz.style import color_of
 
 PAGE, PATH, TITLE = "playground", "/playground", "Playground"
 MODES = ("regression", "classification")
@@ -49,20 +49,6 @@ CLASS_COLORS = ("#D55E00", "#0072B2")  # class 0, class 1 (Okabe-Ito), as the ex
 MAP_SCALE = [[0.0, "#f6c7a6"], [0.5, "#ffffff"], [1.0, "#a9cbe8"]]
 TICK_MS = 250  # the watchdog interval's period (the answers themselves pace the frames)
 CURVE_EVERY = 3  # while playing, the loss and accuracy curves gain a point every this many frames
-
-
-def loss_colors(names) -> dict[str, str]:
-    """Each loss's registry colour, except that a loss whose colour an earlier chosen loss already
-    has (the classification and regression palettes overlap: hinge and l2 are both orange) gets
-    the first unused colour of the palette, so the maps, curves and legends stay apart."""
-    used, out = set(), {}
-    for n in names:
-        c = color_of(n)
-        if c in used:
-            c = next((q for q in PALETTE if q not in used), c)
-        used.add(c)
-        out[n] = c
-    return out
 
 
 def regression_names() -> tuple[str, ...]:
@@ -183,7 +169,6 @@ def regression_figure(frame: dict, points: dict, *, present: bool, narrow: bool)
     Trace order: [catcher, clean, fits..., points, pulls...] (the Patch relies on it)."""
     lk = figures.look(present)
     names = frame["losses"]
-    color_of = loss_colors(names).get
     yr = y_range(points)
     # An invisible grid under everything: a click on empty space lands on it (plotly's click
     # events need a trace), and gives the new point's coordinates.
@@ -266,7 +251,6 @@ def maps_figure(frame: dict, *, present: bool, narrow: bool) -> dict:
     """One decision map per loss (heatmaps only: what changes while playing)."""
     lk = figures.look(present)
     layout = maps_layout(frame, present=present, narrow=narrow)
-    color_of = loss_colors(frame["losses"]).get
     axis = frame["axis"]
     traces = []
     for i, n in enumerate(frame["losses"]):
@@ -319,7 +303,6 @@ CURVES = (("train_loss", 0, "solid"), ("test_loss", 0, "dot"), ("train_acc", 1, 
 def curves_figure(frame: dict, *, present: bool, narrow: bool) -> dict:
     """Train (solid) and test (dotted) loss and accuracy over steps; plain lists, extended per frame."""
     lk = figures.look(present)
-    color_of = loss_colors(frame["losses"]).get
     traces = []
     for i, n in enumerate(frame["losses"]):
         for key, panel, dash_ in CURVES:
