@@ -3,11 +3,13 @@
 1. Server time of one frame (a tick: check the tab's state, advance ``speed`` steps, compute the
    frame, build the Patch, Dash's JSON encoding), median and p95, per mode.
 2. In headless Chromium (when available), per mode: play for PLAY_S seconds and count frames
-   shown per second (``plotly_afterplot`` events of the main graph) and the bytes per frame
+   shown per second (``plotly_afterplot`` or, for an animated frame, ``plotly_animated`` events of
+   the main graph, events within 8 ms counted once) and the bytes per frame
    (response bodies of the tick requests, as they arrived, compressed).
 
     python bench/bench_playground.py            # all of it
     python bench/bench_playground.py --server   # only the server part
+    python bench/bench_playground.py --mode classification
 
 Numbers depend on the machine and its load; run it on an idle machine for numbers to quote.
 """
@@ -53,7 +55,16 @@ def server_times(mode: str, n: int = 100) -> tuple[float, float, float]:
     return statistics.median(times), statistics.quantiles(times, n=20)[-1], statistics.mean(sizes)
 
 
-def browser_runs(base: str, path: str) -> list[dict]:
+def distinct(times: list[float], gap_ms: float = 8.0) -> list[float]:
+    """Draw events of one frame (an animation and a relayout of the same answer) counted once."""
+    out: list[float] = []
+    for t in sorted(times):
+        if not out or t - out[-1] > gap_ms:
+            out.append(t)
+    return out
+
+
+def browser_runs(base: str, path: str, modes: tuple[str, ...]) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
     from tests.browser.conftest import CHROMIUM_ARGS
@@ -61,7 +72,7 @@ def browser_runs(base: str, path: str) -> list[dict]:
     out = []
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        for mode, url in URLS.items():
+        for mode, url in [(m, u) for m, u in URLS.items() if m in modes]:
             p = f"playground-{mode[0]}"
             graph = f"#{p}-main .js-plotly-plot"
             ctx = b.new_context(viewport={"width": 1440, "height": 1000})
@@ -69,11 +80,11 @@ def browser_runs(base: str, path: str) -> list[dict]:
             reqs: list = []
             page.on("requestfinished", lambda r, _r=reqs: _r.append(r) if "_dash-update-component" in r.url else None)
             page.goto(base + url)
-            page.wait_for_function(f"() => {{ const e = document.querySelector('{graph}'); return e && e.data && e.data.length > 0; }}",
+            page.wait_for_function(f"() => {{ const e = document.querySelector('{graph}'); return e && e._fullLayout && (e.data.length > 0 || (e.layout.images || []).length > 0); }}",
                                    timeout=60000)
             page.wait_for_timeout(1500)
             page.evaluate(f"""() => {{ const e = document.querySelector('{graph}'); window.__draws = [];
-                e.on('plotly_afterplot', () => window.__draws.push(performance.now())); }}""")
+                e.on('plotly_afterplot', () => window.__draws.push(performance.now())); e.on('plotly_animated', () => window.__draws.push(performance.now())); }}""")
             step0 = int(page.inner_text(f"#{p}-readout").split()[1])
             n_before = len(reqs)
             page.click(f"#{p}-play")
@@ -82,7 +93,7 @@ def browser_runs(base: str, path: str) -> list[dict]:
             t1 = page.evaluate("performance.now()")
             page.click(f"#{p}-pause")
             page.wait_for_timeout(800)
-            draws = [d for d in page.evaluate("window.__draws") if t0 <= d <= t1]
+            draws = distinct([d for d in page.evaluate("window.__draws") if t0 <= d <= t1])
             step1 = int(page.inner_text(f"#{p}-readout").split()[1])
             sizes = []
             for r in reqs[n_before:]:
@@ -101,6 +112,7 @@ def browser_runs(base: str, path: str) -> list[dict]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--server", action="store_true", help="only the server-time part (no browser)")
+    ap.add_argument("--mode", choices=tuple(URLS), action="append", help="only this mode (repeatable; default: both)")
     args = ap.parse_args()
     from lossviz.explorer import create_app
     from lossviz.explorer.app import warm_compressed_scripts
@@ -110,7 +122,7 @@ def main() -> int:
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) at the start")
     print("server time per frame (5 training steps, the frame, the Patch, JSON encoding; uncompressed size):")
-    for mode in URLS:
+    for mode in args.mode or URLS:
         med, p95, size = server_times(mode)
         print(f"  {mode:<15} median {med:5.1f} ms, p95 {p95:5.1f} ms, {size / 1024:5.1f} KB per frame before compression")
     if args.server:
@@ -131,7 +143,7 @@ def main() -> int:
     srv = make_server("127.0.0.1", port, app.server, threaded=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        rows = browser_runs(f"http://127.0.0.1:{port}", path)
+        rows = browser_runs(f"http://127.0.0.1:{port}", path, tuple(args.mode or URLS))
     finally:
         srv.shutdown()
     print(f"\nheadless Chromium, 1440 px, playing for {PLAY_S:.0f} s (targets: >= {TARGETS['fps']:.0f} frames/s, "

@@ -35,7 +35,7 @@ def n_points(page) -> int:
 
 
 def wait_graph(page, gid: str):
-    page.wait_for_function("(g) => { const el = document.querySelector('#' + g + ' .js-plotly-plot'); return el && el.data && el.data.length > 0; }",
+    page.wait_for_function("(g) => { const el = document.querySelector('#' + g + ' .js-plotly-plot'); return el && el._fullLayout && (el.data.length > 0 || (el.layout.images || []).length > 0); }",
                            arg=gid, timeout=20000)
 
 
@@ -58,7 +58,7 @@ def test_play_pause_step_reset(page, server, mode):
     wait_step(page, p, lambda s: s == 0)
     page.wait_for_function("window.location.search.includes('mode=" + mode + "')")
     if mode == "classification":
-        n = page.evaluate("document.querySelector('#playground-c-main .js-plotly-plot').data.filter(t => t.type === 'heatmap').length")
+        n = page.evaluate("document.querySelectorAll('#playground-c-main .imagelayer image').length")
         assert n == 4
     assert page.console_errors == []
 

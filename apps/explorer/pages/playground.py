@@ -10,11 +10,11 @@ Two modes, each its own schema (``?mode=regression`` / ``?mode=classification``)
 The server is stateless: a tab holds its training state (``ToyState.to_dict()``) and its points
 in a ``dcc.Store``; each tick sends them back, the server checks them (``ToyState.from_dict``
 against a fresh state of the same set-up; points validated and capped), advances ``speed`` steps
-and answers with the new state and the pictures (a ``dash.Patch`` of the heatmaps' z as uint8
-and the fit lines as float32 while playing). While playing, each answer sends the next tick from
+and answers with the new state and the pictures (a ``dash.Patch`` of the decision maps as small
+palette PNGs, or of the fit lines as float32, animated, while playing). While playing, each answer sends the next tick from
 the browser (one request in flight, never a queue); a ``dcc.Interval`` is the watchdog that
 restarts the chain if an answer is lost. In the 2-D mode the train/test points sit on a static
-overlay graph over the maps, so a frame redraws only the heatmaps.
+overlay graph over the maps, so a frame redraws only the map images and titles.
 """
 
 from __future__ import annotations
@@ -46,9 +46,11 @@ MIN_POINTS = 2
 GRID = 60  # decision map cells per side
 X_RANGE = (-3.5, 3.5)
 CLASS_COLORS = ("#D55E00", "#0072B2")  # class 0, class 1 (Okabe-Ito), as the exported figure
-MAP_SCALE = [[0.0, "#f6c7a6"], [0.5, "#ffffff"], [1.0, "#a9cbe8"]]
+MAP_SCALE = [[0.0, "#f6c7a6"], [0.5, "#ffffff"], [1.0, "#a9cbe8"]]  # P(class 1): 0 -> class 0's tint, 1 -> class 1's
 TICK_MS = 250  # the watchdog interval's period (the answers themselves pace the frames)
-CURVE_EVERY = 3  # while playing, the loss and accuracy curves gain a point every this many frames
+# A regression frame is applied with Plotly.animate at once: only the lines and markers move.
+ANIMATION = {"frame": {"duration": 0, "redraw": False}, "transition": {"duration": 0}, "mode": "immediate"}
+CURVE_EVERY = 5  # while playing, the loss and accuracy curves gain a point every this many frames
 
 
 def regression_names() -> tuple[str, ...]:
@@ -147,10 +149,38 @@ def reg_setup(values: dict, points: dict) -> toy.ToySetup:
 # --- pictures -----------------------------------------------------------------------------------
 
 
+def quantize(a: np.ndarray) -> np.ndarray:
+    """Probabilities in [0, 1] as uint8 0..255 (NaN as 0.5)."""
+    return np.clip(np.rint(np.nan_to_num(np.asarray(a, dtype=np.float64), nan=0.5) * 255), 0, 255).astype(np.uint8)
+
+
 def u8(a: np.ndarray) -> dict:
     """A probability map as a uint8 typed array with its shape (a quarter of float32's bytes)."""
-    q = np.clip(np.rint(np.nan_to_num(np.asarray(a, dtype=np.float64), nan=0.5) * 255), 0, 255).astype(np.uint8)
+    q = quantize(a)
     return {"dtype": "u1", "bdata": base64.b64encode(q.tobytes()).decode("ascii"), "shape": ",".join(map(str, q.shape))}
+
+
+@functools.lru_cache(maxsize=1)
+def map_palette() -> bytes:
+    """MAP_SCALE as a 256-colour palette: index i shows the probability i / 255."""
+    stops = np.array([t for t, _ in MAP_SCALE])
+    rgb = np.array([[int(c[k:k + 2], 16) for k in (1, 3, 5)] for _, c in MAP_SCALE], dtype=np.float64)
+    t = np.arange(256) / 255
+    return np.rint(np.stack([np.interp(t, stops, rgb[:, k]) for k in range(3)], 1)).astype(np.uint8).tobytes()
+
+
+def map_image(prob: np.ndarray) -> str:
+    """A probability map (rows = y ascending) as a palette PNG data URL, top row = largest y.
+    Drawn as a layout image, a frame's new maps cost the browser four small PNG decodes instead
+    of four heatmaps' calc, canvas and re-encoding."""
+    from PIL import Image
+
+    q = quantize(prob)[::-1]
+    img = Image.frombytes("P", (q.shape[1], q.shape[0]), np.ascontiguousarray(q).tobytes())
+    img.putpalette(map_palette())
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=6)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def y_range(points: dict) -> list[float]:
@@ -160,8 +190,22 @@ def y_range(points: dict) -> list[float]:
     return [lo - pad, hi + pad]
 
 
-def fit_label(name: str, error: float) -> str:
-    return f"{name} (error {error:.2f})"
+def errors_text(frame: dict) -> str:
+    """Each fit's RMS distance from the clean line, in its loss's colour (an annotation: while
+    playing, plotly's animation updates annotations but not legend names)."""
+    parts = [f'<span style="color:{color_of(n)}"><b>{n}</b> {e:.2f}</span>' for n, e in zip(frame["losses"], frame["error"])]
+    return "error vs the clean line: " + " · ".join(parts)
+
+
+def pull_range(frame: dict, current: list | None = None) -> list[float]:
+    """The pull panel's y range, set by the server (an animated frame does not autorange). It
+    changes only when the pulls outgrow it or shrink below half of it: a new range redraws the
+    axes, which costs a frame's time in the browser."""
+    top = max(1.05, 1.08 * max((float(np.max(p)) for p in frame["pull"] if len(p)), default=1.0))
+    if isinstance(current, list) and len(current) == 2 and all(isinstance(v, (int, float)) for v in current):
+        if 0.5 * current[1] <= top <= current[1]:
+            return [0.0, float(current[1])]
+    return [0.0, round(top * 1.25, 3)]
 
 
 def regression_figure(frame: dict, points: dict, *, present: bool, narrow: bool) -> dict:
@@ -181,7 +225,7 @@ def regression_figure(frame: dict, points: dict, *, present: bool, narrow: bool)
                         "line": {"color": "#222222", "dash": "dash", "width": 1.5}, "hoverinfo": "skip", "meta": "clean"}]
     for i, n in enumerate(names):
         traces.append({"type": "scatter", "mode": "lines", "x": figures.b64(xs), "y": figures.b64(frame["fit"][i]),
-                       "name": fit_label(n, frame["error"][i]), "legendgroup": n, "meta": f"fit-{n}",
+                       "name": n, "legendgroup": n, "meta": f"fit-{n}",
                        "line": {"color": color_of(n), "width": lk["width"]}, "hovertemplate": n + ": %{y:.3g}<extra></extra>"})
     px, py, out = np.array(points["x"]), np.array(points["y"]), np.array(points["outlier"], dtype=bool)
     traces.append({"type": "scatter", "mode": "markers", "x": figures.b64(px), "y": figures.b64(py), "name": "points (click to remove)",
@@ -193,13 +237,16 @@ def regression_figure(frame: dict, points: dict, *, present: bool, narrow: bool)
         traces.append({"type": "scatter", "mode": "markers", "x": figures.b64(px), "y": figures.b64(frame["pull"][i]), "name": n,
                        "legendgroup": n, "showlegend": False, "xaxis": "x2", "yaxis": "y2", "meta": f"pull-{n}",
                        "marker": {"color": color_of(n), "size": 7, "opacity": 0.8}, "hovertemplate": n + " pull %{y:.3g}<extra></extra>"})
-    layout = figures.panels_layout([f"fits after {frame['step']} steps (click to add a point)", "each point's pull |∂l/∂ŷ|"], "x",
+    layout = figures.panels_layout(["each loss's fit (click to add a point)", "each point's pull |∂l/∂ŷ|"], "x",
                                    present=present, narrow=narrow)
     layout["hovermode"] = "closest"
     layout["xaxis"]["range"] = list(X_RANGE)
     layout["yaxis"]["range"] = yr
     layout["xaxis2"]["range"] = list(X_RANGE)
-    layout["yaxis2"]["rangemode"] = "tozero"
+    layout["yaxis2"]["range"] = pull_range(frame)
+    layout["annotations"].append({"text": errors_text(frame), "xref": "x domain", "yref": "y domain", "x": 0.01, "y": 0.99,
+                                  "xanchor": "left", "yanchor": "top", "showarrow": False, "align": "left",
+                                  "bgcolor": "rgba(255,255,255,0.8)", "font": {"size": lk["legend"] - 1}})
     if not narrow:  # the fits get the wider panel
         layout["xaxis"]["domain"], layout["xaxis2"]["domain"] = [0, 0.6], [0.68, 1]
     layout["uirevision"] = "playground"
@@ -209,14 +256,19 @@ def regression_figure(frame: dict, points: dict, *, present: bool, narrow: bool)
     return {"data": traces, "layout": layout}
 
 
-def regression_patch(frame: dict) -> dash.Patch:
+def regression_patch(frame: dict, previous: dict) -> dash.Patch:
+    """A playing frame: the fits and pulls, and the error text and pull range where they changed
+    since ``previous`` (what the tab's store says it shows)."""
     patch = dash.Patch()
     m = len(frame["losses"])
-    for i, n in enumerate(frame["losses"]):
+    for i in range(m):
         patch["data"][2 + i]["y"] = figures.b64(frame["fit"][i])
-        patch["data"][2 + i]["name"] = fit_label(n, frame["error"][i])
         patch["data"][3 + m + i]["y"] = figures.b64(frame["pull"][i])
-    patch["layout"]["annotations"][0]["text"] = f"<b>fits after {frame['step']} steps (click to add a point)</b>"
+    if errors_text(frame) != previous.get("errors"):  # an annotation redrawn costs the browser time: only when it changed
+        patch["layout"]["annotations"][2]["text"] = errors_text(frame)
+    rng = pull_range(frame, previous.get("pull_range"))
+    if rng != previous.get("pull_range"):
+        patch["layout"]["yaxis2"]["range"] = rng
     return patch
 
 
@@ -248,19 +300,20 @@ def maps_layout(frame: dict, *, present: bool, narrow: bool) -> dict:
 
 
 def maps_figure(frame: dict, *, present: bool, narrow: bool) -> dict:
-    """One decision map per loss (heatmaps only: what changes while playing)."""
+    """One decision map per loss: images of P(class 1) on empty axes (what changes while
+    playing; the points are on the overlay graph)."""
     lk = figures.look(present)
     layout = maps_layout(frame, present=present, narrow=narrow)
-    axis = frame["axis"]
-    traces = []
+    layout["images"] = []
     for i, n in enumerate(frame["losses"]):
         sfx = "" if i == 0 else str(i + 1)
         xa, ya = f"x{sfx}", f"y{sfx}"
         layout["annotations"].append({"text": map_title(n, frame, i), "xref": f"{xa} domain", "yref": f"{ya} domain", "x": 0.5, "y": 1.0,
                                       "yanchor": "bottom", "showarrow": False, "font": {"size": lk["title"], "color": color_of(n)}})
-        traces.append({"type": "heatmap", "x": figures.b64(axis), "y": figures.b64(axis), "z": u8(frame["prob"][i]), "zmin": 0,
-                       "zmax": 255, "colorscale": MAP_SCALE, "showscale": False, "xaxis": xa, "yaxis": ya, "meta": f"map-{n}",
-                       "hoverinfo": "skip"})
+        layout["images"].append({"source": map_image(frame["prob"][i]), "xref": xa, "yref": ya, "x": -toy.DOMAIN, "y": toy.DOMAIN,
+                                 "sizex": 2 * toy.DOMAIN, "sizey": 2 * toy.DOMAIN, "xanchor": "left", "yanchor": "top",
+                                 "sizing": "stretch", "layer": "below", "name": f"map-{n}"})
+    traces: list = []
     if not frame["losses"]:
         layout["annotations"].append({"text": "choose at least one loss", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
                                       "showarrow": False, "font": {"size": 20}})
@@ -289,11 +342,18 @@ def points_figure(frame: dict, data, *, present: bool, narrow: bool) -> dict:
     return {"data": traces, "layout": layout}
 
 
-def maps_patch(frame: dict) -> dash.Patch:
+def map_titles(frame: dict) -> list[str]:
+    return [map_title(n, frame, i) for i, n in enumerate(frame["losses"])]
+
+
+def maps_patch(frame: dict, previous: dict) -> dash.Patch:
+    """A playing frame: the maps, and the titles that changed since ``previous`` (the store)."""
     patch = dash.Patch()
-    for i, n in enumerate(frame["losses"]):
-        patch["data"][i]["z"] = u8(frame["prob"][i])
-        patch["layout"]["annotations"][i]["text"] = map_title(n, frame, i)
+    shown = previous.get("titles") if isinstance(previous.get("titles"), list) else []
+    for i, title in enumerate(map_titles(frame)):
+        patch["layout"]["images"][i]["source"] = map_image(frame["prob"][i])
+        if i >= len(shown) or shown[i] != title:
+            patch["layout"]["annotations"][i]["text"] = title
     return patch
 
 
@@ -346,7 +406,8 @@ def restore(setup: toy.ToySetup, raw, notes: list[str]) -> toy.ToyState:
 
 
 def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, narrow) -> tuple:
-    """(store, main figure or Patch, side figure or Patch, message, search, readout, preset slider values).
+    """(store, main figure or Patch, side figure or Patch (regression: whether the main graph
+    animates this answer), message, search, readout, preset slider values).
 
     ``trigger``: "tick" / "step" (advance), "reset", "click" (regression), or a control key.
     Never raises: a bug becomes a message and the tab starts again."""
@@ -376,7 +437,7 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
             {"text": "choose at least one loss", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False,
              "font": {"size": 20}}], "xaxis": {"visible": False}, "yaxis": {"visible": False}}}
         new_store = {"key": None, "look": look, "values": canonical, "state": None, "points": None}
-        return (new_store, empty, empty if mode == "classification" else dash.no_update, controls.message(notes), search,
+        return (new_store, empty, empty if mode == "classification" else False, controls.message(notes), search,
                 readout(0, mode), *(sliders if mode == "regression" else (empty,)))
 
     if mode == "regression":
@@ -400,16 +461,23 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
         st = toy.advance(setup, st, steps)
     if mode == "regression":
         frame = toy.regression_frame(setup, st)
-        main = regression_figure(frame, points, present=present, narrow=narrow) if redraw else regression_patch(frame)
-        side = dash.no_update
+        main = regression_figure(frame, points, present=present, narrow=narrow) if redraw else regression_patch(frame, store)
+        # A frame moves the fits and pulls with plotly's animation (no transition): no recalc, no
+        # redraw of axes, legend and markers; a new figure is drawn whole.
+        side = not redraw
     else:
         frame = toy.classification_frame(setup, st, GRID)
-        main = maps_figure(frame, present=present, narrow=narrow) if redraw else maps_patch(frame)
+        main = maps_figure(frame, present=present, narrow=narrow) if redraw else maps_patch(frame, store)
         # The curves gain a point every CURVE_EVERY frames (each redraw of them costs the browser time).
         side = curves_figure(frame, present=present, narrow=narrow) if redraw else (
             curves_patch(frame) if (st.step // max(1, steps)) % CURVE_EVERY == 0 else dash.no_update)
         sliders = (points_figure(frame, setup.data, present=present, narrow=narrow) if redraw else dash.no_update,)
     new_store = {"key": key, "look": look, "values": canonical, "state": st.to_dict(), "points": points, "noted": bool(notes)}
+    if mode == "regression":
+        new_store["pull_range"] = pull_range(frame, None if redraw else store.get("pull_range"))
+        new_store["errors"] = errors_text(frame)
+    else:
+        new_store["titles"] = map_titles(frame)
     msg = controls.message(notes)
     if not redraw:  # a frame while playing: the URL and an empty message stay as they are (fewer updates to apply)
         search = dash.no_update
@@ -508,7 +576,8 @@ def layout(query: dict):
                                      className="map-overlay")], className="map-stack"),
                   dcc.Graph(id=f"{p}-side", figure=side, config=graph_cfg, className="graph")]
     else:
-        graphs = [dcc.Graph(id=f"{p}-main", figure=main, config=graph_cfg, className="graph")]
+        graphs = [dcc.Graph(id=f"{p}-main", figure=main, config=graph_cfg, className="graph", animate=False,
+                            animation_options=ANIMATION)]
     return html.Div([
         *controls.page_header(p, title, notes, hide),
         tabs,
@@ -597,7 +666,7 @@ ACK = """function(st, disabled, tickId) {
   g.busy = 0;
   if (!disabled) {
     g.busy = Date.now();
-    setTimeout(() => window.dash_clientside.set_props(tickId, {data: Date.now()}), 0);  // computed while this frame is drawn
+    window.dash_clientside.set_props(tickId, {data: Date.now()});  // the next frame is computed while this one is drawn
   }
   return window.dash_clientside.no_update;
 }"""
@@ -640,8 +709,7 @@ def _register(app, mode: str):
         inputs.append(Input(f"{p}-main", "clickData"))
     inputs += [Input(ids[f.key], "value") for f in fields] + [Input("present", "checked")]
     outputs = [Output(f"{p}-store", "data"), Output(f"{p}-main", "figure")]
-    if mode == "classification":
-        outputs.append(Output(f"{p}-side", "figure"))
+    outputs.append(Output(f"{p}-side", "figure") if mode == "classification" else Output(f"{p}-main", "animate"))
     outputs += [Output(f"{p}-message", "children"), Output(f"{p}-search", "data"), Output(f"{p}-readout", "children")]
     if mode == "regression":
         outputs += [Output(ids[k], "value", allow_duplicate=True) for k in ("outliers", "size", "noise")]
@@ -663,13 +731,9 @@ def _register(app, mode: str):
             out = tick(mode, trigger, raw, store, click, hide, narrow)
         except Exception:  # a bug shows as a message, never as a 500
             traceback.print_exc()
-            return (*([dash.no_update] * 2), *([dash.no_update] * (mode == "classification")),
-                    controls.message(["internal error while training this view (the server log has the details)"]),
-                    *([dash.no_update] * (len(outputs) - 3 - (mode == "classification"))))
-        if mode == "classification":
-            return out
-        store_, main, _side, msg, search, read, *sl = out
-        return (store_, main, msg, search, read, *sl)
+            return (*([dash.no_update] * 3), controls.message(["internal error while training this view (the server log has the details)"]),
+                    *([dash.no_update] * (len(outputs) - 4)))
+        return out
 
     app.callback(*outputs, *inputs, State(f"{p}-store", "data"), State("hidden-controls", "data"), State("narrow", "data"),
                  prevent_initial_call=True)(serve)
