@@ -6,11 +6,13 @@
    - first load: navigation -> the graph holds data (responses compressed), the median of
      LOADS loads in fresh browser contexts (nothing cached);
    - a slider dragged with the mouse for DRAG_S seconds: graph redraws per second
-     (``plotly_afterplot`` events), release -> last redraw, and bytes per update (response
+     (``plotly_afterplot`` or ``plotly_animated`` events that showed a new answer),
+     release -> last redraw, and bytes per update (response
      bodies of the update requests as they arrived, compressed).
 
     python bench/bench_explorer.py            # all of it
     python bench/bench_explorer.py --server   # only the server part
+    python bench/bench_explorer.py --page losses
 
 Numbers depend on the machine and its load; run it on an idle machine for numbers to quote.
 """
@@ -105,7 +107,21 @@ def mark(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def browser_runs(base: str, path: str) -> list[dict]:
+def drawn_answers(draws: list[float], answers: list[float]) -> list[float]:
+    """The draws that showed a new answer: a draw counts when an answer arrived since the last
+    counted draw (an animated frame and a redraw of one answer, or a redraw with nothing new,
+    count once or not at all)."""
+    out: list[float] = []
+    answers = sorted(answers)
+    for d in sorted(draws):
+        since = out[-1] if out else float("-inf")
+        if any(since < a <= d for a in answers):
+            out.append(d)
+    return out
+
+
+
+def browser_runs(base: str, path: str, cases: list) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
     from tests.browser.conftest import CHROMIUM_ARGS
@@ -113,7 +129,7 @@ def browser_runs(base: str, path: str) -> list[dict]:
     out = []
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        for page_mod, url, key in CASES:
+        for page_mod, url, key in cases:
             graph = "#" + page_mod.PAGE + ("-overflow" if page_mod is softmax else "-graph") + " .js-plotly-plot"
             loads = []
             for _ in range(LOADS - 1):  # fresh contexts: nothing cached in the browser
@@ -136,17 +152,19 @@ def browser_runs(base: str, path: str) -> list[dict]:
             loads.append(time.perf_counter() - t0)
             first_load = statistics.median(loads)
             pg.wait_for_timeout(1000)
-            pg.evaluate(f"""() => {{ const e = document.querySelector('{graph}'); window.__draws = [];
-                e.on('plotly_afterplot', () => window.__draws.push(performance.now())); }}""")
+            pg.evaluate(f"""() => {{ const e = document.querySelector('{graph}'); window.__draws = []; performance.clearResourceTimings(); performance.setResourceTimingBufferSize(100000);
+                e.on('plotly_afterplot', () => window.__draws.push(performance.now()));
+                e.on('plotly_animated', () => window.__draws.push(performance.now())); }}""")
             sid = controls.safe_id(page_mod.PAGE, key)
             n_before = len(sizes)
             # The drag runs inside the page: a mouse move every animation frame (as Chrome delivers
             # a real mouse's moves), across the track and back, for DRAG_S seconds.
             start_js, release_js, moves = pg.evaluate(DRAG_JS, {"sel": "#" + sid, "ms": DRAG_S * 1000})
             pg.wait_for_timeout(1500)
-            draws = pg.evaluate("window.__draws")
+            raw_draws = pg.evaluate("window.__draws")
+            draws = drawn_answers(raw_draws, pg.evaluate("performance.getEntriesByType('resource').filter(e => e.name.includes('_dash-update-component')).map(e => e.responseEnd)"))
             during = [d for d in draws if start_js <= d <= release_js]
-            after = [d for d in draws if d > release_js]
+            after = [d for d in raw_draws if d > release_js]  # the answers drawn and the settling redraw
             update_sizes = []
             for req in sizes[n_before:]:
                 try:
@@ -169,7 +187,9 @@ def browser_runs(base: str, path: str) -> list[dict]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--server", action="store_true", help="only the server-time part (no browser)")
+    ap.add_argument("--page", choices=[m.PAGE for m, _, _ in CASES], action="append", help="only this page (repeatable; default: all)")
     args = ap.parse_args()
+    cases = [c for c in CASES if not args.page or c[0].PAGE in args.page]
     from lossviz.explorer import create_app
 
     from lossviz.explorer.app import warm_compressed_scripts
@@ -179,7 +199,7 @@ def main() -> int:
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) at the start")
     print(f"server time per update, {TARGETS['server_p95_ms']:.0f} ms p95 target (drag step = partial update; first = whole figure):")
-    for page, _, key in CASES:
+    for page, _, key in cases:
         med, p95, fmed, fp95 = server_times(page, key)
         ok &= p95 <= TARGETS["server_p95_ms"]
         print(f"  {page.PAGE:<12} {key:<12} drag step: median {med:5.1f} ms, p95 {p95:5.1f} ms [{mark(p95 <= TARGETS['server_p95_ms'])}]"
@@ -202,7 +222,7 @@ def main() -> int:
     srv = make_server("127.0.0.1", port, app.server, threaded=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        rows = browser_runs(f"http://127.0.0.1:{port}", path)
+        rows = browser_runs(f"http://127.0.0.1:{port}", path, cases)
     finally:
         srv.shutdown()
     t = TARGETS

@@ -4,7 +4,7 @@
    frame, build the Patch, Dash's JSON encoding), median and p95, per mode.
 2. In headless Chromium (when available), per mode: play for PLAY_S seconds and count frames
    shown per second (``plotly_afterplot`` or, for an animated frame, ``plotly_animated`` events of
-   the main graph, events within 8 ms counted once) and the bytes per frame
+   the main graph that showed a new answer) and the bytes per frame
    (response bodies of the tick requests, as they arrived, compressed).
 
     python bench/bench_playground.py            # all of it
@@ -55,13 +55,18 @@ def server_times(mode: str, n: int = 100) -> tuple[float, float, float]:
     return statistics.median(times), statistics.quantiles(times, n=20)[-1], statistics.mean(sizes)
 
 
-def distinct(times: list[float], gap_ms: float = 8.0) -> list[float]:
-    """Draw events of one frame (an animation and a relayout of the same answer) counted once."""
+def drawn_answers(draws: list[float], answers: list[float]) -> list[float]:
+    """The draws that showed a new answer: a draw counts when an answer arrived since the last
+    counted draw (an animated frame and a redraw of one answer, or a redraw with nothing new,
+    count once or not at all)."""
     out: list[float] = []
-    for t in sorted(times):
-        if not out or t - out[-1] > gap_ms:
-            out.append(t)
+    answers = sorted(answers)
+    for d in sorted(draws):
+        since = out[-1] if out else float("-inf")
+        if any(since < a <= d for a in answers):
+            out.append(d)
     return out
+
 
 
 def browser_runs(base: str, path: str, modes: tuple[str, ...]) -> list[dict]:
@@ -83,7 +88,7 @@ def browser_runs(base: str, path: str, modes: tuple[str, ...]) -> list[dict]:
             page.wait_for_function(f"() => {{ const e = document.querySelector('{graph}'); return e && e._fullLayout && (e.data.length > 0 || (e.layout.images || []).length > 0); }}",
                                    timeout=60000)
             page.wait_for_timeout(1500)
-            page.evaluate(f"""() => {{ const e = document.querySelector('{graph}'); window.__draws = [];
+            page.evaluate(f"""() => {{ const e = document.querySelector('{graph}'); window.__draws = []; performance.clearResourceTimings(); performance.setResourceTimingBufferSize(100000);
                 e.on('plotly_afterplot', () => window.__draws.push(performance.now())); e.on('plotly_animated', () => window.__draws.push(performance.now())); }}""")
             step0 = int(page.inner_text(f"#{p}-readout").split()[1])
             n_before = len(reqs)
@@ -93,7 +98,7 @@ def browser_runs(base: str, path: str, modes: tuple[str, ...]) -> list[dict]:
             t1 = page.evaluate("performance.now()")
             page.click(f"#{p}-pause")
             page.wait_for_timeout(800)
-            draws = distinct([d for d in page.evaluate("window.__draws") if t0 <= d <= t1])
+            draws = [d for d in drawn_answers(page.evaluate("window.__draws"), page.evaluate("performance.getEntriesByType('resource').filter(e => e.name.includes('_dash-update-component')).map(e => e.responseEnd)")) if t0 <= d <= t1]
             step1 = int(page.inner_text(f"#{p}-readout").split()[1])
             sizes = []
             for r in reqs[n_before:]:

@@ -458,3 +458,54 @@ def figures_xy(trace):
         return np.asarray(v, dtype=float)
 
     return arr(trace["x"]).astype(float), arr(trace["y"]).astype(float)
+
+
+def test_y_range_snaps_to_round_steps_and_holds_while_curves_move_inside():
+    assert figures.y_range([np.array([0.0, 4.5])]) == [-0.2, 5.0]  # a curve ending at 0 keeps a small margin
+    assert figures.y_range([np.array([-3.0, 3.0])]) == [-4.0, 4.0]
+    assert figures.y_range([np.array([np.nan, np.inf])]) == [-1.0, 1.0]
+    for ys in ([np.array([0.2, 0.21])], [np.array([-1e-3, 1e5])], [np.array([5.0, 5.0])], [np.array([-7.3, 0.4]), np.array([2.0])]):
+        lo, hi = figures.y_range(ys)
+        data = np.concatenate(ys)
+        assert lo < data.min() and hi > data.max() and (data.max() - data.min()) >= 0.4 * (hi - lo) or data.min() == data.max()
+    # A curve that grows inside the range does not move it (so a drag frame need not redraw the axes).
+    assert len({tuple(figures.y_range([np.array([0.0, m]), np.array([0.0, 4.5])])) for m in np.linspace(0, 4.4, 30)}) == 1
+
+
+def test_shown_ranges_reads_only_well_formed_ranges():
+    assert figures.shown_ranges({"view": {"ranges": [[0, 1.5], [-1, 1]]}}) == [[0, 1.5], [-1, 1]]
+    for bad in (None, {}, {"view": 3}, {"view": {"ranges": [[0, "a"]]}}, {"view": {"ranges": [[0, float("nan")]]}},
+                {"view": {"ranges": [[True, 1]]}}, {"view": {"ranges": [[0, 1, 2]]}}):
+        assert figures.shown_ranges(bad) is None
+
+
+@pytest.mark.parametrize("page,key,new", [(losses, "huber.delta", 0.5), (activations, "prelu.alpha", 0.2)])
+def test_drag_frames_animate_in_the_same_axes_and_redraw_when_axes_change(page, key, new):
+    """A drag step whose curves stay inside the shown y ranges is a Frame (the browser animates
+    it, controls.wire); when the ranges change, or the browser sends no (or a crafted) view, a
+    plain Patch carries the new ranges."""
+    names = {"losses": ["l1", "l2", "huber"]} if page is losses else {"activations": ["relu", "prelu", "tanh"]}
+    st, *_ = ask(page, names)
+    assert figures.shown_ranges(st["shown"]) is not None
+    _, _, patch, *_ = ask(page, {**names, key: new}, shown=st["shown"])
+    assert isinstance(patch, controls.Frame)
+    assert not any(op["location"][0] == "layout" for op in patch.to_plotly_json()["operations"])
+    crafted = {**st["shown"], "view": {"ranges": [[0, 1e6]] * 3}}
+    _, _, patch, *_ = ask(page, {**names, key: new}, shown=crafted)
+    assert type(patch) is dash.Patch
+    ops = patch.to_plotly_json()["operations"]
+    assert {tuple(op["location"]) for op in ops if op["location"][0] == "layout"} >= {("layout", "yaxis", "range")}
+
+
+def test_wired_pages_say_which_answers_animate():
+    """The server callback sets the graph's animate flag: true for a Frame, false for a whole
+    figure or a plain Patch, and names the animated graphs in the state (the browser redraws
+    them once the hand stops)."""
+    app = create_app()
+    serve = next(cb["callback"] for k, cb in app.callback_map.items() if "losses-graph.animate" in k and "losses-req0" in str(cb["inputs"]))
+    st0, *_ = ask(losses, {"losses": ["l1", "huber"]})
+    vals = {**state.defaults(losses.schema()), "losses": ["l1", "huber"]}
+    out = serve.__wrapped__({"seq": 2, "values": {**vals, "huber.delta": 0.6}, "shown": st0["shown"]}, [])
+    assert out[-1] is True and out[0]["animated"] == ["losses-graph"]
+    out = serve.__wrapped__({"seq": 3, "values": {**vals, "y": 1.0}, "shown": st0["shown"]}, [])
+    assert out[-1] is False and out[0]["animated"] == []

@@ -78,6 +78,49 @@ def keep_points(ys: list[np.ndarray], stride: int = STRIDE, tol: float = BEND_TO
     return np.flatnonzero(keep)
 
 
+def _nice_step(x: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^k that is >= x."""
+    k = 10.0 ** np.floor(np.log10(x))
+    return float(next(m * k for m in (1, 2, 2.5, 5, 10) if m * k >= x * (1 - 1e-9)))
+
+
+def y_range(ys: list[np.ndarray], pad: float = 0.04) -> list[float]:
+    """A panel's y range over the finite values of its curves, set by the server where a graph
+    animates its updates (an animated frame does not autorange).
+
+    The ends snap outward to a round step (about a fifth of the span), so the range stays put
+    while a slider moves the curves inside it: a new range costs the browser a redraw of the
+    axes, while unchanged ranges let a drag frame move only the lines. A curve that ends at (or
+    near) 0 keeps a small fixed margin below (or above) it instead of a whole step.
+    """
+    finite = [np.asarray(y, dtype=np.float64)[np.isfinite(y)] for y in ys]
+    finite = [f for f in finite if f.size]
+    if not finite:
+        return [-1.0, 1.0]
+    lo, hi = min(float(f.min()) for f in finite), max(float(f.max()) for f in finite)
+    span = hi - lo if hi > lo else max(1.0, abs(lo))
+    step = _nice_step(span / 5)
+    bottom = -0.2 * step if -0.1 * step <= lo < pad * span else float(np.floor((lo - pad * span) / step) * step)
+    top = 0.2 * step if -pad * span < hi <= 0.1 * step else float(np.ceil((hi + pad * span) / step) * step)
+    return [round(bottom, 12), round(top, 12)]
+
+
+def shown_ranges(shown: dict | None) -> list | None:
+    """The y ranges the browser says it draws (``shown["view"]["ranges"]``, see ``y_range``),
+    or None when absent or malformed."""
+    view = (shown or {}).get("view")
+    rs = view.get("ranges") if isinstance(view, dict) else None
+    ok = isinstance(rs, list) and all(isinstance(r, list) and len(r) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in r) for r in rs)
+    return rs if ok else None
+
+
+def set_y_ranges(layout, ranges: list[list[float]]) -> None:
+    """Panel i's y range in a layout dict or a Patch's layout (``y_range`` per panel)."""
+    for i, rng in enumerate(ranges):
+        layout["yaxis" if i == 0 else f"yaxis{i + 1}"]["range"] = rng
+
+
 def coinciding(curves_y: list[np.ndarray]) -> list[tuple[int, int, float]]:
     """Pairs (earlier, later, share) of curves on one panel that lie on top of each other."""
     out = []
@@ -159,4 +202,4 @@ def coincidence_styles(per_panel: list[list[np.ndarray]], names: list[str], titl
 
 
 __all__ = ["FINE_POINTS", "PALETTE", "b64", "coincidence_styles", "coinciding", "color_of", "decode", "fine_grid",
-           "keep_points", "line", "look", "panels_layout"]
+           "keep_points", "line", "look", "panels_layout", "set_y_ranges", "shown_ranges", "y_range"]

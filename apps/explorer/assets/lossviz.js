@@ -16,6 +16,7 @@
   window.__lvGates = gates;  // for the console and the tests
   const BURST_MS = 800;      // changes closer together than this are one history step
   const STUCK_MS = 4000;     // a request unanswered this long no longer blocks the gate
+  const SETTLE_MS = 60;      // no new value this long after an animated answer: the hand stopped
   let lastPath = window.location.pathname;
   let lastUrlWrite = 0;
 
@@ -191,12 +192,34 @@
     });
   };
 
+  // An animated answer (see controls.wire) moves the lines but leaves the legend's names and
+  // the shaded bands as they were: once the gate is idle (the hand stopped), those graphs are
+  // redrawn whole, once.
+  function settle(g) {
+    clearTimeout(g.settleTimer);
+    if (!g.animated || g.busy || g.pending !== null) return;
+    const ids = g.animated;
+    const run = function (tries) {
+      if (g.busy || g.pending !== null || g.animated !== ids) return;  // moved again: a later answer settles
+      const gds = ids.map(function (id) { return document.querySelector("#" + id + " .js-plotly-plot"); }).filter(Boolean);
+      if (gds.some(function (gd) { return gd._transitioning; }) && tries < 20) {
+        g.settleTimer = setTimeout(function () { run(tries + 1); }, 16);
+        return;
+      }
+      g.animated = null;
+      for (const gd of gds) if (window.Plotly) window.Plotly.redraw(gd);
+    };
+    g.settleTimer = setTimeout(function () { run(0); }, SETTLE_MS);
+  }
+
   // The server's answer as Dash applied it (the page's state store): URL, controls.
   function ack(st, cfg) {
     const g = gateOf(cfg);
     if (!st || st.seq === g.ackSeq) return window.dash_clientside.no_update;
     g.ackSeq = st.seq;
     answered(g, cfg.page, st);
+    g.animated = st.animated && st.animated.length ? st.animated : null;
+    settle(g);
     // The layout's first figure was drawn for a wide window; a phone asks for stacked panels.
     const narrow = window.innerWidth < 700;
     if (g.last && g.last._narrow !== narrow) {

@@ -71,8 +71,13 @@ def build(values: dict, shown: dict | None):
     note = html.Div([html.Div(n) for n in notes]) if notes else None
     shapes = vanish_shapes(cs) if values["vanish"] else []
     shown_values = (shown or {}).get("values") or {}
+    ranges = [figures.y_range([c.series[k] for c in cs]) for k in KEYS]
+    values["_view"] = {"ranges": ranges, "bands": shapes}
     if shown and shown.get("narrow") == narrow and all(shown_values.get(k) == values[k] for k in STRUCTURE):
-        patch = dash.Patch()
+        # New lines in the same axes animate (controls.wire); new axes or shaded bands redraw.
+        same_axes = figures.shown_ranges(shown) == ranges
+        same_bands = ((shown or {}).get("view") or {}).get("bands") == shapes
+        patch = controls.Frame() if same_axes and same_bands else dash.Patch()
         for ci, c in enumerate(cs):
             changed = any(shown_values.get(f"{c.name}.{k}") != v for k, v in c.params.items())
             idx = figures.keep_points([c.series[k] for k in KEYS]) if changed else None
@@ -83,8 +88,10 @@ def build(values: dict, shown: dict | None):
                     patch["data"][t]["y"] = figures.b64(c.series[key][idx])
                     patch["data"][t]["name"] = label(c.name, c.params)
                 patch["data"][t]["line"]["dash"] = dashed.get((ci, j), "solid")
-        if values["vanish"]:
+        if not same_bands:
             patch["layout"]["shapes"] = shapes
+        if not same_axes:
+            figures.set_y_ranges(patch["layout"], ranges)
         return patch, note, dash.no_update
     traces = []
     for ci, c in enumerate(cs):
@@ -94,6 +101,7 @@ def build(values: dict, shown: dict | None):
                                        group=c.name, legend=j == 0, meta=[c.name, key], width=width, dash=dashed.get((ci, j), "solid")))
     layout = figures.panels_layout(TITLES, "x", present=present, narrow=narrow)
     layout["shapes"] = shapes
+    figures.set_y_ranges(layout, ranges)
     if not cs:
         layout["annotations"].append({"text": "choose at least one activation", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
                                       "showarrow": False, "font": {"size": 20}})
@@ -130,7 +138,8 @@ def export_file(n_clicks, fmt, st):
 def register(app):
     controls.wire_formulas(app, PAGE, schema(), "activations", formula_blocks)
     controls.wire(app, PAGE, schema(), compute,
-                  [Output("activations-graph", "figure"), Output("activations-coincide", "children"), Output("activations-formula", "children")])
+                  [Output("activations-graph", "figure"), Output("activations-coincide", "children"), Output("activations-formula", "children")],
+                  animate=("activations-graph",))
     app.callback(Output("activations-download", "data"), Output("activations-export-message", "children"), Input("activations-export", "n_clicks"),
                  State("activations-export-format", "value"), State("activations-state", "data"), prevent_initial_call=True)(
         controls.guarded(export_file, 2))

@@ -94,8 +94,12 @@ def build(values: dict, shown: dict | None):
     note = html.Div([html.Div(n) for n in notes]) if notes else None
     shown_values = (shown or {}).get("values") or {}
     same_structure = bool(shown) and shown.get("narrow") == narrow and all(shown_values.get(k) == values[k] for k in STRUCTURE)
+    ranges = [figures.y_range([c.series[k] for c in cs]) for k in KEYS]
+    values["_view"] = {"ranges": ranges}
     if same_structure:
-        patch = dash.Patch()
+        # New lines in the same axes: the graph animates them (controls.wire); new axes redraw.
+        same_axes = figures.shown_ranges(shown) == ranges
+        patch = controls.Frame() if same_axes else dash.Patch()
         for ci, c in enumerate(cs):
             changed = any(shown_values.get(f"{c.name}.{k}") != v for k, v in c.params.items())
             idx = figures.keep_points([c.series[k] for k in KEYS]) if changed else None
@@ -106,6 +110,8 @@ def build(values: dict, shown: dict | None):
                     patch["data"][t]["y"] = figures.b64(c.series[key][idx])
                     patch["data"][t]["name"] = label(c.name, c.params)
                 patch["data"][t]["line"]["dash"] = dashed.get((ci, j), "solid")
+        if not same_axes:
+            figures.set_y_ranges(patch["layout"], ranges)
         return patch, note, dash.no_update
     traces = []
     for ci, c in enumerate(cs):
@@ -114,6 +120,7 @@ def build(values: dict, shown: dict | None):
             traces.append(figures.line(c.x[idx], c.series[key][idx], name=label(c.name, c.params), color=color_of(c.name), panel=j,
                                        group=c.name, legend=j == 0, meta=[c.name, key], width=width, dash=dashed.get((ci, j), "solid")))
     layout = figures.panels_layout(ttl, "prediction ŷ", present=present, narrow=narrow)
+    figures.set_y_ranges(layout, ranges)
     if not cs:
         layout["annotations"].append({"text": "choose at least one loss", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
                                       "showarrow": False, "font": {"size": 20}})
@@ -156,7 +163,8 @@ def export_file(n_clicks, fmt, st):
 def register(app):
     controls.wire_formulas(app, PAGE, schema(), "losses", formula_blocks)
     controls.wire(app, PAGE, schema(), compute,
-                  [Output("losses-graph", "figure"), Output("losses-coincide", "children"), Output("losses-formula", "children")])
+                  [Output("losses-graph", "figure"), Output("losses-coincide", "children"), Output("losses-formula", "children")],
+                  animate=("losses-graph",))
     app.callback(Output("losses-download", "data"), Output("losses-export-message", "children"), Input("losses-export", "n_clicks"),
                  State("losses-export-format", "value"), State("losses-state", "data"), prevent_initial_call=True)(
         controls.guarded(export_file, 2))

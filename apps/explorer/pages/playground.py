@@ -48,8 +48,6 @@ X_RANGE = (-3.5, 3.5)
 CLASS_COLORS = ("#D55E00", "#0072B2")  # class 0, class 1 (Okabe-Ito), as the exported figure
 MAP_SCALE = [[0.0, "#f6c7a6"], [0.5, "#ffffff"], [1.0, "#a9cbe8"]]  # P(class 1): 0 -> class 0's tint, 1 -> class 1's
 TICK_MS = 250  # the watchdog interval's period (the answers themselves pace the frames)
-# A regression frame is applied with Plotly.animate at once: only the lines and markers move.
-ANIMATION = {"frame": {"duration": 0, "redraw": False}, "transition": {"duration": 0}, "mode": "immediate"}
 CURVE_EVERY = 5  # while playing, the loss and accuracy curves gain a point every this many frames
 
 
@@ -577,7 +575,7 @@ def layout(query: dict):
                   dcc.Graph(id=f"{p}-side", figure=side, config=graph_cfg, className="graph")]
     else:
         graphs = [dcc.Graph(id=f"{p}-main", figure=main, config=graph_cfg, className="graph", animate=False,
-                            animation_options=ANIMATION)]
+                            animation_options=controls.ANIMATION)]
     return html.Div([
         *controls.page_header(p, title, notes, hide),
         tabs,

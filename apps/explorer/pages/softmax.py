@@ -162,8 +162,8 @@ def compute(values, shown, notes, corrected):
         styles = [dash.no_update] * MAX_CLASSES
     bars = bars_figure(view, present, narrow)
     if same_look and shown_values.get("classes") == k:
-        # The same bars with new heights: a partial update of the four bar traces.
-        patch = dash.Patch()
+        # The same bars with new heights (fixed ranges): the graph animates them (controls.wire).
+        patch = controls.Frame()
         for i, t in enumerate(bars["data"]):
             patch["data"][i]["y"] = t["y"]
             patch["data"][i]["name"] = t["name"]
@@ -201,7 +201,8 @@ def layout(query: dict):
         dmc.SimpleGrid(logits, cols={"base": 2, "sm": 3, "lg": 5}, spacing="md", verticalSpacing="xs", className="controls"),
         html.Div(msg, id=f"{PAGE}-message"),
         html.Div(text, id="softmax-loss"),
-        dcc.Graph(id="softmax-graph", figure=bars, config={"responsive": True, "displaylogo": False}, className="graph"),
+        dcc.Graph(id="softmax-graph", figure=bars, config={"responsive": True, "displaylogo": False}, className="graph", animate=False,
+                  animation_options=controls.ANIMATION),
         dmc.Title("Large logits: naive vs stable cross-entropy as the logits are multiplied by 10^s", order=4),
         dcc.Graph(id="softmax-overflow", figure=demo, config={"responsive": True, "displaylogo": False}, className="graph"),
         controls.export_row(PAGE, hide),
@@ -253,7 +254,7 @@ def export_file(n_clicks, fmt, st):
 def register(app):
     controls.wire(app, PAGE, schema(), compute,
                   [Output("softmax-graph", "figure"), Output("softmax-loss", "children"), Output("softmax-overflow", "figure"),
-                   *[Output(controls.wrap_id(PAGE, f"o{i}"), "style") for i in range(MAX_CLASSES)]])
+                   *[Output(controls.wrap_id(PAGE, f"o{i}"), "style") for i in range(MAX_CLASSES)]], animate=("softmax-graph",))
     app.callback(Output("softmax-download", "data"), Output("softmax-export-message", "children"), Input("softmax-export", "n_clicks"),
                  State("softmax-export-format", "value"), State("softmax-state", "data"), prevent_initial_call=True)(
         controls.guarded(export_file, 2))
