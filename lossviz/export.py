@@ -38,6 +38,7 @@ class FigureEntry:
     formula: str  # LaTeX for the gallery page
     names: tuple[str, ...]  # the losses / activations it is about (for --only)
     build: Callable[[], object] = field(repr=False)
+    gif: Callable[[], bytes] | None = field(default=None, repr=False)  # an animation for slides, written as STEM.gif
 
 
 def default_out_dir() -> Path:
@@ -141,19 +142,68 @@ def playground_entries() -> list[FigureEntry]:
         frame = toy.run(setup, 2000, every=2000)[-1]
         return plot_mpl.toy_regression_figure(frame, data, "A line fitted with each loss to points with 20 % outliers")
 
-    def boundaries(name: str):
+    def wave_setup():
+        frac, size, noise, shape, _ = toy.REGRESSION_PRESETS["wave with outliers (MLP)"]
+        data = toy.line_data(40, outlier_frac=frac, outlier_size=size, noise=noise, seed=0, shape=shape)
+        return toy.regression_setup(data, PLAYGROUND_REGRESSION, hidden=toy.REGRESSION_MLP, activation="tanh", lr=0.05)
+
+    wave_title = "A small MLP fitted with each loss to a wave with 15 % outliers"
+
+    def wave():
+        setup = wave_setup()
+        return plot_mpl.toy_regression_figure(toy.run(setup, 3000, every=3000)[-1], setup.data, wave_title)
+
+    def boundaries_setup(name: str):
         data = toy.points_data(name, 400, noise=0.05, seed=0)
-        setup = toy.classification_setup(data, PLAYGROUND_CLASSIFICATION, hidden=(8, 8), lr=0.1, batch_size=10)
-        steps = PLAYGROUND_STEPS[name]
-        return plot_mpl.toy_boundaries_figure(toy.run(setup, steps, every=steps)[-1], data)
+        return toy.classification_setup(data, PLAYGROUND_CLASSIFICATION, hidden=(8, 8), lr=0.1, batch_size=10)
+
+    def boundaries(name: str):
+        setup, steps = boundaries_setup(name), PLAYGROUND_STEPS[name]
+        return plot_mpl.toy_boundaries_figure(toy.run(setup, steps, every=steps)[-1], setup.data)
 
     # "playground" among the names: `lossviz figures --playground --only playground` draws just these.
     out = [FigureEntry("playground_regression_outliers", "Regression with outliers: each loss's fit and each point's pull",
-                       "", ("playground", *PLAYGROUND_REGRESSION), regression)]
+                       "", ("playground", *PLAYGROUND_REGRESSION), regression),
+           FigureEntry("playground_regression_wave", "A wave with outliers: each loss's MLP fit and each point's pull",
+                       "", ("playground", *PLAYGROUND_REGRESSION), wave,
+                       gif=lambda: toy_gif(wave_setup(), 3000 // GIF_FRAMES, title=wave_title))]
     for name in toy.DATASETS:
         out.append(FigureEntry(f"playground_boundaries_{name}", f"Decision maps per loss on {name}", "",
-                               ("playground", *PLAYGROUND_CLASSIFICATION), lambda n=name: boundaries(n)))
+                               ("playground", *PLAYGROUND_CLASSIFICATION), lambda n=name: boundaries(n),
+                               gif=(lambda n=name: toy_gif(boundaries_setup(n), PLAYGROUND_STEPS[n] // GIF_FRAMES)) if name == "spiral" else None))
     return out
+
+
+GIF_FRAMES = 24
+
+
+def toy_view(setup, grid: int = 60):
+    """(frame function, matplotlib drawing) for a toy set-up of either task."""
+    from lossviz import toy
+
+    if setup.task == "regression":
+        return toy.regression_frame, plot_mpl.toy_regression_figure
+    return (lambda s, st: toy.classification_frame(s, st, grid)), plot_mpl.toy_boundaries_figure
+
+
+def toy_gif(setup, speed: int, frames: int = GIF_FRAMES, dpi: int = 60, title: str = "") -> bytes:
+    """An animated GIF of a toy training from step 0 (for slides): ``frames`` frames, ``speed``
+    steps apart, each drawn by matplotlib from the toy's frame, as the exported figure."""
+    from PIL import Image
+
+    from lossviz import toy
+
+    frame_of, draw = toy_view(setup)
+    state, images = setup.new_state(), []
+    for _ in range(frames):
+        fig = draw(frame_of(setup, state), setup.data, title)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, metadata=_METADATA["png"])
+        images.append(Image.open(io.BytesIO(buf.getvalue())).convert("P", palette=Image.ADAPTIVE))
+        state = toy.advance(setup, state, speed)
+    out = io.BytesIO()
+    images[0].save(out, format="GIF", save_all=True, append_images=images[1:], duration=150, loop=0)
+    return out.getvalue()
 
 
 def select(entries: list[FigureEntry], only: list[str] | None) -> list[FigureEntry]:
@@ -192,7 +242,7 @@ def export(entries: list[FigureEntry], out: Path, *, formats=DEFAULT_FORMATS, dp
     rendered: dict[Path, bytes] = {}
     with plot_mpl.style(style):
         for e, files in zip(entries, _render_all(entries, tuple(formats), dpi)):
-            for fmt, data in zip(formats, files):
+            for fmt, data in zip((*formats, "gif"), files):  # the animation, where there is one, comes last
                 rendered[out / f"{e.stem}.{fmt}"] = data
     if index:
         rendered[out / "index.md"] = gallery(entries, formats).encode()
@@ -207,7 +257,7 @@ _JOB: tuple = ()  # (entries, formats, dpi) for forked renderers, which inherit 
 def _render_one(i: int) -> list[bytes]:
     entries, formats, dpi = _JOB
     fig = entries[i].build()
-    return [render(fig, fmt, dpi) for fmt in formats]
+    return [render(fig, fmt, dpi) for fmt in formats] + ([entries[i].gif()] if entries[i].gif else [])
 
 
 def _render_all(entries: list[FigureEntry], formats: tuple[str, ...], dpi: int) -> list[list[bytes]]:
@@ -244,5 +294,6 @@ def gallery(entries: list[FigureEntry], formats) -> str:
         lines += [f"## {e.title}", ""]
         if e.formula:
             lines += [f"$${e.formula}$$", ""]
-        lines += [f"![{e.title}]({e.stem}.{img})", "", "Files: " + ", ".join(f"[{fmt}]({e.stem}.{fmt})" for fmt in formats), ""]
+        lines += [f"![{e.title}]({e.stem}.{img})", "", "Files: " + ", ".join(f"[{fmt}]({e.stem}.{fmt})" for fmt in formats)
+                  + (f", [animation]({e.stem}.gif)" if e.gif else ""), ""]
     return "\n".join(lines)

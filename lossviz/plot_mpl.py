@@ -361,7 +361,8 @@ def toy_regression_figure(frame: dict, data, title: str = "") -> Figure:
     if out.any():
         ax.scatter(x[out], y[out], s=30, marker="x", color="#222222", label="outliers", zorder=3, gid="outliers")
     xs = np.asarray(frame["x"])
-    ax.plot(xs, data.slope * xs + data.intercept, color="#222222", ls="--", lw=1.2, label="clean line", gid="clean")
+    ax.plot(xs, frame["clean"], color="#222222", ls="--", lw=1.2, label="clean " + ("line" if data.shape == "line" else "curve"),
+            gid="clean")
     for i, name in enumerate(frame["losses"]):
         ax.plot(xs, frame["fit"][i], color=color_of(name), label=f"{name} (error {frame['error'][i]:.2f})", gid=f"fit-{name}")
         pull_ax.scatter(x, frame["pull"][i], s=16, color=color_of(name), label=name, gid=f"pull-{name}")

@@ -31,13 +31,18 @@ from lossviz.train.loop import batch_order, batches_per_epoch, evaluate, logit_g
 
 DATASETS = ("circle", "xor", "gaussian", "spiral", "moons")
 DOMAIN = 6.0  # inputs live in [-6, 6]^2, as in TensorFlow Playground
+SHAPES = ("line", "wave")  # the clean curve under the regression points
+WAVE = (2.0, 1.2)  # "wave": the line plus 2 sin(1.2 x), a curve that a line cannot fit and a small MLP can
 REGRESSION_PRESETS = {
-    # name: (outlier fraction, outlier size, noise); the outliers sit at the right end, below the line
-    "clean": (0.0, 0.0, 0.3),
-    "few outliers": (0.1, 6.0, 0.3),
-    "many outliers": (0.2, 6.0, 0.3),
-    "heavy noise": (0.0, 0.0, 1.5),
+    # name: (outlier fraction, outlier size, noise, shape, model). On a line the outliers sit at
+    # the right end, below it; on a wave they are scattered (see ``line_data``).
+    "clean": (0.0, 0.0, 0.3, "line", "line"),
+    "few outliers": (0.1, 6.0, 0.3, "line", "line"),
+    "many outliers": (0.2, 6.0, 0.3, "line", "line"),
+    "heavy noise": (0.0, 0.0, 1.5, "line", "line"),
+    "wave with outliers (MLP)": (0.15, 6.0, 0.3, "wave", "mlp"),
 }
+REGRESSION_MLP = (16, 16)  # the regression mode's small MLP: 1-16-16-1, tanh
 MAX_POINTS = 2000
 MAX_STEPS = 20_000
 
@@ -57,20 +62,31 @@ def _check(name: str, value, lo: float, hi: float, integer: bool = False) -> flo
 
 @dataclass
 class LineData:
-    """Points (x, y) around the clean line y = slope * x + intercept; ``outlier`` marks the moved ones."""
+    """Points (x, y) around the clean curve (``clean``): the line y = slope * x + intercept, or
+    for ``shape`` "wave" that line plus 2 sin(1.2 x); ``outlier`` marks the moved points."""
 
     x: torch.Tensor
     y: torch.Tensor
     outlier: torch.Tensor
     slope: float
     intercept: float
+    shape: str = "line"
+
+    def clean(self, x: torch.Tensor) -> torch.Tensor:
+        """The clean curve at ``x``."""
+        y = self.slope * x + self.intercept
+        return y + WAVE[0] * torch.sin(WAVE[1] * x) if self.shape == "wave" else y
 
 
 def line_data(n: int = 40, *, slope: float = 1.0, intercept: float = 0.0, noise: float = 0.3,
-              outlier_frac: float = 0.2, outlier_size: float = 6.0, seed: int = 0) -> LineData:
-    """``n`` points with x uniform in [-3, 3], y = slope x + intercept + N(0, noise^2); the
-    ``outlier_frac`` points of largest x are moved ``outlier_size`` below the line (points of
-    high leverage: they tilt a least-squares line most)."""
+              outlier_frac: float = 0.2, outlier_size: float = 6.0, seed: int = 0, shape: str = "line") -> LineData:
+    """``n`` points with x uniform in [-3, 3], y = the clean curve + N(0, noise^2) (``shape``:
+    "line", or "wave" for the line plus 2 sin(1.2 x)). ``outlier_frac`` of the points are moved
+    ``outlier_size`` below it: on a line the points of largest x (high leverage: they tilt a
+    least-squares line most); on a wave points drawn at random (a flexible model can bend to a
+    block of outliers at one end whatever its loss, which is another lesson)."""
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; valid shapes: {', '.join(SHAPES)}")
     n = _check("n", n, 2, MAX_POINTS, integer=True)
     noise = _check("noise", noise, 0, 10)
     outlier_frac = _check("outlier_frac", outlier_frac, 0, 0.5)
@@ -78,13 +94,15 @@ def line_data(n: int = 40, *, slope: float = 1.0, intercept: float = 0.0, noise:
     slope, intercept = _check("slope", slope, -10, 10), _check("intercept", intercept, -10, 10)
     g = torch.Generator().manual_seed(_check("seed", seed, 0, 2**31, integer=True))
     x = torch.rand(n, generator=g, dtype=torch.float64) * 6 - 3
-    y = slope * x + intercept + noise * torch.randn(n, generator=g, dtype=torch.float64)
-    outlier = torch.zeros(n, dtype=torch.bool)
+    data = LineData(x, x, torch.zeros(n, dtype=torch.bool), slope, intercept, shape)
+    y = data.clean(x) + noise * torch.randn(n, generator=g, dtype=torch.float64)
     k = round(outlier_frac * n)
     if k:
-        outlier[torch.argsort(x, descending=True)[:k]] = True
-        y = torch.where(outlier, y - outlier_size, y)
-    return LineData(x, y, outlier, slope, intercept)
+        moved = torch.argsort(x, descending=True)[:k] if shape == "line" else torch.randperm(n, generator=g)[:k]
+        data.outlier[moved] = True
+        y = torch.where(data.outlier, y - outlier_size, y)
+    data.y = y
+    return data
 
 
 @dataclass
@@ -328,7 +346,8 @@ def classification_frame(setup: ToySetup, state: ToyState, grid: int = 60) -> di
 @torch.inference_mode()
 def regression_frame(setup: ToySetup, state: ToyState, points: int = 101) -> dict:
     """What a frame shows: each loss's fit on a grid of x, each point's pull |dl/dy_hat| on
-    each fit (N, M), and each fit's RMS distance from the clean line over [-3, 3]."""
+    each fit (N, M), and each fit's RMS distance from the clean curve over [-3, 3] (and the
+    clean curve itself, ``clean``)."""
     model, c, d = setup.model(state), setup.config, setup.data
     xs = torch.linspace(-3, 3, _check("points", points, 2, 2000, integer=True))
     fit, _ = models.forward(model, xs[:, None])
@@ -336,11 +355,11 @@ def regression_frame(setup: ToySetup, state: ToyState, points: int = 101) -> dic
     y = d.y[:, None].float()
     pull = torch.stack([get_loss(name).grad_fn(at[:, i], y, **c.loss_params.get(name, {})).abs()[:, 0]
                         for i, name in enumerate(c.losses)], 1)
-    clean = d.slope * xs + d.intercept
+    clean = d.clean(xs)
     error = ((fit[:, :, 0] - clean[:, None]) ** 2).mean(0).sqrt()
     losses = [get_loss(name).value_fn(at[:, i], y, **c.loss_params.get(name, {})).mean().item()
               for i, name in enumerate(c.losses)]
-    return {"step": state.step, "losses": list(c.losses), "x": xs.numpy(), "fit": fit[:, :, 0].T.numpy(),
+    return {"step": state.step, "losses": list(c.losses), "x": xs.numpy(), "clean": clean.numpy(), "fit": fit[:, :, 0].T.numpy(),
             "pull": pull.T.numpy(), "error": error.tolist(), "loss": losses}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -205,7 +206,25 @@ def test_playground_figures_draw_the_toy_frames(tmp_path):
     for i, name in enumerate(export.PLAYGROUND_REGRESSION):
         np.testing.assert_allclose(lines[f"fit-{name}"].get_ydata(), frame["fit"][i], rtol=1e-6)
     committed = sorted(p.name for p in (ROOT / "figures" / "playground").iterdir())
-    assert committed == sorted([f"{stem}.{fmt}" for stem in entries for fmt in ("png", "svg")] + ["index.md"])
+    gifs = [f"{stem}.gif" for stem, e in entries.items() if e.gif]
+    assert gifs == ["playground_regression_wave.gif", "playground_boundaries_spiral.gif"]
+    assert committed == sorted([f"{stem}.{fmt}" for stem in entries for fmt in ("png", "svg")] + gifs + ["index.md"])
+
+
+def test_toy_gif_is_an_animation_of_the_run():
+    from PIL import Image
+
+    from lossviz import export, toy
+
+    data = toy.line_data(20, outlier_frac=0.2, seed=0)
+    setup = toy.regression_setup(data, ("l2", "l1"), lr=0.05)
+    gif = Image.open(io.BytesIO(export.toy_gif(setup, 50, frames=5)))
+    assert gif.format == "GIF" and gif.n_frames == 5
+    gif.seek(0)
+    a = np.asarray(gif.convert("RGB")).copy()
+    gif.seek(4)
+    b = np.asarray(gif.convert("RGB"))
+    assert (a != b).any()  # the fits moved between the first and the last frame
 
 
 # --- the surrogate-losses view and Barron's family --------------------------------------------

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import dash
+import numpy as np
 import plotly
 import pytest
 
-from lossviz.explorer import state
+from lossviz import toy
+from lossviz.explorer import figures, state
 from lossviz.explorer.pages import playground as pg
 
 
@@ -96,7 +98,23 @@ def test_preset_sets_the_sliders():
     v = defaults("regression")
     v["preset"] = "heavy noise"
     out = pg.tick("regression", "preset", v, None, None, [], False)
-    assert out[-3:] == (0.0, 0.0, 1.5)
+    assert out[-5:] == (0.0, 0.0, 1.5, "line", "line")
+
+
+def test_wave_preset_sets_the_curve_and_the_mlp():
+    v = defaults("regression")
+    v["preset"] = "wave with outliers (MLP)"
+    out = pg.tick("regression", "preset", v, None, None, [], False)
+    assert out[-5:] == (0.15, 6.0, 0.3, "wave", "mlp")
+    values = out[0]["values"]
+    assert values["shape"] == "wave" and values["model"] == "mlp" and "shape=wave" in out[4] and "model=mlp" in out[4]
+    setup = pg.reg_setup(values, out[0]["points"])
+    assert setup.config.hidden == toy.REGRESSION_MLP and setup.data.shape == "wave"
+    fig = out[1]
+    clean = next(t for t in fig["data"] if t.get("meta") == "clean")
+    x, y = figures.decode(clean["x"]), figures.decode(clean["y"])
+    np.testing.assert_allclose(y, x + 2 * np.sin(1.2 * x), atol=1e-5)
+    assert "curve" in clean["name"]
 
 
 def test_robust_losses_beat_l2_on_the_page():
@@ -107,8 +125,6 @@ def test_robust_losses_beat_l2_on_the_page():
     for _ in range(20):
         store = pg.tick("regression", "tick", v, store, None, [], False)[0]
     setup = pg.reg_setup(v, store["points"])
-    from lossviz import toy
-
     frame = toy.regression_frame(setup, toy.ToyState.from_dict(store["state"], setup.new_state()))
     err = dict(zip(frame["losses"], frame["error"]))
     assert err["l1"] < err["l2"] and err["huber"] < err["l2"]

@@ -31,6 +31,30 @@ def test_line_data_outliers_realised():
     assert d.x[d.outlier].min() >= d.x[~d.outlier].max()  # the right end: points of high leverage
 
 
+def test_wave_data_and_its_scattered_outliers():
+    d = toy.line_data(60, noise=0.0, outlier_frac=0.2, outlier_size=5.0, seed=2, shape="wave")
+    clean = d.x + 2 * torch.sin(1.2 * d.x)
+    assert torch.allclose(d.clean(d.x), clean)
+    assert torch.allclose(d.y[~d.outlier], clean[~d.outlier]) and torch.allclose(d.y[d.outlier], clean[d.outlier] - 5)
+    assert d.outlier.sum().item() == 12
+    right_end = torch.argsort(d.x, descending=True)[:12]
+    assert not d.outlier[right_end].all()  # drawn at random, not the block at the right end of a line
+    with pytest.raises(ValueError, match="unknown shape"):
+        toy.line_data(10, shape="zigzag")
+
+
+def test_mlp_fits_the_wave_and_robust_losses_ignore_the_outliers():
+    """A line cannot follow the wave; a small MLP can. With scattered outliers, the MLPs trained
+    with L1 and Huber end near the clean curve, L2's is pulled down towards the outliers."""
+    d = toy.line_data(40, noise=0.3, outlier_frac=0.15, outlier_size=6.0, seed=0, shape="wave")
+    mlp = toy.regression_setup(d, ("l2", "l1", "huber"), hidden=toy.REGRESSION_MLP, activation="tanh", lr=0.05)
+    err = dict(zip(("l2", "l1", "huber"), toy.regression_frame(mlp, toy.advance(mlp, mlp.new_state(), 3000))["error"]))
+    assert err["l1"] < 0.6 * err["l2"] and err["huber"] < 0.6 * err["l2"] and err["l1"] < 0.5
+    line = toy.regression_setup(d, ("l1",), lr=0.05)
+    line_err = toy.regression_frame(line, toy.advance(line, line.new_state(), 3000))["error"][0]
+    assert err["l1"] < 0.5 * line_err
+
+
 @pytest.mark.parametrize("bad", [dict(n=1), dict(noise=-1), dict(outlier_frac=0.9), dict(n=float("nan")), dict(seed="x")])
 def test_line_data_validates(bad):
     with pytest.raises(ValueError):

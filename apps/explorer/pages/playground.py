@@ -2,8 +2,9 @@
 
 Two modes, each its own schema (``?mode=regression`` / ``?mode=classification``):
 
-- **regression**: a line fitted with each regression loss to points with outliers; each
-  point's pull |dl/dy_hat| on each fit; click the plot to add a point, click a point to remove it.
+- **regression**: a line (or a small MLP, for the wave) fitted with each regression loss to
+  points with outliers; each point's pull |dl/dy_hat| on each fit; click the plot to add a
+  point, click a point to remove it.
 - **classification**: an MLP per loss on a 2-D set; one decision map per loss; train/test loss
   and accuracy over steps.
 
@@ -51,6 +52,9 @@ TICK_MS = 250  # the watchdog interval's period (the answers themselves pace the
 CURVE_EVERY = 5  # while playing, the loss and accuracy curves gain a point every this many frames
 
 
+PRESET_KEYS = ("outliers", "size", "noise", "shape", "model")  # the controls a preset sets (toy.REGRESSION_PRESETS)
+
+
 def regression_names() -> tuple[str, ...]:
     return tuple(n for n in losses() if get_loss(n).kind == "regression")
 
@@ -82,6 +86,8 @@ def schema(mode: str) -> list:
         ] + tail
     return common + [
         Choice("preset", "preset", tuple(toy.REGRESSION_PRESETS), "many outliers"),
+        Choice("shape", "clean curve", toy.SHAPES, "line"),
+        Choice("model", "model (mlp: 1-16-16-1, tanh)", ("line", "mlp"), "line"),
         Number("outliers", "outlier fraction", 0, 0.5, 0.05, 0.2),
         Number("size", "outlier size", 0, 15, 0.5, 6.0),
         Number("noise", "noise", 0, 3, 0.1, 0.3),
@@ -117,7 +123,8 @@ def class_setup(values: dict) -> toy.ToySetup:
 
 
 def preset_points(values: dict) -> dict:
-    d = toy.line_data(N_POINTS, noise=values["noise"], outlier_frac=values["outliers"], outlier_size=values["size"], seed=0)
+    d = toy.line_data(N_POINTS, noise=values["noise"], outlier_frac=values["outliers"], outlier_size=values["size"], seed=0,
+                      shape=values["shape"])
     return {"x": d.x.tolist(), "y": d.y.tolist(), "outlier": d.outlier.tolist()}
 
 
@@ -140,8 +147,9 @@ def check_points(raw) -> dict:
 
 def reg_setup(values: dict, points: dict) -> toy.ToySetup:
     data = toy.LineData(torch.tensor(points["x"], dtype=torch.float64), torch.tensor(points["y"], dtype=torch.float64),
-                        torch.tensor(points["outlier"], dtype=torch.bool), 1.0, 0.0)
-    return toy.regression_setup(data, values["losses"], lr=values["lr"])
+                        torch.tensor(points["outlier"], dtype=torch.bool), 1.0, 0.0, values["shape"])
+    hidden = toy.REGRESSION_MLP if values["model"] == "mlp" else ()
+    return toy.regression_setup(data, values["losses"], hidden=hidden, activation="tanh", lr=values["lr"])
 
 
 # --- pictures -----------------------------------------------------------------------------------
@@ -206,7 +214,7 @@ def pull_range(frame: dict, current: list | None = None) -> list[float]:
     return [0.0, round(top * 1.25, 3)]
 
 
-def regression_figure(frame: dict, points: dict, *, present: bool, narrow: bool) -> dict:
+def regression_figure(frame: dict, points: dict, *, present: bool, narrow: bool, shape: str = "line") -> dict:
     """Left: the points, the clean line and each fit; right: each point's pull on each fit.
     Trace order: [catcher, clean, fits..., points, pulls...] (the Patch relies on it)."""
     lk = figures.look(present)
@@ -219,7 +227,8 @@ def regression_figure(frame: dict, points: dict, *, present: bool, narrow: bool)
     catcher = {"type": "heatmap", "x": figures.b64(cx), "y": figures.b64(cy), "z": u8(np.zeros((61, 71))), "opacity": 0,
                "showscale": False, "hoverinfo": "none", "xaxis": "x", "yaxis": "y", "meta": "catcher", "name": "add"}
     xs = frame["x"]
-    traces = [catcher, {"type": "scatter", "mode": "lines", "x": figures.b64(xs), "y": figures.b64(xs), "name": "clean line y = x",
+    clean_name = "clean line y = x" if shape == "line" else "clean curve y = x + 2 sin 1.2x"
+    traces = [catcher, {"type": "scatter", "mode": "lines", "x": figures.b64(xs), "y": figures.b64(frame["clean"]), "name": clean_name,
                         "line": {"color": "#222222", "dash": "dash", "width": 1.5}, "hoverinfo": "skip", "meta": "clean"}]
     for i, n in enumerate(names):
         traces.append({"type": "scatter", "mode": "lines", "x": figures.b64(xs), "y": figures.b64(frame["fit"][i]),
@@ -416,11 +425,10 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
     values["mode"] = mode
     narrow = narrow is True
     present = bool(values["present"])
-    sliders = (dash.no_update,) * 3
+    sliders = (dash.no_update,) * len(PRESET_KEYS)
     if mode == "regression" and trigger == "preset":
-        frac, size, noise = toy.REGRESSION_PRESETS[values["preset"]]
-        values.update(outliers=frac, size=size, noise=noise)
-        sliders = (frac, size, noise)
+        sliders = toy.REGRESSION_PRESETS[values["preset"]]
+        values.update(zip(PRESET_KEYS, sliders))
     key = repr(training_key({k: v for k, v in values.items() if k != "preset"}))
     same = store.get("key") == key
     look = [present, narrow]
@@ -459,7 +467,7 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
         st = toy.advance(setup, st, steps)
     if mode == "regression":
         frame = toy.regression_frame(setup, st)
-        main = regression_figure(frame, points, present=present, narrow=narrow) if redraw else regression_patch(frame, store)
+        main = regression_figure(frame, points, present=present, narrow=narrow, shape=values["shape"]) if redraw else regression_patch(frame, store)
         # A frame moves the fits and pulls with plotly's animation (no transition): no recalc, no
         # redraw of axes, legend and markers; a new figure is drawn whole.
         side = not redraw
@@ -613,38 +621,20 @@ def export_file(mode: str, n_clicks, fmt, store):
         except ValueError as e:
             return dash.no_update, f"nothing to export: {e}"
         setup = reg_setup(values, points)
-        frame_of, draw = toy.regression_frame, plot_mpl.toy_regression_figure
     else:
         setup = class_setup(values)
-        frame_of, draw = (lambda s, st: toy.classification_frame(s, st, GRID)), plot_mpl.toy_boundaries_figure
+    frame_of, draw = export.toy_view(setup, GRID)
     st = restore(setup, store.get("state"), notes)
     if notes:
         return dash.no_update, "nothing to export: " + "; ".join(notes)
     if fmt == "gif":
-        return dcc.send_bytes(gif(setup, frame_of, draw, int(values["speed"])), f"lossviz-playground-{mode}.gif"), ""
+        with plot_mpl.style("light"):
+            data = export.toy_gif(setup, int(values["speed"]))
+        return dcc.send_bytes(data, f"lossviz-playground-{mode}.gif"), ""
     fmt = fmt if fmt in export.FORMATS else "svg"
     with plot_mpl.style("light"):
         data = export.render(draw(frame_of(setup, st), setup.data), fmt)
     return dcc.send_bytes(data, f"lossviz-playground-{mode}.{fmt}"), ""
-
-
-def gif(setup, frame_of, draw, speed: int, frames: int = 24) -> bytes:
-    """An animated GIF of a run from step 0, ``frames`` frames of ``speed`` steps each (for slides)."""
-    import matplotlib.pyplot as plt
-    from PIL import Image
-
-    st, images = setup.new_state(), []
-    with plot_mpl.style("light"):
-        for _ in range(frames):
-            fig = draw(frame_of(setup, st), setup.data)
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=60)
-            plt.close(fig)
-            images.append(Image.open(io.BytesIO(buf.getvalue())).convert("P", palette=Image.ADAPTIVE))
-            st = toy.advance(setup, st, speed)
-    out = io.BytesIO()
-    images[0].save(out, format="GIF", save_all=True, append_images=images[1:], duration=150, loop=0)
-    return out.getvalue()
 
 
 # --- wiring -------------------------------------------------------------------------------------------
@@ -710,7 +700,7 @@ def _register(app, mode: str):
     outputs.append(Output(f"{p}-side", "figure") if mode == "classification" else Output(f"{p}-main", "animate"))
     outputs += [Output(f"{p}-message", "children"), Output(f"{p}-search", "data"), Output(f"{p}-readout", "children")]
     if mode == "regression":
-        outputs += [Output(ids[k], "value", allow_duplicate=True) for k in ("outliers", "size", "noise")]
+        outputs += [Output(ids[k], "value", allow_duplicate=True) for k in PRESET_KEYS]
     else:
         outputs.append(Output(f"{p}-points", "figure"))
     n_ctl = len(fields)
