@@ -57,7 +57,7 @@ def _csv(text: str) -> list[str]:
 
 def _formats(text: str, *, allow_none: bool = False) -> tuple[str, ...]:
     """``"png,svg"`` -> ("png", "svg"); every name checked, none twice; "none" -> () where allowed."""
-    from lossviz.export import FORMATS
+    from lossviz.files import FIGURE_FORMATS as FORMATS  # not lossviz.export: that imports matplotlib
 
     if allow_none and text.strip().lower() == "none":
         return ()

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Callable
 
 from lossviz import curves, plot_mpl
-from lossviz.files import prepare_out_dir, write_atomic  # noqa: F401 - the exporter's API too
+from lossviz.files import FIGURE_FORMATS, prepare_out_dir, write_atomic  # noqa: F401 - the exporter's API too
 from lossviz.registry import activations, get, get_activation, get_loss, losses
 from lossviz.registry import parse_params  # noqa: F401 - the exporter's API too
 
-FORMATS = ("png", "svg", "pdf")
+FORMATS = FIGURE_FORMATS
 DEFAULT_FORMATS = ("png", "svg")
 DEFAULT_DPI = 150
 # matplotlib writes a date into SVG and PDF unless told not to (PDF ignores "Date").

@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+FIGURE_FORMATS = ("png", "svg", "pdf")  # what the figure exporter writes (here: the CLI checks names without matplotlib)
+
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary file beside ``path``, then rename: never a half-written file."""

@@ -332,19 +332,27 @@ def predictions_figure(grid: dict, max_losses: int = 4) -> Figure:
     n = len(images)
     ncols = 6
     nrows = -(-n // ncols)
-    fig, axes = _new_figure(ncols=ncols, nrows=nrows, size=(2.3 * ncols, (1.7 + 0.3 * len(preds)) * nrows))
+    # A fixed layout, in inches: a cell is its image, the true label above it and one line per
+    # loss below. (Constrained layout measured these 18 axes and 72 texts for 0.6 s of the 0.8 s
+    # the PNG took; this grid draws in a third of the time.)
+    image, gap, top, bottom = 1.3, 0.45 + 0.22 * len(preds), 0.6, 0.2 + 0.22 * len(preds)
+    height = top + nrows * image + (nrows - 1) * gap + bottom
+    fig = Figure(figsize=(2.3 * ncols, height))
+    axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw={
+        "left": 0.01, "right": 0.99, "top": 1 - top / height, "bottom": bottom / height, "hspace": gap / image, "wspace": 0.25})
     right, wrong = "#007A5E", PALETTE[4]  # a darker Okabe-Ito green, readable on white
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
             continue
         ax.imshow(np.asarray(images[i], dtype=np.uint8), cmap="gray_r", interpolation="nearest")
-        ax.set_title(CLASSES[labels[i]], fontsize=10, fontweight="bold")
+        ax.text(0.5, 1.03, CLASSES[labels[i]], transform=ax.transAxes, ha="center", va="bottom", fontsize=10, fontweight="bold",
+                gid=f"true-{i}")
         for j, (name, p) in enumerate(preds.items()):
             ok = p[i] == labels[i]
-            ax.text(0.5, -0.06 - 0.14 * j, f"{name}: {CLASSES[p[i]]}", transform=ax.transAxes, ha="center", va="top",
+            ax.text(0.5, -0.04 - 0.17 * j, f"{name}: {CLASSES[p[i]]}", transform=ax.transAxes, ha="center", va="top",
                     fontsize=9, color=right if ok else wrong, gid=f"pred-{i}-{name}-{'right' if ok else 'wrong'}")
-    fig.suptitle("Test images: true label (bold) and each loss's prediction (green right, red wrong)")
+    fig.suptitle("Test images: true label (bold) and each loss's prediction (green right, red wrong)", y=1 - 0.12 / height)
     return fig
 
 

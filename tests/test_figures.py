@@ -285,3 +285,31 @@ def test_new_sweeps_in_the_catalogue():
     for i, gamma in enumerate(lossviz.get_loss("focal").param("gamma").sweep):
         c = curves.loss_curve("focal", {"gamma": gamma})
         np.testing.assert_allclose(lines[f"focal-value-{i}"].get_ydata(), c.series["value"], rtol=1e-12)
+
+
+def test_prediction_grid_draws_each_guess_with_its_own_correctness():
+    from lossviz.data import CLASSES
+
+    rng = np.random.default_rng(0)
+    grid = {"images": rng.integers(0, 255, (8, 28, 28)).tolist(), "labels": [0, 1, 2, 3, 4, 5, 6, 7],
+            "pred": {"cross_entropy": [0, 1, 2, 3, 4, 5, 6, 0], "l1": [9, 1, 2, 3, 4, 5, 6, 7]}}
+    fig = plot_mpl.predictions_figure(grid)
+    texts = {t.get_gid(): t for ax in fig.axes for t in ax.texts}
+    for i, label in enumerate(grid["labels"]):
+        assert texts[f"true-{i}"].get_text() == CLASSES[label]
+        for name, guesses in grid["pred"].items():
+            ok = guesses[i] == label
+            t = texts[f"pred-{i}-{name}-{'right' if ok else 'wrong'}"]
+            assert t.get_text() == f"{name}: {CLASSES[guesses[i]]}"
+    assert sum(ax.get_images() != [] for ax in fig.axes) == 8  # 8 images, in a 6-wide grid of 12 cells
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)  # drawn without constrained layout, nothing overlaps: each cell's lines stay inside its column
+    canvas.draw()
+    r = canvas.get_renderer()
+    cells = [ax for ax in fig.axes if ax.get_images()]
+    for a, b in zip(cells, cells[1:]):
+        if a.get_position().y0 == b.get_position().y0:
+            ta = max((t.get_window_extent(r).x1 for t in a.texts), default=0)
+            tb = min((t.get_window_extent(r).x0 for t in b.texts), default=0)
+            assert ta < tb
