@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lossviz.files import cache_dir
+
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 SPLITS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -61,9 +63,6 @@ class FashionMNIST:
     source: Path
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "lossviz"
 
 
 def candidate_roots(data_root: str | os.PathLike | None = None) -> list[Path]:

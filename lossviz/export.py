@@ -186,16 +186,16 @@ def toy_view(setup, grid: int = 60):
     return (lambda s, st: toy.classification_frame(s, st, grid)), plot_mpl.toy_boundaries_figure
 
 
-def toy_gif(setup, speed: int, frames: int = GIF_FRAMES, dpi: int = 60, title: str = "") -> bytes:
-    """An animated GIF of a toy training from step 0 (for slides): ``frames`` frames, ``speed``
-    steps apart, each drawn by matplotlib from the toy's frame, as the exported figure."""
+def toy_gif(setup, speed: int, frames: int | None = None, dpi: int = 60, title: str = "") -> bytes:
+    """An animated GIF of a toy training from step 0 (for slides): ``frames`` (default
+    GIF_FRAMES) frames, ``speed`` steps apart, each drawn by matplotlib from the toy's frame, as the exported figure."""
     from PIL import Image
 
     from lossviz import toy
 
     frame_of, draw = toy_view(setup)
     state, images = setup.new_state(), []
-    for _ in range(frames):
+    for _ in range(GIF_FRAMES if frames is None else frames):
         fig = draw(frame_of(setup, state), setup.data, title)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi, metadata=_METADATA["png"])

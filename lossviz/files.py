@@ -10,6 +10,12 @@ from pathlib import Path
 FIGURE_FORMATS = ("png", "svg", "pdf")  # what the figure exporter writes (here: the CLI checks names without matplotlib)
 
 
+def cache_dir() -> Path:
+    """lossviz's cache folder: ``$XDG_CACHE_HOME/lossviz``, default ``~/.cache/lossviz``."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "lossviz"
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary file beside ``path``, then rename: never a half-written file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -144,13 +144,17 @@ def test_export_crafted_store():
         assert res is dash.no_update and msg.startswith("nothing to export")
 
 
-def test_gif():
-    v, out = first("regression")
-    setup = pg.reg_setup(v, out[0]["points"])
-    from lossviz import plot_mpl, toy
+@pytest.mark.parametrize("mode", pg.MODES)
+def test_export_gif(mode, monkeypatch):
+    from lossviz import export
 
-    data = pg.gif(setup, toy.regression_frame, plot_mpl.toy_regression_figure, 5, frames=3)
-    assert data[:6] == b"GIF89a"
+    monkeypatch.setattr(export, "GIF_FRAMES", 3)  # the page's GIF is export.toy_gif's: 24 frames take seconds
+    v, out = first(mode)
+    res, msg = pg.export_file(mode, 1, "gif", out[0])
+    assert msg == "" and res["filename"] == f"lossviz-playground-{mode}.gif"
+    import base64
+
+    assert base64.b64decode(res["content"])[:6] == b"GIF89a"
 
 
 def test_chosen_losses_get_distinct_colours():

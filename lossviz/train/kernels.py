@@ -51,7 +51,7 @@ def measure(op) -> dict:
 
 def onednn_wins(op) -> bool:
     """True when the oneDNN kernel measured faster here (measured once, then cached)."""
-    from lossviz.data import cache_dir
+    from lossviz.files import cache_dir
     from lossviz.files import write_atomic
 
     path = cache_dir() / "kernels.json"
