@@ -197,8 +197,8 @@ def test_softmax_large_logits_demo():
     # exp(10^s * 2) overflows float32 from 10^s * 2 > 88.7, s > 1.65: marked inf/NaN.
     marked = [t for t in demo["data"] if t["meta"] in ("inf", "NaN")]
     assert marked and min(figures.decode(marked[0]["x"])) == pytest.approx(1.65, abs=0.02)
-    current = [sh for sh in demo["layout"]["shapes"] if sh.get("name") == "current s"]
-    assert current and current[0]["x0"] == 3.0
+    current = [t for t in demo["data"] if t.get("name") == "current s"]
+    assert current and current[0]["x"] == [3.0, 3.0] and "current s = 3.00" in current[0]["text"][1]
     readout = json.dumps(to_json(text))
     assert "NaN" in readout or "inf" in readout
 
@@ -338,11 +338,11 @@ def test_explore_defaults_are_safe():
 def test_softmax_drag_of_s_moves_only_the_marker():
     st, *_ = ask(softmax, {"classes": 3, "o0": 2.0, "o1": 1.0, "o2": 0.1, "target": 1, "scale": 1.0})
     st2, _, bars, _, demo, *_ = ask(softmax, {"classes": 3, "o0": 2.0, "o1": 1.0, "o2": 0.1, "target": 1, "scale": 2.0}, shown=st["shown"])
-    assert isinstance(demo, dash.Patch) and isinstance(bars, dash.Patch)
+    assert isinstance(demo, controls.Frame) and isinstance(bars, controls.Frame)  # both animate
     ops = demo.to_plotly_json()["operations"]
-    assert {tuple(op["location"]) for op in ops} == {("layout", "shapes"), ("layout", "annotations")}
-    shapes = next(op["params"]["value"] for op in ops if op["location"] == ["layout", "shapes"])
-    assert [sh["x0"] for sh in shapes if sh.get("name") == "current s"] == [2.0]
+    n = len(ask(softmax, {"classes": 3, "o0": 2.0, "o1": 1.0, "o2": 0.1, "target": 1, "scale": 2.0})[4]["data"])
+    assert {tuple(op["location"]) for op in ops} == {("data", n - 1, k) for k in ("x", "text", "textposition")}  # only the marker
+    assert next(op["params"]["value"] for op in ops if op["location"][-1] == "x") == [2.0, 2.0]
     # A logit moved: the demo's curves are redrawn.
     _, _, _, _, demo, *_ = ask(softmax, {"classes": 3, "o0": 3.0, "o1": 1.0, "o2": 0.1, "target": 1, "scale": 2.0}, shown=st2["shown"])
     assert isinstance(demo, dict) and demo["data"]
@@ -509,3 +509,16 @@ def test_wired_pages_say_which_answers_animate():
     assert out[-1] is True and out[0]["animated"] == ["losses-graph"]
     out = serve.__wrapped__({"seq": 3, "values": {**vals, "y": 1.0}, "shown": st0["shown"]}, [])
     assert out[-1] is False and out[0]["animated"] == []
+
+
+def test_message_is_cleared_once_and_then_left_alone():
+    """An answer with no notes sends no message update when none is on screen (a drag answers
+    many times a second), but clears one that is."""
+    st, msg, *_ = ask(losses, {"losses": ["l1", "huber"]})
+    assert msg is None and st["shown"]["noted"] is False
+    st2, msg, *_ = ask(losses, {"losses": ["l1", "huber"], "huber.delta": 0.4}, shown=st["shown"])
+    assert msg is dash.no_update
+    st3, msg, *_ = ask(losses, {"losses": ["l1", "huber"], "huber.delta": 1e9}, shown=st2["shown"])  # clamped: a note
+    assert msg is not None and msg is not dash.no_update and st3["shown"]["noted"] is True
+    _, msg, *_ = ask(losses, {"losses": ["l1", "huber"], "huber.delta": 0.5}, shown=st3["shown"])
+    assert msg is None  # the note goes away

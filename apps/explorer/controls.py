@@ -188,20 +188,36 @@ def answer(page, schema, compute, n_outputs, req, hide_keys):
         out = compute(values, shown, notes, corrected)
     except state.InputError as e:
         notes.append(str(e))
-        return ({"seq": seq, "shown": shown, "corrected": corrected, "search": None}, message(notes),
+        return ({"seq": seq, "shown": _noted(shown), "corrected": corrected, "search": None}, message(notes),
                 *([dash.no_update] * n_outputs))
     except Exception:  # a bug must show as a message, never as a traceback page or a stuck gate
         traceback.print_exc()
         notes.append("internal error while drawing this view (the server log has the details)")
-        return ({"seq": seq, "shown": shown, "corrected": corrected, "search": None}, message(notes),
+        return ({"seq": seq, "shown": _noted(shown), "corrected": corrected, "search": None}, message(notes),
                 *([dash.no_update] * n_outputs))
     canonical = {k: v for k, v in values.items() if not k.startswith("_")}
-    shown_now = {"values": canonical, "narrow": values["_narrow"]}
+    shown_now = {"values": canonical, "narrow": values["_narrow"], "noted": bool(notes)}
     if isinstance(values.get("_view"), dict):  # what compute noted of the drawing (e.g. its axis ranges)
         shown_now["view"] = values["_view"]
     new_state = {"seq": seq, "shown": shown_now,
                  "corrected": corrected, "search": state.query_of(schema, canonical, hide)}
-    return (new_state, message(notes), *out)
+    # No message now and none shown: nothing to re-render (a drag answers ~15 times a second).
+    msg = dash.no_update if not notes and shown is not None and shown.get("noted") is False else message(notes)
+    return (new_state, msg, *out)
+
+
+def coincide_note(notes: list[str], shown: dict | None):
+    """The note on coinciding curves, or ``no_update`` when the browser already shows exactly
+    these notes (``shown["view"]["coincide"]``; the page records them in ``values["_view"]``)."""
+    view = (shown or {}).get("view")
+    if isinstance(view, dict) and view.get("coincide") == notes:
+        return dash.no_update
+    return html.Div([html.Div(n) for n in notes]) if notes else None
+
+
+def _noted(shown: dict | None) -> dict | None:
+    """The shown state, now with a message on screen (the next answer must clear it)."""
+    return {**shown, "noted": True} if isinstance(shown, dict) else shown
 
 
 def message(notes: list[str]):

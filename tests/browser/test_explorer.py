@@ -230,7 +230,7 @@ def test_softmax_page_and_large_logits(page, server):
     assert stable["x"][0] == 0 and stable["x"][-1] == 4  # s on a linear axis of the exponent
     text = page.inner_text("#softmax-loss")
     assert "stable (log-sum-exp): 10000" in text and ("inf" in text or "NaN" in text)
-    assert page.evaluate("document.querySelector('#softmax-overflow .js-plotly-plot').layout.shapes.some(s => s.name === 'current s' && s.x0 === 4)")
+    assert page.evaluate("document.querySelector('#softmax-overflow .js-plotly-plot').data.some(t => t.name === 'current s' && t.x[0] === 4)")
     page.screenshot(path=str(ARTIFACTS / "explorer-softmax.png"), full_page=True)
     assert page.console_errors == []
 

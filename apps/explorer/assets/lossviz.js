@@ -16,7 +16,7 @@
   window.__lvGates = gates;  // for the console and the tests
   const BURST_MS = 800;      // changes closer together than this are one history step
   const STUCK_MS = 4000;     // a request unanswered this long no longer blocks the gate
-  const SETTLE_MS = 60;      // no new value this long after an animated answer: the hand stopped
+  const SETTLE_MS = 30;      // no new value this long after an animated answer: the hand stopped
   let lastPath = window.location.pathname;
   let lastUrlWrite = 0;
 
@@ -243,18 +243,21 @@
       writeUrl(st.search, g.first || st.replace ? "replace" : "push");
       g.first = false;
     }
-    // Each number box shows the value drawn (so box, graph, legend and URL agree; during a drag
-    // it follows at the redraw rate). Values the server clamped or refused also go back into
-    // the slider.
+    // Each number box shows the value drawn (so box, graph, legend and URL agree once the hand
+    // stops; during a drag the thumb shows the value and the box waits: re-rendering it on every
+    // frame cost a frame's worth of time). Values the server clamped or refused also go back
+    // into the slider, at once.
     const corrected = st.corrected || {};
     const drawn = (st.shown && st.shown.values) || {};
+    const idle = !g.busy && g.pending === null;
     for (const c of cfg.controls) {
       if (c.kind !== "number") continue;
-      if (Object.prototype.hasOwnProperty.call(corrected, c.key)) {
+      const fixed = Object.prototype.hasOwnProperty.call(corrected, c.key);
+      if (fixed) {
         window.dash_clientside.set_props(c.id, {value: corrected[c.key]});
       }
-      const v = Object.prototype.hasOwnProperty.call(corrected, c.key) ? corrected[c.key] : drawn[c.key];
-      if (v !== undefined && g.boxShown[c.key] !== v) {
+      const v = fixed ? corrected[c.key] : drawn[c.key];
+      if (v !== undefined && g.boxShown[c.key] !== v && (idle || fixed)) {
         g.boxShown[c.key] = v;
         g.boxSet[c.key] = v;
         window.dash_clientside.set_props(c.id + "-num", {value: v});

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, dcc, html
+from dash import Input, Output, State, dcc
 
 from lossviz import curves, export, plot_mpl
 from lossviz.explorer import controls, figures, state
@@ -68,11 +68,11 @@ def build(values: dict, shown: dict | None):
     present, narrow = bool(values["present"]), bool(values.get("_narrow"))
     width = figures.look(present)["width"]
     dashed, notes = figures.coincidence_styles([[c.series[k] for c in cs] for k in KEYS], [c.name for c in cs], ["f(x)", "derivative"])
-    note = html.Div([html.Div(n) for n in notes]) if notes else None
+    note = controls.coincide_note(notes, shown)
     shapes = vanish_shapes(cs) if values["vanish"] else []
     shown_values = (shown or {}).get("values") or {}
     ranges = [figures.y_range([c.series[k] for c in cs]) for k in KEYS]
-    values["_view"] = {"ranges": ranges, "bands": shapes}
+    values["_view"] = {"ranges": ranges, "bands": shapes, "coincide": notes}
     if shown and shown.get("narrow") == narrow and all(shown_values.get(k) == values[k] for k in STRUCTURE):
         # New lines in the same axes animate (controls.wire); new axes or shaded bands redraw.
         same_axes = figures.shown_ranges(shown) == ranges

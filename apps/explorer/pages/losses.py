@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, dcc, html
+from dash import Input, Output, State, dcc
 
 from lossviz import curves, export, plot_mpl
 from lossviz.explorer import controls, figures, state
@@ -91,11 +91,11 @@ def build(values: dict, shown: dict | None):
     ttl = titles(bool(values["normalized"]))
     width = figures.look(present)["width"]
     dashed, notes = figures.coincidence_styles([[c.series[k] for c in cs] for k in KEYS], [c.name for c in cs], list(PLAIN))
-    note = html.Div([html.Div(n) for n in notes]) if notes else None
+    note = controls.coincide_note(notes, shown)
     shown_values = (shown or {}).get("values") or {}
     same_structure = bool(shown) and shown.get("narrow") == narrow and all(shown_values.get(k) == values[k] for k in STRUCTURE)
     ranges = [figures.y_range([c.series[k] for c in cs]) for k in KEYS]
-    values["_view"] = {"ranges": ranges}
+    values["_view"] = {"ranges": ranges, "coincide": notes}
     if same_structure:
         # New lines in the same axes: the graph animates them (controls.wire); new axes redraw.
         same_axes = figures.shown_ranges(shown) == ranges

@@ -91,6 +91,13 @@ def bars_figure(view, present: bool, narrow: bool) -> dict:
     return {"data": traces, "layout": layout}
 
 
+def current_marker(s: float, font: int) -> dict:
+    """The dotted line at the current s, labelled at its top (the last trace of the demo)."""
+    return {"type": "scatter", "mode": "lines+text", "x": [s, s], "y": [0, 1], "yaxis": "y2", "meta": "current",
+            "name": "current s", "text": ["", f"current s = {s:.2f} (logits × {10 ** s:.3g})"], "textposition": "top left" if s > 0.6 * S_MAX else "top right",
+            "textfont": {"size": font}, "line": {"color": "#212529", "width": 2, "dash": "dot"}, "hoverinfo": "skip", "cliponaxis": False}
+
+
 def demo_figure(data: dict, s: float, present: bool, narrow: bool) -> dict:
     """Cross-entropy against s (linear axis of the exponent): stable, naive, failures, current s."""
     lk = figures.look(present)
@@ -124,10 +131,9 @@ def demo_figure(data: dict, s: float, present: bool, narrow: bool) -> dict:
                        "name": "naive form broken", "showlegend": True})
         annotations.append({"x": first, "y": 0.88, "xref": "x", "yref": "paper", "xanchor": "left", "showarrow": False,
                             "text": f" naive fails from s = {first:.2f} (×{10 ** first:.3g})", "font": {"color": PALETTE[4], "size": lk["font"]}})
-    shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": s, "x1": s, "y0": 0, "y1": 1,
-                   "line": {"color": "#212529", "width": 2, "dash": "dot"}, "name": "current s", "showlegend": True})
-    annotations.append({"x": s, "y": 1.0, "xref": "x", "yref": "paper", "yanchor": "bottom", "showarrow": False,
-                        "text": f"current s = {s:.2f} (logits × {10 ** s:.3g})", "font": {"size": lk["font"]}})
+    # The current s: a trace on the overlaid [0, 1] axis (not a shape), so a drag of s moves it
+    # with an animated frame (controls.wire) instead of a redraw of the figure.
+    traces.append(current_marker(s, lk["font"]))
     layout = {"template": "plotly_white", "font": {"size": lk["font"]}, "height": lk["height"] + (80 if narrow else 0),
               "margin": {"l": 64, "r": 16, "t": 40, "b": 56}, "hovermode": "x unified", "uirevision": "keep",
               "xaxis": {"title": {"text": "s (logits multiplied by 10^s)"}, "range": [0, S_MAX], "tickfont": {"size": lk["tick"]}, "dtick": 0.5},
@@ -171,10 +177,12 @@ def compute(values, shown, notes, corrected):
     demo = demo_figure(demo_data(values), float(values["scale"]), present, narrow)
     demo_keys = ("classes", "temperature", "target", *[f"o{i}" for i in range(k)])
     if same_look and all(shown_values.get(key) == values[key] for key in demo_keys):
-        # Only s moved: the curves stay, the marker of the current s moves.
-        patch = dash.Patch()
-        patch["layout"]["shapes"] = demo["layout"]["shapes"]
-        patch["layout"]["annotations"] = demo["layout"]["annotations"]
+        # Only s moved: the curves stay, the marker of the current s moves (animated).
+        patch = controls.Frame()
+        marker = demo["data"][-1]
+        patch["data"][len(demo["data"]) - 1]["x"] = marker["x"]
+        patch["data"][len(demo["data"]) - 1]["text"] = marker["text"]
+        patch["data"][len(demo["data"]) - 1]["textposition"] = marker["textposition"]
         demo = patch
     return (bars, readout(view, scale), demo, *styles)
 
@@ -204,7 +212,8 @@ def layout(query: dict):
         dcc.Graph(id="softmax-graph", figure=bars, config={"responsive": True, "displaylogo": False}, className="graph", animate=False,
                   animation_options=controls.ANIMATION),
         dmc.Title("Large logits: naive vs stable cross-entropy as the logits are multiplied by 10^s", order=4),
-        dcc.Graph(id="softmax-overflow", figure=demo, config={"responsive": True, "displaylogo": False}, className="graph"),
+        dcc.Graph(id="softmax-overflow", figure=demo, config={"responsive": True, "displaylogo": False}, className="graph", animate=False,
+                  animation_options=controls.ANIMATION),
         controls.export_row(PAGE, hide),
         *controls.live_stores(PAGE, schema(), st),
     ])
@@ -254,7 +263,8 @@ def export_file(n_clicks, fmt, st):
 def register(app):
     controls.wire(app, PAGE, schema(), compute,
                   [Output("softmax-graph", "figure"), Output("softmax-loss", "children"), Output("softmax-overflow", "figure"),
-                   *[Output(controls.wrap_id(PAGE, f"o{i}"), "style") for i in range(MAX_CLASSES)]], animate=("softmax-graph",))
+                   *[Output(controls.wrap_id(PAGE, f"o{i}"), "style") for i in range(MAX_CLASSES)]],
+                  animate=("softmax-graph", "softmax-overflow"))
     app.callback(Output("softmax-download", "data"), Output("softmax-export-message", "children"), Input("softmax-export", "n_clicks"),
                  State("softmax-export-format", "value"), State("softmax-state", "data"), prevent_initial_call=True)(
         controls.guarded(export_file, 2))
