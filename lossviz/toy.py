@@ -328,19 +328,22 @@ def advance(setup: ToySetup, state: ToyState, steps: int) -> ToyState:
 
 
 @torch.inference_mode()
-def classification_frame(setup: ToySetup, state: ToyState, grid: int = 60) -> dict:
+def classification_frame(setup: ToySetup, state: ToyState, grid: int = 60, *, metrics: bool = True) -> dict:
     """What a frame shows: per loss, train/test loss and accuracy, and the probability of class
-    1 on a ``grid`` x ``grid`` map of [-6, 6]^2 (float32 arrays, (M, grid, grid))."""
+    1 on a ``grid`` x ``grid`` map of [-6, 6]^2 (float32 arrays, (M, grid, grid)).
+    ``metrics=False``: the maps only (a live view that updates its curves every few frames)."""
     grid = _check("grid", grid, 4, 200, integer=True)
     model, c, d = setup.model(state), setup.config, setup.data
-    train, test = evaluate(model, c, d.x_train, d.y_train), evaluate(model, c, d.x_test, d.y_test)
     axis = torch.linspace(-DOMAIN, DOMAIN, grid)
     gy, gx = torch.meshgrid(axis, axis, indexing="ij")
     logits, _ = models.forward(model, torch.stack([gx.reshape(-1), gy.reshape(-1)], 1))
     p1 = torch.softmax(logits.float(), -1)[..., 1].T.reshape(len(c.losses), grid, grid)
-    return {"step": state.step, "losses": list(c.losses), "axis": axis.numpy(), "prob": p1.numpy(),
-            "train_loss": [e.loss for e in train], "test_loss": [e.loss for e in test],
-            "train_acc": [e.acc for e in train], "test_acc": [e.acc for e in test]}
+    frame = {"step": state.step, "losses": list(c.losses), "axis": axis.numpy(), "prob": p1.numpy()}
+    if metrics:
+        train, test = evaluate(model, c, d.x_train, d.y_train), evaluate(model, c, d.x_test, d.y_test)
+        frame.update(train_loss=[e.loss for e in train], test_loss=[e.loss for e in test],
+                     train_acc=[e.acc for e in train], test_acc=[e.acc for e in test])
+    return frame
 
 
 @torch.inference_mode()

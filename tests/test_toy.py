@@ -132,3 +132,11 @@ def test_state_round_trip_and_crafted_states_refused():
     nan["params"]["b1"][0][0] = float("nan")
     with pytest.raises(ValueError):
         toy.ToyState.from_dict(nan, fresh)
+
+
+def test_maps_only_frame_is_the_same_maps():
+    d = toy.points_data("xor", 200, seed=1)
+    setup = toy.classification_setup(d, ("cross_entropy", "hinge"), hidden=(4,))
+    st = toy.advance(setup, setup.new_state(), 30)
+    full, maps = toy.classification_frame(setup, st, 20), toy.classification_frame(setup, st, 20, metrics=False)
+    assert (full["prob"] == maps["prob"]).all() and "test_acc" in full and "test_acc" not in maps and "train_loss" not in maps

@@ -357,10 +357,11 @@ def maps_patch(frame: dict, previous: dict) -> dash.Patch:
     """A playing frame: the maps, and the titles that changed since ``previous`` (the store)."""
     patch = dash.Patch()
     shown = previous.get("titles") if isinstance(previous.get("titles"), list) else []
-    for i, title in enumerate(map_titles(frame)):
+    titles = map_titles(frame) if "test_acc" in frame else shown  # a maps-only frame keeps the titles
+    for i in range(len(frame["losses"])):
         patch["layout"]["images"][i]["source"] = map_image(frame["prob"][i])
-        if i >= len(shown) or shown[i] != title:
-            patch["layout"]["annotations"][i]["text"] = title
+        if i < len(titles) and (i >= len(shown) or shown[i] != titles[i]):
+            patch["layout"]["annotations"][i]["text"] = titles[i]
     return patch
 
 
@@ -472,18 +473,21 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
         # redraw of axes, legend and markers; a new figure is drawn whole.
         side = not redraw
     else:
-        frame = toy.classification_frame(setup, st, GRID)
+        # The curves and the titles' test accuracy follow every CURVE_EVERY frames (each redraw of
+        # the curves costs the browser time, the metrics the server); the maps every frame.
+        metrics = redraw or (st.step // max(1, steps)) % CURVE_EVERY == 0
+        frame = toy.classification_frame(setup, st, GRID, metrics=metrics)
         main = maps_figure(frame, present=present, narrow=narrow) if redraw else maps_patch(frame, store)
-        # The curves gain a point every CURVE_EVERY frames (each redraw of them costs the browser time).
-        side = curves_figure(frame, present=present, narrow=narrow) if redraw else (
-            curves_patch(frame) if (st.step // max(1, steps)) % CURVE_EVERY == 0 else dash.no_update)
+        side = curves_figure(frame, present=present, narrow=narrow) if redraw else (curves_patch(frame) if metrics else dash.no_update)
         sliders = (points_figure(frame, setup.data, present=present, narrow=narrow) if redraw else dash.no_update,)
     new_store = {"key": key, "look": look, "values": canonical, "state": st.to_dict(), "points": points, "noted": bool(notes)}
     if mode == "regression":
         new_store["pull_range"] = pull_range(frame, None if redraw else store.get("pull_range"))
         new_store["errors"] = errors_text(frame)
-    else:
+    elif "test_acc" in frame:
         new_store["titles"] = map_titles(frame)
+    else:
+        new_store["titles"] = store.get("titles")
     msg = controls.message(notes)
     if not redraw:  # a frame while playing: the URL and an empty message stay as they are (fewer updates to apply)
         search = dash.no_update
