@@ -499,16 +499,16 @@ def test_drag_frames_animate_in_the_same_axes_and_redraw_when_axes_change(page, 
 
 def test_wired_pages_say_which_answers_animate():
     """The server callback sets the graph's animate flag: true for a Frame, false for a whole
-    figure or a plain Patch, and names the animated graphs in the state (the browser redraws
-    them once the hand stops)."""
+    figure or a plain Patch, and names the animated graphs whose legend changed in the state
+    (the browser redraws them once the hand stops)."""
     app = create_app()
     serve = next(cb["callback"] for k, cb in app.callback_map.items() if "losses-graph.animate" in k and "losses-req0" in str(cb["inputs"]))
     st0, *_ = ask(losses, {"losses": ["l1", "huber"]})
     vals = {**state.defaults(losses.schema()), "losses": ["l1", "huber"]}
     out = serve.__wrapped__({"seq": 2, "values": {**vals, "huber.delta": 0.6}, "shown": st0["shown"]}, [])
-    assert out[-1] is True and out[0]["animated"] == ["losses-graph"]
+    assert out[-1] is True and out[0]["settle"] == ["losses-graph"]  # huber's legend name changed
     out = serve.__wrapped__({"seq": 3, "values": {**vals, "y": 1.0}, "shown": st0["shown"]}, [])
-    assert out[-1] is False and out[0]["animated"] == []
+    assert out[-1] is False and out[0]["settle"] == []
 
 
 def test_message_is_cleared_once_and_then_left_alone():

@@ -132,8 +132,9 @@ def wire(app: dash.Dash, page: str, schema, compute: Callable, outputs: list, an
     ranges, annotation text) are applied with ``Plotly.animate`` and no redraw, which moves the
     lines without recomputing and redrawing the axes, legend and text of the figure (a drag
     frame in a few ms instead of 40-100 ms here). The page must then set its y ranges itself
-    (an animated frame does not autorange). When the gate goes idle after such a frame, the
-    browser redraws the graph once (``Plotly.redraw``), so the legend's names catch up.
+    (an animated frame does not autorange). When the gate goes idle after a frame that changed
+    legend names or line dashes, the browser redraws the graph once (``Plotly.redraw``), so
+    they catch up.
     """
     inputs, _, _ = input_specs(page, schema)
     figure_at = {o.component_id: i for i, o in enumerate(outputs) if o.component_property == "figure"}
@@ -149,8 +150,8 @@ def wire(app: dash.Dash, page: str, schema, compute: Callable, outputs: list, an
         st, msg, *out = answer(page, schema, compute, len(outputs), req, hide_keys)
         flags = [isinstance(out[figure_at[g]], Frame) if out[figure_at[g]] is not dash.no_update else dash.no_update
                  for g in animate]
-        if animate:
-            st = {**st, "animated": [g for g, f in zip(animate, flags) if f is True]}
+        if animate:  # the animated graphs whose legend or line styles changed: redrawn once the hand stops
+            st = {**st, "settle": [g for g, f in zip(animate, flags) if f is True and _restyled(out[figure_at[g]])]}
         return (st, msg, *out, *flags)
 
     # Two identical server callbacks, fed alternately by the gate (see post() in assets/lossviz.js).
@@ -204,6 +205,11 @@ def answer(page, schema, compute, n_outputs, req, hide_keys):
     # No message now and none shown: nothing to re-render (a drag answers ~15 times a second).
     msg = dash.no_update if not notes and shown is not None and shown.get("noted") is False else message(notes)
     return (new_state, msg, *out)
+
+
+def _restyled(frame: Frame) -> bool:
+    """Does an animated update change what an animation does not redraw (legend names, dashes)?"""
+    return any(op["location"][-1] in ("name", "dash") for op in frame.to_plotly_json()["operations"])
 
 
 def coincide_note(notes: list[str], shown: dict | None):

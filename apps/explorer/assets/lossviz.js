@@ -193,8 +193,8 @@
   };
 
   // An animated answer (see controls.wire) moves the lines but leaves the legend's names and
-  // the shaded bands as they were: once the gate is idle (the hand stopped), those graphs are
-  // redrawn whole, once.
+  // line dashes as they were: once the gate is idle (the hand stopped), the graphs whose names
+  // or dashes changed (`settle` in the answer) are redrawn whole, once.
   function settle(g) {
     clearTimeout(g.settleTimer);
     if (!g.animated || g.busy || g.pending !== null) return;
@@ -218,7 +218,9 @@
     if (!st || st.seq === g.ackSeq) return window.dash_clientside.no_update;
     g.ackSeq = st.seq;
     answered(g, cfg.page, st);
-    g.animated = st.animated && st.animated.length ? st.animated : null;
+    if (st.settle && st.settle.length) {  // kept until the hand stops (a later frame may not need it, this one did)
+      g.animated = Array.from(new Set((g.animated || []).concat(st.settle)));
+    }
     settle(g);
     // The layout's first figure was drawn for a wide window; a phone asks for stacked panels.
     const narrow = window.innerWidth < 700;

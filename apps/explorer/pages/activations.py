@@ -69,10 +69,12 @@ def build(values: dict, shown: dict | None):
     width = figures.look(present)["width"]
     dashed, notes = figures.coincidence_styles([[c.series[k] for c in cs] for k in KEYS], [c.name for c in cs], ["f(x)", "derivative"])
     note = controls.coincide_note(notes, shown)
+    dashes = sorted([list(k) for k in dashed])
+    dashed_shown = ((shown or {}).get("view") or {}).get("dashed")
     shapes = vanish_shapes(cs) if values["vanish"] else []
     shown_values = (shown or {}).get("values") or {}
     ranges = [figures.y_range([c.series[k] for c in cs]) for k in KEYS]
-    values["_view"] = {"ranges": ranges, "bands": shapes, "coincide": notes}
+    values["_view"] = {"ranges": ranges, "bands": shapes, "coincide": notes, "dashed": dashes}
     if shown and shown.get("narrow") == narrow and all(shown_values.get(k) == values[k] for k in STRUCTURE):
         # New lines in the same axes animate (controls.wire); new axes or shaded bands redraw.
         same_axes = figures.shown_ranges(shown) == ranges
@@ -87,7 +89,8 @@ def build(values: dict, shown: dict | None):
                     patch["data"][t]["x"] = figures.b64(c.x[idx])
                     patch["data"][t]["y"] = figures.b64(c.series[key][idx])
                     patch["data"][t]["name"] = label(c.name, c.params)
-                patch["data"][t]["line"]["dash"] = dashed.get((ci, j), "solid")
+                if dashed_shown != dashes:  # only when which lines coincide changed (a dash redraws the legend)
+                    patch["data"][t]["line"]["dash"] = dashed.get((ci, j), "solid")
         if not same_bands:
             patch["layout"]["shapes"] = shapes
         if not same_axes:

@@ -172,7 +172,8 @@ def compute(values, shown, notes, corrected):
         patch = controls.Frame()
         for i, t in enumerate(bars["data"]):
             patch["data"][i]["y"] = t["y"]
-            patch["data"][i]["name"] = t["name"]
+            if shown_values.get("target") != c:  # the legend names the true class
+                patch["data"][i]["name"] = t["name"]
         bars = patch
     demo = demo_figure(demo_data(values), float(values["scale"]), present, narrow)
     demo_keys = ("classes", "temperature", "target", *[f"o{i}" for i in range(k)])
