@@ -31,6 +31,8 @@ from pathlib import Path
 
 from dash._utils import to_json
 
+from frames import ANSWERS_JS, drawn_answers  # bench/frames.py (the bench folder is on the path of a script run from it)
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.browser's Chromium finder
 
 from lossviz.explorer import controls, state  # noqa: E402
@@ -107,20 +109,6 @@ def mark(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def drawn_answers(draws: list[float], answers: list[float]) -> list[float]:
-    """The draws that showed a new answer: a draw counts when an answer arrived since the last
-    counted draw (an animated frame and a redraw of one answer, or a redraw with nothing new,
-    count once or not at all)."""
-    out: list[float] = []
-    answers = sorted(answers)
-    for d in sorted(draws):
-        since = out[-1] if out else float("-inf")
-        if any(since < a <= d for a in answers):
-            out.append(d)
-    return out
-
-
-
 def browser_runs(base: str, path: str, cases: list) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
@@ -162,7 +150,7 @@ def browser_runs(base: str, path: str, cases: list) -> list[dict]:
             start_js, release_js, moves = pg.evaluate(DRAG_JS, {"sel": "#" + sid, "ms": DRAG_S * 1000})
             pg.wait_for_timeout(1500)
             raw_draws = pg.evaluate("window.__draws")
-            draws = drawn_answers(raw_draws, pg.evaluate("performance.getEntriesByType('resource').filter(e => e.name.includes('_dash-update-component')).map(e => e.responseEnd)"))
+            draws = drawn_answers(raw_draws, pg.evaluate(ANSWERS_JS))
             during = [d for d in draws if start_js <= d <= release_js]
             after = [d for d in raw_draws if d > release_js]  # the answers drawn and the settling redraw
             update_sizes = []

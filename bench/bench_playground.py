@@ -28,6 +28,8 @@ from pathlib import Path
 
 from dash._utils import to_json
 
+from frames import ANSWERS_JS, drawn_answers  # bench/frames.py (the bench folder is on the path of a script run from it)
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.browser's Chromium finder
 
 from lossviz.explorer import state  # noqa: E402
@@ -53,20 +55,6 @@ def server_times(mode: str, n: int = 100) -> tuple[float, float, float]:
         sizes.append(len(body))
         store = out[0]
     return statistics.median(times), statistics.quantiles(times, n=20)[-1], statistics.mean(sizes)
-
-
-def drawn_answers(draws: list[float], answers: list[float]) -> list[float]:
-    """The draws that showed a new answer: a draw counts when an answer arrived since the last
-    counted draw (an animated frame and a redraw of one answer, or a redraw with nothing new,
-    count once or not at all)."""
-    out: list[float] = []
-    answers = sorted(answers)
-    for d in sorted(draws):
-        since = out[-1] if out else float("-inf")
-        if any(since < a <= d for a in answers):
-            out.append(d)
-    return out
-
 
 
 def browser_runs(base: str, path: str, modes: tuple[str, ...]) -> list[dict]:
@@ -98,7 +86,7 @@ def browser_runs(base: str, path: str, modes: tuple[str, ...]) -> list[dict]:
             t1 = page.evaluate("performance.now()")
             page.click(f"#{p}-pause")
             page.wait_for_timeout(800)
-            draws = [d for d in drawn_answers(page.evaluate("window.__draws"), page.evaluate("performance.getEntriesByType('resource').filter(e => e.name.includes('_dash-update-component')).map(e => e.responseEnd)")) if t0 <= d <= t1]
+            draws = [d for d in drawn_answers(page.evaluate("window.__draws"), page.evaluate(ANSWERS_JS)) if t0 <= d <= t1]
             step1 = int(page.inner_text(f"#{p}-readout").split()[1])
             sizes = []
             for r in reqs[n_before:]:
