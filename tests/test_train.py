@@ -20,6 +20,8 @@ from lossviz.cli import main
 from lossviz.data import load_fashion_mnist
 from tests.idx import write_fake_fashion_mnist
 
+ROOT = Path(__file__).resolve().parents[1]
+
 ELEMENTWISE = [a for a in lossviz.activations() if lossviz.get_activation(a).kind == "elementwise"]
 
 
@@ -653,3 +655,26 @@ def test_explorer_installs_under_the_lossviz_name():
     assert "lossviz.explorer" in found and "lossviz.explorer.pages" in found and "lossviz.train" in found
     assert not [p for p in found if not p.startswith("lossviz")]
     assert (root / "lossviz" / "explorer").resolve() == (root / "apps" / "explorer").resolve()
+
+
+def test_forked_groups_do_not_hang_after_this_process_used_its_thread_pool(tmp_path):
+    """GNU OpenMP is not fork-safe: a forked group that enters a parallel region with several
+    threads after the parent used its pool waits forever. 4 threads in the parent and 2 groups
+    gave each child 2 threads (a hang) before the groups were kept to one thread."""
+    script = f"""
+import sys, torch
+sys.path.insert(0, {str(ROOT)!r})
+torch.set_num_threads(4)
+x = torch.randn(1500, 1500)
+(x @ x).tanh().sum()  # this process's thread pool is up
+from lossviz import train
+from lossviz.data import load_fashion_mnist
+from tests.idx import write_fake_fashion_mnist
+from pathlib import Path
+data = load_fashion_mnist(write_fake_fashion_mnist(Path({str(tmp_path / 'data')!r}), n_train=1200, n_test=200), allow_download=False)
+cfg = train.TrainConfig(losses=("cross_entropy", "l2"), model="mlp", hidden=(256,), epochs=1, batch_size=256).validate()
+train.compare(cfg, data, workers=2)
+print("trained")
+"""
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "trained" in res.stdout, res.stderr[-2000:]

@@ -2,7 +2,8 @@
 
 One process keeps one core busy between its matrix products (the loss gradients are many
 small operations, each too small to share). With c cores and M >= c models, c groups of models
-train side by side in c processes, each on 1/c of the cores. Every group still shares one
+train side by side in c processes; a forked group runs on one thread (torch's OpenMP pool is not
+fork-safe: see ``compare_in_groups``), the group in this process on 1/c of the cores. Every group still shares one
 gather and one matrix product among its models and sees the same batches (the order depends
 only on seed and epoch), so each model trains exactly as it would alone; the groups' epochs
 are merged in the config's order. The plain loop (``loop.compare_here``) knows nothing of this.
@@ -127,9 +128,13 @@ def compare_in_groups(config: TrainConfig, prep: Prepared, ck: Checkpoint, on_ep
         for group in parts[1:]:
             receiver, sender = ctx.Pipe(duplex=False)
             conns.append(receiver)
+            # One thread in a forked group: GNU OpenMP (torch's CPU thread pool) is not fork-safe,
+            # and a child that enters a parallel region with more threads after this process has
+            # used its pool waits forever (measured: 2 threads hang, 1 does not). DataLoader's
+            # workers do the same.
             proc = ctx.Process(target=_group_worker, daemon=True,
                                args=(_group_config(config, group), prep, _group_checkpoint(ck, config, group), sender,
-                                     per_worker, conns))
+                                     1, conns))
             proc.start()
             sender.close()
             procs.append(proc)
