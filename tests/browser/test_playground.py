@@ -151,6 +151,22 @@ def test_export_and_leaving_while_playing(page, server):
     assert page.console_errors == []
 
 
+def test_gif_export_spins_the_button_and_downloads_an_animation(page, server, monkeypatch):
+    from lossviz import export
+
+    monkeypatch.setattr(export, "GIF_FRAMES", 4)  # the server runs in this process; 24 frames take seconds
+    page.goto(server + "/playground?mode=regression")
+    wait_graph(page, "playground-r-main")
+    page.click("#playground-r-export-format >> text=gif")
+    with page.expect_download(timeout=60000) as dl:
+        page.click("#playground-r-export")
+        page.wait_for_selector("#playground-r-export[data-loading]", timeout=5000)  # busy while the GIF is drawn
+    assert dl.value.suggested_filename == "lossviz-playground-regression.gif"
+    assert Path(dl.value.path()).read_bytes()[:6] == b"GIF89a"
+    page.wait_for_selector("#playground-r-export:not([data-loading])", timeout=5000)
+    assert page.console_errors == []
+
+
 def test_presentation_switch_redraws(page, server):
     page.goto(server + "/playground?mode=regression")
     wait_graph(page, "playground-r-main")

@@ -729,6 +729,8 @@ def _register(app, mode: str):
 
     app.callback(*outputs, *inputs, State(f"{p}-store", "data"), State("hidden-controls", "data"), State("narrow", "data"),
                  prevent_initial_call=True)(serve)
+    # A GIF trains and draws 24 frames (seconds): the button spins meanwhile.
     app.callback(Output(f"{p}-download", "data"), Output(f"{p}-export-message", "children"), Input(f"{p}-export", "n_clicks"),
-                 State(f"{p}-export-format", "value"), State(f"{p}-store", "data"), prevent_initial_call=True)(
+                 State(f"{p}-export-format", "value"), State(f"{p}-store", "data"), prevent_initial_call=True,
+                 running=[(Output(f"{p}-export", "loading"), True, False)])(
         controls.guarded(lambda n, fmt, st: export_file(mode, n, fmt, st), 2))
