@@ -31,7 +31,7 @@ from lossviz.files import cache_dir, write_atomic
 PACKAGE = "plotly.js-cartesian-dist-min"
 MEMBER = "package/plotly-cartesian.min.js"
 MAX_BYTES = 20 * 1024 * 1024  # a tarball or a bundle larger than this is not plotly.js
-TIMEOUT_S = 60
+TIMEOUT_S = 20  # per request: an offline install waits at most this long before falling back
 
 
 def installed_version() -> str | None:
