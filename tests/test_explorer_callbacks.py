@@ -522,3 +522,14 @@ def test_message_is_cleared_once_and_then_left_alone():
     assert msg is not None and msg is not dash.no_update and st3["shown"]["noted"] is True
     _, msg, *_ = ask(losses, {"losses": ["l1", "huber"], "huber.delta": 0.5}, shown=st3["shown"])
     assert msg is None  # the note goes away
+
+
+@pytest.mark.parametrize("page,names", [(losses, {"losses": ["l1", "huber"]}), (activations, {"activations": ["relu", "prelu"]})])
+@pytest.mark.parametrize("view", [3, "x", [1], {"ranges": "no", "dashed": 7, "bands": None, "coincide": {}}])
+def test_a_crafted_view_is_ignored_not_an_error(page, names, view):
+    """``shown["view"]`` comes back from the browser: anything malformed means a plain redraw."""
+    st, *_ = ask(page, names)
+    key = "huber.delta" if page is losses else "prelu.alpha"
+    st2, msg, patch, *_ = ask(page, {**names, key: 0.2}, shown={**st["shown"], "view": view})
+    assert "internal error" not in json.dumps(to_json(msg)) and type(patch) is dash.Patch
+    assert st2["shown"]["values"][key] == 0.2

@@ -20,7 +20,7 @@ import dash
 import dash_mantine_components as dmc
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
-from lossviz.explorer import state
+from lossviz.explorer import figures, state
 from lossviz.explorer.state import Choice, Flag, Names, Number
 
 
@@ -215,10 +215,35 @@ def _restyled(frame: Frame) -> bool:
 def coincide_note(notes: list[str], shown: dict | None):
     """The note on coinciding curves, or ``no_update`` when the browser already shows exactly
     these notes (``shown["view"]["coincide"]``; the page records them in ``values["_view"]``)."""
-    view = (shown or {}).get("view")
-    if isinstance(view, dict) and view.get("coincide") == notes:
+    if figures.shown_view(shown).get("coincide") == notes:
         return dash.no_update
     return html.Div([html.Div(n) for n in notes]) if notes else None
+
+
+def curve_update(curves: list, keys: tuple[str, ...], shown: dict, dashed: dict, ranges: list, label: Callable,
+                 animate: bool = True) -> dash.Patch:
+    """A curve page's drag step (same structure as ``shown``): new points and legend name for
+    each curve whose parameters changed (trace ``len(keys) * curve + panel``), the dashes where
+    which lines coincide changed, and the y ranges where they changed. A ``Frame`` (animated by
+    ``wire``) when the axes stay and ``animate``, else a plain Patch that redraws."""
+    view, shown_values = figures.shown_view(shown), shown.get("values") or {}
+    same_axes = figures.shown_ranges(shown) == ranges
+    new_dashes = view.get("dashed") != figures.dash_keys(dashed)  # a dash redraws the legend: only when it changed
+    patch = Frame() if same_axes and animate else dash.Patch()
+    for ci, c in enumerate(curves):
+        changed = any(shown_values.get(f"{c.name}.{k}") != v for k, v in c.params.items())
+        idx = figures.keep_points([c.series[k] for k in keys]) if changed else None
+        for j, key in enumerate(keys):
+            t = len(keys) * ci + j
+            if changed:
+                patch["data"][t]["x"] = figures.b64(c.x[idx])
+                patch["data"][t]["y"] = figures.b64(c.series[key][idx])
+                patch["data"][t]["name"] = label(c.name, c.params)
+            if new_dashes:
+                patch["data"][t]["line"]["dash"] = dashed.get((ci, j), "solid")
+    if not same_axes:
+        figures.set_y_ranges(patch["layout"], ranges)
+    return patch
 
 
 def _noted(shown: dict | None) -> dict | None:

@@ -105,11 +105,22 @@ def y_range(ys: list[np.ndarray], pad: float = 0.04) -> list[float]:
     return [round(bottom, 12), round(top, 12)]
 
 
+def shown_view(shown: dict | None) -> dict:
+    """What a page noted of the drawing the browser shows (``shown["view"]``, see
+    ``controls.wire``), or {}: the browser sends it back, so anything but a dict is ignored."""
+    view = shown.get("view") if isinstance(shown, dict) else None
+    return view if isinstance(view, dict) else {}
+
+
+def dash_keys(dashed: dict) -> list[list[int]]:
+    """The (curve, panel) keys of ``coincidence_styles``'s dashed lines as plain JSON (for the view)."""
+    return sorted([list(k) for k in dashed])
+
+
 def shown_ranges(shown: dict | None) -> list | None:
     """The y ranges the browser says it draws (``shown["view"]["ranges"]``, see ``y_range``),
     or None when absent or malformed."""
-    view = (shown or {}).get("view")
-    rs = view.get("ranges") if isinstance(view, dict) else None
+    rs = shown_view(shown).get("ranges")
     ok = isinstance(rs, list) and all(isinstance(r, list) and len(r) == 2 and all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in r) for r in rs)
     return rs if ok else None
@@ -202,4 +213,4 @@ def coincidence_styles(per_panel: list[list[np.ndarray]], names: list[str], titl
 
 
 __all__ = ["FINE_POINTS", "PALETTE", "b64", "coincidence_styles", "coinciding", "color_of", "decode", "fine_grid",
-           "keep_points", "line", "look", "panels_layout", "set_y_ranges", "shown_ranges", "y_range"]
+           "dash_keys", "keep_points", "line", "look", "panels_layout", "set_y_ranges", "shown_ranges", "shown_view", "y_range"]

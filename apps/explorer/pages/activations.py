@@ -69,32 +69,16 @@ def build(values: dict, shown: dict | None):
     width = figures.look(present)["width"]
     dashed, notes = figures.coincidence_styles([[c.series[k] for c in cs] for k in KEYS], [c.name for c in cs], ["f(x)", "derivative"])
     note = controls.coincide_note(notes, shown)
-    dashes = sorted([list(k) for k in dashed])
-    dashed_shown = ((shown or {}).get("view") or {}).get("dashed")
     shapes = vanish_shapes(cs) if values["vanish"] else []
     shown_values = (shown or {}).get("values") or {}
     ranges = [figures.y_range([c.series[k] for c in cs]) for k in KEYS]
-    values["_view"] = {"ranges": ranges, "bands": shapes, "coincide": notes, "dashed": dashes}
+    values["_view"] = {"ranges": ranges, "bands": shapes, "coincide": notes, "dashed": figures.dash_keys(dashed)}
     if shown and shown.get("narrow") == narrow and all(shown_values.get(k) == values[k] for k in STRUCTURE):
         # New lines in the same axes animate (controls.wire); new axes or shaded bands redraw.
-        same_axes = figures.shown_ranges(shown) == ranges
-        same_bands = ((shown or {}).get("view") or {}).get("bands") == shapes
-        patch = controls.Frame() if same_axes and same_bands else dash.Patch()
-        for ci, c in enumerate(cs):
-            changed = any(shown_values.get(f"{c.name}.{k}") != v for k, v in c.params.items())
-            idx = figures.keep_points([c.series[k] for k in KEYS]) if changed else None
-            for j, key in enumerate(KEYS):
-                t = 2 * ci + j
-                if changed:
-                    patch["data"][t]["x"] = figures.b64(c.x[idx])
-                    patch["data"][t]["y"] = figures.b64(c.series[key][idx])
-                    patch["data"][t]["name"] = label(c.name, c.params)
-                if dashed_shown != dashes:  # only when which lines coincide changed (a dash redraws the legend)
-                    patch["data"][t]["line"]["dash"] = dashed.get((ci, j), "solid")
+        same_bands = figures.shown_view(shown).get("bands") == shapes
+        patch = controls.curve_update(cs, KEYS, shown, dashed, ranges, label, animate=same_bands)
         if not same_bands:
             patch["layout"]["shapes"] = shapes
-        if not same_axes:
-            figures.set_y_ranges(patch["layout"], ranges)
         return patch, note, dash.no_update
     traces = []
     for ci, c in enumerate(cs):

@@ -92,30 +92,12 @@ def build(values: dict, shown: dict | None):
     width = figures.look(present)["width"]
     dashed, notes = figures.coincidence_styles([[c.series[k] for c in cs] for k in KEYS], [c.name for c in cs], list(PLAIN))
     note = controls.coincide_note(notes, shown)
-    dashes = sorted([list(k) for k in dashed])
-    dashed_shown = ((shown or {}).get("view") or {}).get("dashed")
     shown_values = (shown or {}).get("values") or {}
     same_structure = bool(shown) and shown.get("narrow") == narrow and all(shown_values.get(k) == values[k] for k in STRUCTURE)
     ranges = [figures.y_range([c.series[k] for c in cs]) for k in KEYS]
-    values["_view"] = {"ranges": ranges, "coincide": notes, "dashed": dashes}
-    if same_structure:
-        # New lines in the same axes: the graph animates them (controls.wire); new axes redraw.
-        same_axes = figures.shown_ranges(shown) == ranges
-        patch = controls.Frame() if same_axes else dash.Patch()
-        for ci, c in enumerate(cs):
-            changed = any(shown_values.get(f"{c.name}.{k}") != v for k, v in c.params.items())
-            idx = figures.keep_points([c.series[k] for k in KEYS]) if changed else None
-            for j, key in enumerate(KEYS):
-                t = 3 * ci + j
-                if changed:
-                    patch["data"][t]["x"] = figures.b64(c.x[idx])
-                    patch["data"][t]["y"] = figures.b64(c.series[key][idx])
-                    patch["data"][t]["name"] = label(c.name, c.params)
-                if dashed_shown != dashes:  # only when which lines coincide changed (a dash redraws the legend)
-                    patch["data"][t]["line"]["dash"] = dashed.get((ci, j), "solid")
-        if not same_axes:
-            figures.set_y_ranges(patch["layout"], ranges)
-        return patch, note, dash.no_update
+    values["_view"] = {"ranges": ranges, "coincide": notes, "dashed": figures.dash_keys(dashed)}
+    if same_structure:  # new lines in the same axes animate (controls.wire); new axes redraw
+        return controls.curve_update(cs, KEYS, shown, dashed, ranges, label), note, dash.no_update
     traces = []
     for ci, c in enumerate(cs):
         idx = figures.keep_points([c.series[k] for k in KEYS])
