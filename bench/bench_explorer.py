@@ -20,18 +20,15 @@ Numbers depend on the machine and its load; run it on an idle machine for number
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import socket
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
 from dash._utils import to_json
 
-from frames import ANSWERS_JS, drawn_answers  # bench/frames.py (the bench folder is on the path of a script run from it)
+from frames import ANSWERS_JS, drawn_answers, served  # bench/frames.py (the bench folder is on the path of a script run from it)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.browser's Chromium finder
 
@@ -201,18 +198,8 @@ def main() -> int:
     if path is None:
         print("(no browser measurement: Chromium not found)")
         return 0 if ok else 1
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    from werkzeug.serving import make_server
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = make_server("127.0.0.1", port, app.server, threaded=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        rows = browser_runs(f"http://127.0.0.1:{port}", path, cases)
-    finally:
-        srv.shutdown()
+    with served(app) as base:
+        rows = browser_runs(base, path, cases)
     t = TARGETS
     print(f"\nheadless Chromium, 1440 px, a {DRAG_S:.0f} s mouse drag per page (targets: >= {t['redraws_per_s']:.0f} redraws/s, "
           f"<= {t['release_ms']:.0f} ms release -> last frame, <= {t['update_kb']:.0f} KB/update, first load <= {t['first_load_s']:.0f} s):")

@@ -363,9 +363,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     app = create_app(runs_dir=args.runs, data_root=args.data_root, allow_hosts=args.allow_host, bind_host=args.host, warm=True)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"lossviz explorer: http://{shown}:{args.port}/  (Ctrl-C stops it)", flush=True)
-    from lossviz.explorer import plotly_bundle
-
-    if plotly_bundle.available() is None:
+    if app.server.config.get("LOSSVIZ_PLOTLY_BUNDLE") is None:
         print("note: plotly.js's cartesian bundle is not in the cache, so pages load the full plotly.js (first loads ~0.7 s "
               "slower); fetch it with `python -m lossviz.explorer.plotly_bundle`", file=sys.stderr)
     app.run(host=args.host, port=args.port, debug=args.debug, dev_tools_hot_reload=False)

@@ -93,11 +93,14 @@ def test_the_app_serves_the_bundle_when_present_and_falls_back_when_not(registry
     def index(app):
         return app.server.test_client().get("/", headers={"Host": "localhost"}).get_data(as_text=True)
 
-    html = index(create_app())
+    app = create_app()
+    html = index(app)
     assert "plotly/package_data/plotly.min.js" in html and "plotly-cartesian" not in html  # the full bundle, preloaded
+    assert app.server.config["LOSSVIZ_PLOTLY_BUNDLE"] is None  # `lossviz explore` notes it
     plotly_bundle.fetch(registry=registry(tarball({plotly_bundle.MEMBER: BODY})))
     app = create_app()
     html = index(app)
+    assert app.server.config["LOSSVIZ_PLOTLY_BUNDLE"][0] == VERSION
     url = f"/_lossviz/plotly-cartesian-{VERSION}.min.js"
     assert f'<script src="{url}"></script>' in html and f'<link rel="preload" href="{url}"' in html
     assert html.index(url + '"></script>') < html.index("dash_renderer")  # defined before Dash's scripts

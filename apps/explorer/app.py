@@ -157,6 +157,7 @@ def create_app(runs_dir: str | Path = "runs", data_root: str | None = None, allo
                     compress=True, serve_locally=True)
     prefix = app.config.requests_pathname_prefix
     bundle = plotly_bundle.available()
+    server.config["LOSSVIZ_PLOTLY_BUNDLE"] = bundle  # (version, path) or None, for `lossviz explore`'s note
     if bundle is not None:
         # plotly.js's cartesian bundle (1.5 MB instead of 4.8 MB; see plotly_bundle), defined
         # before Dash's scripts: dcc.Graph then uses window.Plotly instead of loading the full one.

@@ -197,16 +197,16 @@
   // or dashes changed (`settle` in the answer) are redrawn whole, once.
   function settle(g) {
     clearTimeout(g.settleTimer);
-    if (!g.animated || g.busy || g.pending !== null) return;
-    const ids = g.animated;
+    if (!g.settle || g.busy || g.pending !== null) return;
+    const ids = g.settle;
     const run = function (tries) {
-      if (g.busy || g.pending !== null || g.animated !== ids) return;  // moved again: a later answer settles
+      if (g.busy || g.pending !== null || g.settle !== ids) return;  // moved again: a later answer settles
       const gds = ids.map(function (id) { return document.querySelector("#" + id + " .js-plotly-plot"); }).filter(Boolean);
       if (gds.some(function (gd) { return gd._transitioning; }) && tries < 20) {
         g.settleTimer = setTimeout(function () { run(tries + 1); }, 16);
         return;
       }
-      g.animated = null;
+      g.settle = null;
       for (const gd of gds) if (window.Plotly) window.Plotly.redraw(gd);
     };
     g.settleTimer = setTimeout(function () { run(0); }, SETTLE_MS);
@@ -219,7 +219,7 @@
     g.ackSeq = st.seq;
     answered(g, cfg.page, st);
     if (st.settle && st.settle.length) {  // kept until the hand stops (a later frame may not need it, this one did)
-      g.animated = Array.from(new Set((g.animated || []).concat(st.settle)));
+      g.settle = Array.from(new Set((g.settle || []).concat(st.settle)));
     }
     settle(g);
     // The layout's first figure was drawn for a wide window; a phone asks for stacked panels.
