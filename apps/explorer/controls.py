@@ -266,6 +266,33 @@ def export_row(page: str, hide: set[str]):
     ], gap="md"), id=f"{page}-export-row", className="export-row", style={"display": "none"} if "export" in hide else {})
 
 
+def export_shown(page: str, schema, n_clicks, fmt, st, draw: Callable, required: tuple[str, str] | None = None):
+    """'Export for notes' of a page with a gate: the view the state store says is shown,
+    validated again, drawn by ``draw(values)`` (a matplotlib figure from the exporter's builders)
+    in ``fmt``. ``required``: (key, what) of a list that must not be empty, e.g. ("losses", "loss").
+    Returns (download, message)."""
+    if not n_clicks:
+        return dash.no_update, dash.no_update
+    values, notes, _ = state.from_request(schema, shown_values(st), None)
+    if required and not notes and not values[required[0]]:
+        notes = [f"choose at least one {required[1]}"]
+    if notes:
+        return dash.no_update, "nothing to export: " + "; ".join(notes)
+    from lossviz import export, plot_mpl
+
+    fmt = fmt if fmt in export.FORMATS else "svg"
+    with plot_mpl.style("light"):
+        data = export.render(draw(values), fmt)
+    return dcc.send_bytes(data, f"lossviz-{page}.{fmt}"), ""
+
+
+def wire_export(app: dash.Dash, page: str, export_file: Callable) -> None:
+    """The export row's callback: ``export_file(n_clicks, format, state)`` -> (download, message)."""
+    app.callback(Output(f"{page}-download", "data"), Output(f"{page}-export-message", "children"), Input(f"{page}-export", "n_clicks"),
+                 State(f"{page}-export-format", "value"), State(f"{page}-state", "data"), prevent_initial_call=True)(
+        guarded(export_file, 2))
+
+
 def page_header(page: str, title: str, notes: list[str], hide: set[str]):
     """The title and the notes on bad URL values (each names the value and what is used)."""
     return [dmc.Title(title, order=2, className="page-title"),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, dcc
+from dash import Output, dcc
 
-from lossviz import curves, export, plot_mpl
+from lossviz import curves, plot_mpl
 from lossviz.explorer import controls, figures, state
 from lossviz.explorer.pages.losses import check_range, label
 from lossviz.plot_plotly import vanishing_intervals
@@ -110,16 +110,11 @@ def layout(query: dict):
 
 
 def export_file(n_clicks, fmt, st):
-    if not n_clicks:
-        return dash.no_update, dash.no_update
-    values, notes, _ = state.from_request(schema(), controls.shown_values(st), None)
-    if notes or not values["activations"]:
-        return dash.no_update, "nothing to export: " + ("; ".join(notes) if notes else "choose at least one activation")
-    cs = [curves.activation_curve(n, act_params(values, n), x_range=(values["xmin"], values["xmax"])) for n in values["activations"]]
-    fmt = fmt if fmt in export.FORMATS else "svg"
-    with plot_mpl.style("light"):
-        data = export.render(plot_mpl.activation_grid_figure(cs), fmt)
-    return dcc.send_bytes(data, f"lossviz-activations.{fmt}"), ""
+    def draw(values):
+        cs = [curves.activation_curve(n, act_params(values, n), x_range=(values["xmin"], values["xmax"])) for n in values["activations"]]
+        return plot_mpl.activation_grid_figure(cs)
+
+    return controls.export_shown(PAGE, schema(), n_clicks, fmt, st, draw, required=("activations", "activation"))
 
 
 def register(app):
@@ -127,6 +122,4 @@ def register(app):
     controls.wire(app, PAGE, schema(), compute,
                   [Output("activations-graph", "figure"), Output("activations-coincide", "children"), Output("activations-formula", "children")],
                   animate=("activations-graph",))
-    app.callback(Output("activations-download", "data"), Output("activations-export-message", "children"), Input("activations-export", "n_clicks"),
-                 State("activations-export-format", "value"), State("activations-state", "data"), prevent_initial_call=True)(
-        controls.guarded(export_file, 2))
+    controls.wire_export(app, PAGE, export_file)

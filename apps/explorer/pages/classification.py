@@ -8,9 +8,9 @@ margin, from the registry through ``curves.margin_view``, each loss's parameters
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, dcc, html
+from dash import Output, dcc, html
 
-from lossviz import curves, export, plot_mpl
+from lossviz import curves, plot_mpl
 from lossviz.explorer import controls, figures, state
 from lossviz.explorer.pages.losses import label
 from lossviz.registry import get_loss, losses
@@ -92,21 +92,12 @@ def layout(query: dict):
 
 
 def export_file(n_clicks, fmt, st):
-    if not n_clicks:
-        return dash.no_update, dash.no_update
-    values, notes, _ = state.from_request(schema(), controls.shown_values(st), None)
-    if notes or not values["losses"]:
-        return dash.no_update, "nothing to export: " + ("; ".join(notes) if notes else "choose at least one loss")
-    fmt = fmt if fmt in export.FORMATS else "svg"
-    with plot_mpl.style("light"):
-        data = export.render(plot_mpl.surrogate_figure(view(values)), fmt)
-    return dcc.send_bytes(data, f"lossviz-classification.{fmt}"), ""
+    return controls.export_shown(PAGE, schema(), n_clicks, fmt, st, lambda values: plot_mpl.surrogate_figure(view(values)),
+                                 required=("losses", "loss"))
 
 
 def register(app):
     controls.wire_formulas(app, PAGE, schema(), "losses", formula_blocks)
     controls.wire(app, PAGE, schema(), compute, [Output(f"{PAGE}-graph", "figure"), Output(f"{PAGE}-coincide", "children"),
                                                   Output(f"{PAGE}-formula", "children")])
-    app.callback(Output(f"{PAGE}-download", "data"), Output(f"{PAGE}-export-message", "children"), Input(f"{PAGE}-export", "n_clicks"),
-                 State(f"{PAGE}-export-format", "value"), State(f"{PAGE}-state", "data"), prevent_initial_call=True)(
-        controls.guarded(export_file, 2))
+    controls.wire_export(app, PAGE, export_file)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, dcc
+from dash import Output, dcc
 
-from lossviz import curves, export, plot_mpl
+from lossviz import curves, plot_mpl
 from lossviz.explorer import controls, figures, state
 from lossviz.explorer.state import Flag, Names, Number
 from lossviz.registry import get_loss, losses
@@ -132,17 +132,12 @@ def layout(query: dict):
 
 def export_file(n_clicks, fmt, st):
     """'Export for notes': the shown state's curves drawn by the figure exporter's matplotlib builder."""
-    if not n_clicks:
-        return dash.no_update, dash.no_update
-    values, notes, _ = state.from_request(schema(), controls.shown_values(st), None)
-    if notes or not values["losses"]:
-        return dash.no_update, "nothing to export: " + ("; ".join(notes) if notes else "choose at least one loss")
-    fmt = fmt if fmt in export.FORMATS else "svg"
-    cs = [curves.loss_curve(n, loss_params(values, n), target=float(values["y"]), x_range=(values["xmin"], values["xmax"]),
-                            normalized=bool(values["normalized"])) for n in values["losses"]]
-    with plot_mpl.style("light"):
-        data = export.render(plot_mpl.overlay_figure(cs, title="Losses"), fmt)
-    return dcc.send_bytes(data, f"lossviz-losses.{fmt}"), ""
+    def draw(values):
+        cs = [curves.loss_curve(n, loss_params(values, n), target=float(values["y"]), x_range=(values["xmin"], values["xmax"]),
+                                normalized=bool(values["normalized"])) for n in values["losses"]]
+        return plot_mpl.overlay_figure(cs, title="Losses")
+
+    return controls.export_shown(PAGE, schema(), n_clicks, fmt, st, draw, required=("losses", "loss"))
 
 
 def register(app):
@@ -150,6 +145,4 @@ def register(app):
     controls.wire(app, PAGE, schema(), compute,
                   [Output("losses-graph", "figure"), Output("losses-coincide", "children"), Output("losses-formula", "children")],
                   animate=("losses-graph",))
-    app.callback(Output("losses-download", "data"), Output("losses-export-message", "children"), Input("losses-export", "n_clicks"),
-                 State("losses-export-format", "value"), State("losses-state", "data"), prevent_initial_call=True)(
-        controls.guarded(export_file, 2))
+    controls.wire_export(app, PAGE, export_file)

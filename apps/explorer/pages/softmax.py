@@ -12,9 +12,9 @@ import math
 import dash
 import dash_mantine_components as dmc
 import numpy as np
-from dash import Input, Output, State, dcc, html
+from dash import Output, dcc, html
 
-from lossviz import curves, export, plot_mpl
+from lossviz import curves
 from lossviz.explorer import controls, figures, state
 from lossviz.explorer.state import Flag, Number
 from lossviz.style import PALETTE, color_of
@@ -249,16 +249,11 @@ def mpl_figure(values: dict):
 
 
 def export_file(n_clicks, fmt, st):
-    if not n_clicks:
-        return dash.no_update, dash.no_update
-    values, notes, _ = state.from_request(schema(), controls.shown_values(st), None)
-    if notes:
-        return dash.no_update, "nothing to export: " + "; ".join(notes)
-    fix_target(values, [], {})
-    fmt = fmt if fmt in export.FORMATS else "svg"
-    with plot_mpl.style("light"):
-        data = export.render(mpl_figure(values), fmt)
-    return dcc.send_bytes(data, f"lossviz-softmax.{fmt}"), ""
+    def draw(values):
+        fix_target(values, [], {})
+        return mpl_figure(values)
+
+    return controls.export_shown(PAGE, schema(), n_clicks, fmt, st, draw)
 
 
 def register(app):
@@ -266,6 +261,4 @@ def register(app):
                   [Output("softmax-graph", "figure"), Output("softmax-loss", "children"), Output("softmax-overflow", "figure"),
                    *[Output(controls.wrap_id(PAGE, f"o{i}"), "style") for i in range(MAX_CLASSES)]],
                   animate=("softmax-graph", "softmax-overflow"))
-    app.callback(Output("softmax-download", "data"), Output("softmax-export-message", "children"), Input("softmax-export", "n_clicks"),
-                 State("softmax-export-format", "value"), State("softmax-state", "data"), prevent_initial_call=True)(
-        controls.guarded(export_file, 2))
+    controls.wire_export(app, PAGE, export_file)
