@@ -74,8 +74,13 @@ class LineData:
 
     def clean(self, x: torch.Tensor) -> torch.Tensor:
         """The clean curve at ``x``."""
-        y = self.slope * x + self.intercept
-        return y + WAVE[0] * torch.sin(WAVE[1] * x) if self.shape == "wave" else y
+        return clean_curve(x, self.slope, self.intercept, self.shape)
+
+
+def clean_curve(x: torch.Tensor, slope: float, intercept: float, shape: str) -> torch.Tensor:
+    """slope * x + intercept, plus 2 sin(1.2 x) for the "wave"."""
+    y = slope * x + intercept
+    return y + WAVE[0] * torch.sin(WAVE[1] * x) if shape == "wave" else y
 
 
 def line_data(n: int = 40, *, slope: float = 1.0, intercept: float = 0.0, noise: float = 0.3,
@@ -94,15 +99,14 @@ def line_data(n: int = 40, *, slope: float = 1.0, intercept: float = 0.0, noise:
     slope, intercept = _check("slope", slope, -10, 10), _check("intercept", intercept, -10, 10)
     g = torch.Generator().manual_seed(_check("seed", seed, 0, 2**31, integer=True))
     x = torch.rand(n, generator=g, dtype=torch.float64) * 6 - 3
-    data = LineData(x, x, torch.zeros(n, dtype=torch.bool), slope, intercept, shape)
-    y = data.clean(x) + noise * torch.randn(n, generator=g, dtype=torch.float64)
+    y = clean_curve(x, slope, intercept, shape) + noise * torch.randn(n, generator=g, dtype=torch.float64)
+    outlier = torch.zeros(n, dtype=torch.bool)
     k = round(outlier_frac * n)
     if k:
         moved = torch.argsort(x, descending=True)[:k] if shape == "line" else torch.randperm(n, generator=g)[:k]
-        data.outlier[moved] = True
-        y = torch.where(data.outlier, y - outlier_size, y)
-    data.y = y
-    return data
+        outlier[moved] = True
+        y = torch.where(outlier, y - outlier_size, y)
+    return LineData(x, y, outlier, slope, intercept, shape)
 
 
 @dataclass
