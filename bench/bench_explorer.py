@@ -129,7 +129,7 @@ def browser_runs(base: str, path: str, cases: list) -> list[dict]:
             ctx = b.new_context(viewport={"width": 1440, "height": 1000})
             pg = ctx.new_page()
             sizes: list = []
-            pg.on("requestfinished", lambda req, _sizes=sizes: _sizes.append(req) if "_dash-update-component" in req.url else None)
+            pg.on("requestfinished", lambda req, _sizes=sizes: _sizes.append(req) if "_dash-update-component" in req.url or "/_lossviz/frame/" in req.url else None)
             t0 = time.perf_counter()
             pg.goto(base + url)
             pg.wait_for_function(f"() => {{ const e = document.querySelector('{graph}'); return e && e.data && e.data.length > 0; }}",
@@ -147,7 +147,7 @@ def browser_runs(base: str, path: str, cases: list) -> list[dict]:
             start_js, release_js, moves = pg.evaluate(DRAG_JS, {"sel": "#" + sid, "ms": DRAG_S * 1000})
             pg.wait_for_timeout(1500)
             raw_draws = pg.evaluate("window.__draws")
-            draws = drawn_answers(raw_draws, pg.evaluate(ANSWERS_JS))
+            draws = drawn_answers(raw_draws, pg.evaluate(ANSWERS_JS), start_js)
             during = [d for d in draws if start_js <= d <= release_js]
             after = [d for d in raw_draws if d > release_js]  # the answers drawn and the settling redraw
             update_sizes = []

@@ -9,19 +9,24 @@ import socket
 import threading
 
 # The times (page clock) at which the update answers arrived (resource timings of the page).
-ANSWERS_JS = "performance.getEntriesByType('resource').filter(e => e.name.includes('_dash-update-component')).map(e => e.responseEnd)"
+ANSWERS_JS = "performance.getEntriesByType('resource').filter(e => e.name.includes('_dash-update-component') || e.name.includes('/_lossviz/frame/')).map(e => e.responseEnd)"
 
 
-def drawn_answers(draws: list[float], answers: list[float]) -> list[float]:
-    """The draws that showed a new answer: a draw counts when an answer arrived since the last
-    counted draw (an animated frame and a redraw of one answer, or a redraw with nothing new,
-    count once or not at all)."""
+def drawn_answers(draws: list[float], answers: list[float], since: float) -> list[float]:
+    """The draws that showed a new answer: each draw is paired with the earliest answer that
+    arrived before it and no earlier draw showed. A draw with no such answer (a second event of
+    one answer, a redraw with nothing new) does not count, and no answer counts twice; an
+    answer that arrives while the previous one is still being drawn (the next request goes out
+    as an answer lands) still counts for the draw that follows. Only answers and draws from
+    ``since`` (page clock) on count."""
     out: list[float] = []
-    answers = sorted(answers)
+    answers = sorted(a for a in answers if a >= since)
+    draws = [d for d in draws if d >= since]
+    i = 0
     for d in sorted(draws):
-        since = out[-1] if out else float("-inf")
-        if any(since < a <= d for a in answers):
+        if i < len(answers) and answers[i] <= d:
             out.append(d)
+            i += 1
     return out
 
 

@@ -533,3 +533,72 @@ def test_a_crafted_view_is_ignored_not_an_error(page, names, view):
     st2, msg, patch, *_ = ask(page, {**names, key: 0.2}, shown={**st["shown"], "view": view})
     assert "internal error" not in json.dumps(to_json(msg)) and type(patch) is dash.Patch
     assert st2["shown"]["values"][key] == 0.2
+
+
+def test_held_ranges_keep_the_shown_axes_while_the_curves_fill_them():
+    shown = {"view": {"ranges": [[-1.0, 5.0], [0.0, 2.0]]}}
+    # Inside and filling at least half: kept (no redraw of the axes during a drag).
+    assert figures.held_ranges(shown, [[-1.0, 4.0], [0.0, 1.2]]) == [[-1.0, 5.0], [0.0, 2.0]]
+    # Outgrown, or shrunk well inside: the new range.
+    assert figures.held_ranges(shown, [[-1.0, 6.0], [0.0, 0.6]]) == [[-1.0, 6.0], [0.0, 0.6]]
+    assert figures.held_ranges(None, [[0.0, 1.0]]) == [[0.0, 1.0]]
+    assert figures.held_ranges({"view": {"ranges": [[0, 1]]}}, [[0.0, 1.0], [0.0, 1.0]]) == [[0.0, 1.0], [0.0, 1.0]]  # other panels
+
+
+def frame_of(client, page, values: dict, shown, **extra):
+    body = {"seq": 7, "values": {**state.defaults(page.schema()), **values, "_narrow": False}, "shown": shown, "hide": [], **extra}
+    r = client.post(f"/_lossviz/frame/{page.PAGE}", json=body)
+    assert r.status_code == 200, r.data[:200]
+    return json.loads(r.data)
+
+
+def test_drag_frame_route_is_the_library_without_dash(client):
+    """A drag step through the frame route (applied by the browser, not Dash): the animated
+    graph's new traces as Plotly.animate arguments, with the library's numbers; the state the
+    page's store and URL take when the hand stops."""
+    names = {"losses": ["l1", "huber"]}
+    st, *_ = ask(losses, {**names, "huber.delta": 0.5})
+    ans = frame_of(client, losses, {**names, "huber.delta": 0.6}, st["shown"])
+    assert ans["seq"] == 7 and "dash" not in ans
+    anim = ans["frames"]["losses-graph"]["animate"]
+    assert anim["traces"] == [3, 4, 5] and anim["layout"] == {}  # huber's three panels, the axes kept
+    grad = anim["data"][losses.KEYS.index("grad")]
+    assert grad["name"] == "huber (delta=0.6)"
+    x, y = figures_xy(grad)
+    want = lossviz.get_loss("huber").grad(torch.tensor(x, dtype=torch.float64), torch.zeros((), dtype=torch.float64), delta=0.6)
+    np.testing.assert_allclose(y, want.numpy(), rtol=1e-6, atol=1e-7)
+    assert ans["state"]["shown"]["values"]["huber.delta"] == 0.6 and "huber.delta=0.6" in ans["state"]["search"]
+    assert ans["props"] == []  # no note, no message: nothing else to re-render
+
+
+def test_drag_frame_route_carries_new_axes_notes_and_other_outputs(client):
+    # New y ranges: assignments for Plotly.react instead of an animation.
+    names = {"activations": ["relu", "prelu", "tanh"]}
+    st, *_ = ask(activations, names)
+    crafted = {**st["shown"], "view": {**st["shown"]["view"], "ranges": [[0, 1e6]] * 2}}
+    ans = frame_of(client, activations, {**names, "prelu.alpha": 0.2}, crafted)
+    locations = [tuple(loc) for loc, _ in ans["frames"]["activations-graph"]["assign"]]
+    assert ("layout", "yaxis", "range") in locations and ("data", 2, "y") in locations  # prelu's lines and the axes
+    # Softmax: the bars and the large-logits marker animate; the readout is another output.
+    st, *_ = ask(softmax, {"classes": 4})
+    ans = frame_of(client, softmax, {"classes": 4, "scale": 1.5}, st["shown"])
+    assert set(ans["frames"]) == {"softmax-graph", "softmax-overflow"}
+    assert all("animate" in f for f in ans["frames"].values())
+    readout = [p for p in ans["props"] if p[0] == "softmax-loss"]
+    assert readout and "10^s = × 31.6228" in json.dumps(readout, ensure_ascii=False)
+    # The coincidence note changes: it comes along as an output.
+    st, *_ = ask(losses, {"losses": ["l2", "huber"], "huber.delta": 1.0})
+    ans = frame_of(client, losses, {"losses": ["l2", "huber"], "huber.delta": 5.0}, st["shown"])
+    assert any(p[0] == "losses-coincide" and "coincide" in json.dumps(p) for p in ans["props"])
+
+
+def test_drag_frame_route_hands_over_to_dash_and_refuses_junk(client):
+    names = {"losses": ["l1", "huber"]}
+    st, *_ = ask(losses, names)
+    assert frame_of(client, losses, {**names, "huber.delta": 1e9}, st["shown"]) == {"seq": 7, "dash": True}  # clamped: Dash shows it
+    assert frame_of(client, losses, names, None) == {"seq": 7, "dash": True}  # a whole figure
+    assert frame_of(client, losses, {**names, "losses": [["x"]] * 3}, st["shown"], hide=7)["seq"] == 7  # junk values: an answer
+    for body in (b"[]", b"not json", b'"x"'):
+        assert client.post("/_lossviz/frame/losses", data=body, content_type="application/json").status_code == 400
+    assert client.post("/_lossviz/frame/training", json={}).status_code == 404  # pages without drag frames
+    assert client.post("/_lossviz/frame/losses", json={}, headers={"Host": "attacker.example"}).status_code == 403

@@ -23,6 +23,7 @@ import torch
 import dash_mantine_components as dmc
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 from flask import Flask, has_request_context, jsonify, request
+from plotly.io.json import to_json_plotly
 from werkzeug.exceptions import HTTPException
 
 from lossviz.explorer import plotly_bundle, state
@@ -192,6 +193,18 @@ def create_app(runs_dir: str | Path = "runs", data_root: str | None = None, allo
         if request.method == "POST" and request.path.endswith("_dash-update-component") and not request.is_json:
             return jsonify(error="a JSON body is required"), 400
         return None
+
+    @server.post("/_lossviz/frame/<page>")
+    def drag_frame(page):
+        # A slider drag's steps skip Dash (controls.drag_frame; assets/lossviz.js applies them):
+        # the same validation and computation as the page's callback, a smaller answer.
+        frame = server.config.get("LOSSVIZ_FRAMES", {}).get(page)
+        if frame is None:
+            return jsonify(error="no drag frames for this page"), 404
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return jsonify(error="a JSON object is required"), 400
+        return server.response_class(to_json_plotly(frame(body)), mimetype="application/json")
 
     @server.errorhandler(Exception)
     def no_tracebacks(e):

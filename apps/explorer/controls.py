@@ -104,12 +104,14 @@ def first_view(page: str, schema, compute: Callable, n_outputs: int, values: dic
     return st, msg, outputs
 
 
-def live_stores(page: str, schema, first: dict | None = None, formulas: str | None = None):
+def live_stores(page: str, schema, first: dict | None = None, formulas: str | None = None, hide: set[str] = frozenset()):
     """The page's gate config, request and state stores (a fresh nonce resets the gate).
 
-    ``formulas``: the key of the names whose formulas the page typesets after its first draw.
+    ``formulas``: the key of the names whose formulas the page typesets after its first draw;
+    ``hide``: the teacher mode's hidden keys (sent with the drag frames, which skip Dash).
     """
-    cfg = {"page": page, "nonce": time.time_ns(), "controls": input_specs(page, schema)[2], "formulas": formulas}
+    cfg = {"page": page, "nonce": time.time_ns(), "controls": input_specs(page, schema)[2], "formulas": formulas,
+           "hide": sorted(hide)[: state.MAX_LIST]}
     if first and first.get("shown"):
         cfg["initial"] = {**first["shown"]["values"], "_narrow": False}
         cfg["shown"] = first["shown"]
@@ -160,6 +162,76 @@ def wire(app: dash.Dash, page: str, schema, compute: Callable, outputs: list, an
     for k in (0, 1):
         app.callback(Output(f"{page}-state", "data", allow_duplicate=True), Output(f"{page}-message", "children", allow_duplicate=True),
                      *dup, Input(f"{page}-req{k}", "data"), State("hidden-controls", "data"), prevent_initial_call=True)(serve)
+    if animate:
+        targets = [(f"{page}-message", "children"), *((o.component_id, o.component_property) for o in outputs)]
+
+        def frame(req):
+            st, *out = answer(page, schema, compute, len(outputs), req, req.get("hide") if isinstance(req, dict) else None)
+            return drag_frame(st, targets, out, animate)
+
+        app.server.config.setdefault("LOSSVIZ_FRAMES", {})[page] = frame
+
+
+def drag_frame(st: dict, targets: list[tuple[str, str]], values: list, animate: tuple[str, ...]) -> dict:
+    """A drag step for the browser to apply itself, without Dash (the app's frame route,
+    ``assets/lossviz.js``): per graph of ``animate``, a ``Frame`` as ``Plotly.animate`` arguments
+    (``{"animate": ...}``) or another partial update as its assignments (``{"assign": [[location,
+    value], ...]}``, drawn with ``Plotly.react``); the other outputs that changed as (id,
+    property, value). ``{"dash": true}`` when the step needs Dash: a whole new figure, an update
+    that is not plain assignments, or a value the server corrected."""
+    via_dash = {"seq": st["seq"], "dash": True}
+    if st.get("corrected"):
+        return via_dash
+    frames, props = {}, []
+    for (cid, prop), value in zip(targets, values):
+        if value is dash.no_update:
+            continue
+        if prop == "figure":
+            update = graph_update(value) if cid in animate else None
+            if update is None:
+                return via_dash
+            frames[cid] = update
+        else:
+            props.append([cid, prop, value])
+    return {"seq": st["seq"], "state": st, "frames": frames, "props": props}
+
+
+def graph_update(value) -> dict | None:
+    """A graph's partial update for the browser (see ``drag_frame``), or None."""
+    if not isinstance(value, dash.Patch):
+        return None
+    if isinstance(value, Frame):
+        anim = animation_of(value)
+        if anim is not None:
+            return {"animate": anim}
+    ops = value.to_plotly_json()["operations"]
+    if not all(op["operation"] == "Assign" and op["location"] and op["location"][0] in ("data", "layout") for op in ops):
+        return None
+    return {"assign": [[op["location"], op["params"]["value"]] for op in ops]}
+
+
+def animation_of(frame: Frame) -> dict | None:
+    """A Frame's operations as ``Plotly.animate(gd, {data, traces, layout})`` arguments; None
+    when an operation is not a plain assignment of a trace's or the layout's attribute."""
+    traces: dict[int, dict] = {}
+    layout: dict = {}
+    for op in frame.to_plotly_json()["operations"]:
+        loc = op["location"]
+        if op["operation"] != "Assign" or len(loc) < 2:
+            return None
+        if loc[0] == "data" and isinstance(loc[1], int) and len(loc) > 2:
+            target, keys = traces.setdefault(loc[1], {}), loc[2:]
+        elif loc[0] == "layout":
+            target, keys = layout, loc[1:]
+        else:
+            return None
+        if not all(isinstance(k, str) for k in keys):
+            return None  # e.g. one annotation of a list: an animation would replace the whole list
+        for k in keys[:-1]:
+            target = target.setdefault(k, {})
+        target[keys[-1]] = op["params"]["value"]
+    order = sorted(traces)
+    return {"data": [traces[i] for i in order], "traces": order, "layout": layout}
 
 
 def wire_formulas(app: dash.Dash, page: str, schema, key: str, blocks: Callable) -> None:
@@ -341,5 +413,5 @@ def curve_page(page: str, title: str, query: dict, schema, compute: Callable, de
         html.Div(note, id=f"{page}-coincide", className="coincide-note"),
         html.Div(id=f"{page}-formula", className="formulas"),
         export_row(page, hide),
-        *live_stores(page, schema, first, formulas=formulas),
+        *live_stores(page, schema, first, formulas=formulas, hide=hide),
     ])

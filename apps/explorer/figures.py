@@ -126,6 +126,21 @@ def shown_ranges(shown: dict | None) -> list | None:
     return rs if ok else None
 
 
+HOLD = 0.5  # a shown y range is kept while the curves' own range spans at least this share of it
+
+
+def held_ranges(shown: dict | None, ranges: list[list[float]]) -> list[list[float]]:
+    """The y ranges for a partial update: each panel keeps the range the browser shows while
+    that range still holds the curves (``y_range`` of the new curves lies inside it) and they
+    fill at least ``HOLD`` of it. A drag then changes the axes only when the curves outgrow them
+    or shrink well inside (each change costs the browser a redraw); a whole drawing starts
+    tight again."""
+    old = shown_ranges(shown)
+    if old is None or len(old) != len(ranges):
+        return ranges
+    return [o if o[0] <= r[0] and r[1] <= o[1] and (r[1] - r[0]) >= HOLD * (o[1] - o[0]) else r for o, r in zip(old, ranges)]
+
+
 def set_y_ranges(layout, ranges: list[list[float]]) -> None:
     """Panel i's y range in a layout dict or a Patch's layout (``y_range`` per panel)."""
     for i, rng in enumerate(ranges):

@@ -99,13 +99,28 @@ def test_mouse_drag_redraws_and_ends_on_the_release_value(page, server):
     traces(page, "losses-graph")
     page.wait_for_timeout(500)
     page.evaluate("""() => { const el = document.querySelector('#losses-graph .js-plotly-plot'); window.__draws = 0;
-                     el.on('plotly_afterplot', () => { window.__draws++; }); }""")
+                     for (const ev of ['plotly_afterplot', 'plotly_animated']) el.on(ev, () => { window.__draws++; });
+                     window.__dash = 0; window.__frames = 0;
+                     new PerformanceObserver(l => { for (const e of l.getEntries()) { if (e.name.includes('_dash-update-component')) window.__dash++;
+                       if (e.name.includes('/_lossviz/frame/')) window.__frames++; } }).observe({type: 'resource', buffered: false}); }""")
     page.evaluate(DRAG_JS, {"sel": "#losses-huber-delta", "ms": 1500, "to": 0.98})
     page.wait_for_function("document.querySelector('#losses-huber-delta-num').value === '5'")
     data = traces(page, "losses-graph", lambda d: abs(huber_delta(d) - 3.0) < 1e-6)  # delta 5 > x-range 3: pure L2 slope
     assert page.evaluate("window.__draws") >= 3  # it redrew during the drag, not only at the end
+    # The drag's steps went through the frame route, not Dash (whose handling cost more than drawing).
+    assert page.evaluate("window.__frames") >= 3 and page.evaluate("window.__lvGates.losses.frames") >= 3
     assert by_meta(data, "huber", "value")["name"] == "huber (delta=5)"
+    page.wait_for_function("Array.from(document.querySelectorAll('#losses-graph .legendtext')).some(e => e.textContent === 'huber (delta=5)')")
     wait_url(page, "huber.delta=5")
+    # Dash's copy of the figure is older than the screen after drag frames: a typed value (through
+    # Dash) must still draw the right curves, legend and URL.
+    page.fill("#losses-huber-delta-num", "2")
+    page.press("#losses-huber-delta-num", "Enter")
+    data = traces(page, "losses-graph", lambda d: abs(huber_delta(d) - 2.0) < 1e-6)
+    assert by_meta(data, "huber", "value")["name"] == "huber (delta=2)"
+    page.wait_for_function("Array.from(document.querySelectorAll('#losses-graph .legendtext')).some(e => e.textContent === 'huber (delta=2)')")
+    wait_url(page, "huber.delta=2")
+    assert page.evaluate("window.__dash") >= 1
     assert page.console_errors == []
 
 

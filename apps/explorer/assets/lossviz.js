@@ -6,6 +6,14 @@
  * works on the hand's latest position, and the last frame comes one round trip after release.
  * All numbers still come from the server (the library's functions); nothing is computed here.
  *
+ * Drag frames skip Dash: a slider's moves go to the server's frame route (controls.drag_frame),
+ * whose answer this script applies itself (Plotly.animate or Plotly.react on the graph,
+ * set_props for the other outputs): Dash's handling of an answer cost more of the browser's
+ * time than the drawing. When the hand rests or lets go, the legend is redrawn once and the
+ * last frame's state goes into the page's state store (URL, number box, export). The graph's
+ * figure as Dash holds it is then older than the screen ("stale"): the next request through
+ * Dash asks for the whole view (no `shown`) instead of a partial update of that old figure.
+ *
  * URL: the server's canonical state becomes the query string. The first change after a pause
  * pushes a history entry; the changes of one burst (a drag) replace it, so Back goes to the
  * previous view, not to the previous pixel. Back/Forward within a page re-render it from the
@@ -13,10 +21,12 @@
  */
 (function () {
   const gates = {};
+  const origFetch = window.fetch;
   window.__lvGates = gates;  // for the console and the tests
   const BURST_MS = 800;      // changes closer together than this are one history step
   const STUCK_MS = 4000;     // a request unanswered this long no longer blocks the gate
   const SETTLE_MS = 30;      // no new value this long after an animated answer: the hand stopped
+  const ANIMATION = {frame: {duration: 0, redraw: false}, transition: {duration: 0}, mode: "immediate"};
   let lastPath = window.location.pathname;
   let lastUrlWrite = 0;
 
@@ -62,7 +72,8 @@
   function gateOf(cfg) {
     let g = gates[cfg.page];
     if (!g || g.nonce !== cfg.nonce) {
-      g = gates[cfg.page] = {nonce: cfg.nonce, busy: false, busyAt: 0, pending: null, sent: null, seq: 0, ackSeq: -1, shown: null, first: true, boxSet: {}, boxShown: {}, answeredSeq: -1};
+      g = gates[cfg.page] = {nonce: cfg.nonce, busy: false, busyAt: 0, pending: null, via: null, sent: null, seq: 0, ackSeq: -1, shown: null, first: true,
+                            boxSet: {}, boxShown: {}, answeredSeq: -1, stale: false, noDirect: false, frames: 0};
       // The layout came with its first figure: what it draws counts as sent.
       if (cfg.initial) { g.sent = Object.assign({}, cfg.initial); g.last = Object.assign({}, cfg.initial); g.shown = cfg.shown || null; }
       g.cfg = cfg;
@@ -71,26 +82,104 @@
   }
 
   function send(g, page) {
-    // The next request, if any: the newest pending values, unless they are what was sent last.
-    const next = g.pending;
+    // The next request, if any: the newest pending values, unless they are what was sent last
+    // (a request through Dash after drag frames always goes: it brings Dash back in step).
+    const next = g.pending, via = g.via;
     g.pending = null;
+    g.via = null;
     if (next === null || (g.sent !== null && same(next, g.sent))) return null;
     g.busy = true;
     g.busyAt = Date.now();
     g.sent = next;
     g.seq += 1;
-    return {seq: g.seq, values: next, shown: g.shown};
+    const direct = via === "direct" && !g.noDirect;
+    // Through Dash after drag frames: the whole view (Dash's figure is older than the screen).
+    clearTimeout(g.settleTimer);
+    return {seq: g.seq, values: next, shown: g.stale && !direct ? null : g.shown, via: direct ? "direct" : "dash"};
+  }
+
+  function dispatch(g, page, req) {
+    if (req.via === "direct") frame(g, page, req); else post(page, req);
   }
 
   // While a slider is dragged, its thumb's aria-valuenow moves with the hand; Dash hears of the
   // value only on release (updatemode "mouseup": Dash's per-move work is what starved the
   // redraws). The drag values come from the thumb, straight into the gate.
-  function offer(g, page, values) {
+  function offer(g, page, values, via) {
     g.pending = values;
+    g.via = g.via === "dash" || via === "dash" ? "dash" : "direct";
     if (g.busy && Date.now() - g.busyAt < STUCK_MS) return null;
     const req = send(g, page);
-    if (req !== null) post(page, req);
+    if (req !== null) dispatch(g, page, req);
     return req;
+  }
+
+  let framePrefix = null;
+  function frameUrl(page) {
+    if (framePrefix === null) {
+      let prefix = "/";
+      try { prefix = JSON.parse(document.getElementById("_dash-config").textContent).requests_pathname_prefix || "/"; } catch (e) { /* the default */ }
+      framePrefix = prefix + "_lossviz/frame/";
+    }
+    return framePrefix + encodeURIComponent(page);
+  }
+
+  // A drag frame: the server's answer applied here. An answer that needs Dash (a whole new
+  // figure, a corrected value) or a failed request goes through Dash instead.
+  function frame(g, page, req) {
+    const viaDash = function () {
+      post(page, {seq: req.seq, values: req.values, shown: g.stale ? null : req.shown});
+    };
+    const body = JSON.stringify({seq: req.seq, values: req.values, shown: req.shown, hide: (g.cfg && g.cfg.hide) || []});
+    origFetch.call(window, frameUrl(page), {method: "POST", headers: {"Content-Type": "application/json"}, body: body, credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(new Error("HTTP " + r.status)); })
+      .then(function (ans) {
+        if (gates[page] !== g || g.seq !== req.seq) return;   // the page was re-rendered meanwhile
+        if (ans.dash) { viaDash(); return; }
+        g.shown = ans.state.shown;
+        g.stale = true;
+        g.unsynced = ans.state;
+        g.frames += 1;
+        g.busy = false;
+        const next = send(g, page);   // the server computes the next frame while this one is drawn
+        if (next !== null) dispatch(g, page, next);
+        const restyled = [];
+        for (const id of Object.keys(ans.frames)) {
+          const gd = document.querySelector("#" + id + " .js-plotly-plot");
+          if (!gd || !window.Plotly) continue;
+          const f = ans.frames[id];
+          if (f.animate) {
+            window.Plotly.animate(gd, f.animate, ANIMATION);
+            if (f.animate.data.some(function (t) { return "name" in t || "line" in t; })) restyled.push(id);
+          } else {
+            assign(gd, f.assign);
+          }
+        }
+        for (const p of ans.props) window.dash_clientside.set_props(p[0], {[p[1]]: p[2]});
+        if (restyled.length) g.settle = Array.from(new Set((g.settle || []).concat(restyled)));
+        settle(g, page);
+      })
+      .catch(function () {
+        if (gates[page] !== g || g.seq !== req.seq) return;
+        g.noDirect = true;   // e.g. a proxy that refuses the route: Dash carries the drags
+        viaDash();
+      });
+  }
+
+  // A partial update that is not an animation (new axis ranges, shaded bands): its assignments
+  // applied to a copy of the drawn figure, which Plotly.react draws.
+  function assign(gd, ops) {
+    const root = {data: gd.data.slice(), layout: Object.assign({}, gd.layout)};
+    for (const op of ops) {
+      const loc = op[0];
+      let obj = root;
+      for (let i = 0; i < loc.length - 1; i++) {
+        const child = obj[loc[i]];
+        obj = obj[loc[i]] = Array.isArray(child) ? child.slice() : Object.assign({}, child);
+      }
+      obj[loc[loc.length - 1]] = op[1];
+    }
+    return window.Plotly.react(gd, root.data, root.layout);
   }
 
   new MutationObserver(function (records) {
@@ -108,7 +197,7 @@
           if (!isFinite(v) || v === g.last[c.key]) continue;
           const values = Object.assign({}, g.pending || g.last, {[c.key]: v});
           g.last = Object.assign({}, g.last, {[c.key]: v});
-          offer(g, page, values);
+          offer(g, page, values, "direct");
         }
       }
     }
@@ -123,10 +212,11 @@
     const ctx = window.dash_clientside.callback_context;
     const trig = new Set((ctx.triggered || []).map(function (t) { return t.prop_id; }));
     const values = {};
-    let i = 0;
+    let i = 0, via = "dash";
     for (const c of cfg.controls) {
       if (c.kind === "number") {
         const s = args[i++], b = args[i++];
+        if (trig.has(c.id + ".value")) via = "direct";   // a slider let go: like its drag frames
         if (trig.has(c.id + "-num.value")) {
           // The box changed: typed by a hand (sent as typed: the server clamps or refuses), or
           // set by `ack` below to the drawn value (nothing to send).
@@ -145,18 +235,23 @@
     values._narrow = window.innerWidth < 700;
     g.cfg = cfg;
     g.last = values;
-    const req = offer(g, cfg.page, values);
+    const req = offer(g, cfg.page, values, trig.size === 1 ? via : "dash");
     return req === null ? NU : req.seq;
   }
 
   // The answer's first half, run as soon as its bytes arrive (from the fetch hook below, before
   // Dash and plotly draw it) and again from `ack`: unblock the gate and send the newest pending
   // values, so the server computes the next frame while the browser draws this one.
-  function answered(g, page, st) {
+  function answered(g, page, st, applied) {
+    // Early (the answer's bytes, before Dash draws it) only while Dash carries the drags: a drag
+    // frame must not be drawn before Dash has drawn this answer, so otherwise `ack` unblocks.
+    if (!applied && !g.noDirect) return;
     if (st.seq === g.answeredSeq) return;
     g.answeredSeq = st.seq;
     if (st.seq !== g.seq) return;   // an answer to an older request: the newer one is in flight
     g.busy = false;
+    g.stale = false;   // Dash's figure, state and URL are this answer's
+    g.unsynced = null;
     if (st.shown) g.shown = st.shown;
     const corrected = st.corrected || {};
     for (const k of Object.keys(corrected)) {
@@ -164,7 +259,7 @@
       if (g.pending) g.pending[k] = corrected[k];
     }
     const req = send(g, page);
-    if (req !== null) post(page, req);
+    if (req !== null) dispatch(g, page, req);
   }
 
   // Requests alternate between two stores, each the input of its own (identical) server
@@ -174,7 +269,6 @@
     window.dash_clientside.set_props(page + "-req" + (req.seq % 2), {data: req});
   }
 
-  const origFetch = window.fetch;
   window.fetch = function (url, opts) {
     const p = origFetch.apply(this, arguments);
     const body = opts && typeof opts.body === "string" ? opts.body : "";
@@ -186,28 +280,35 @@
       return r.clone().json().then(function (j) {
         const g = gates[page];
         const st = j && j.response && j.response[page + "-state"] && j.response[page + "-state"].data;
-        if (g && st && typeof st.seq === "number") answered(g, page, st);
+        if (g && st && typeof st.seq === "number") answered(g, page, st, false);
         return r;
       }, function () { return r; });
     });
   };
 
-  // An animated answer (see controls.wire) moves the lines but leaves the legend's names and
-  // line dashes as they were: once the gate is idle (the hand stopped), the graphs whose names
-  // or dashes changed (`settle` in the answer) are redrawn whole, once.
-  function settle(g) {
+  // An animated answer (see controls.wire) or a drag frame moves the lines but leaves the
+  // legend's names and line dashes as they were: once the gate is idle (the hand stopped), the
+  // graphs whose names or dashes changed (`settle` in the answer) are redrawn whole, once, and
+  // the last drag frame's state goes into the page's state store (URL, number box, export).
+  function settle(g, page) {
     clearTimeout(g.settleTimer);
-    if (!g.settle || g.busy || g.pending !== null) return;
+    // Not while a button is held: a re-render of the controls would end the drag. The release settles.
+    if ((!g.settle && !g.unsynced) || g.busy || g.pending !== null || held) return;
     const ids = g.settle;
     const run = function (tries) {
-      if (g.busy || g.pending !== null || g.settle !== ids) return;  // moved again: a later answer settles
-      const gds = ids.map(function (id) { return document.querySelector("#" + id + " .js-plotly-plot"); }).filter(Boolean);
+      if (g.busy || g.pending !== null || g.settle !== ids || gates[page] !== g) return;  // moved again: a later answer settles
+      const gds = (ids || []).map(function (id) { return document.querySelector("#" + id + " .js-plotly-plot"); }).filter(Boolean);
       if (gds.some(function (gd) { return gd._transitioning; }) && tries < 20) {
         g.settleTimer = setTimeout(function () { run(tries + 1); }, 16);
         return;
       }
       g.settle = null;
       for (const gd of gds) if (window.Plotly) window.Plotly.redraw(gd);
+      if (g.unsynced) {
+        const st = Object.assign({}, g.unsynced, {direct: true});
+        g.unsynced = null;
+        window.dash_clientside.set_props(page + "-state", {data: st});
+      }
     };
     g.settleTimer = setTimeout(function () { run(0); }, SETTLE_MS);
   }
@@ -217,16 +318,16 @@
     const g = gateOf(cfg);
     if (!st || st.seq === g.ackSeq) return window.dash_clientside.no_update;
     g.ackSeq = st.seq;
-    answered(g, cfg.page, st);
+    if (!st.direct) answered(g, cfg.page, st, true);   // (a drag frame's state, stored by settle)
     if (st.settle && st.settle.length) {  // kept until the hand stops (a later frame may not need it, this one did)
       g.settle = Array.from(new Set((g.settle || []).concat(st.settle)));
     }
-    settle(g);
+    settle(g, cfg.page);
     // The layout's first figure was drawn for a wide window; a phone asks for stacked panels.
     const narrow = window.innerWidth < 700;
     if (g.last && g.last._narrow !== narrow) {
       g.last = Object.assign({}, g.last, {_narrow: narrow});
-      offer(g, cfg.page, Object.assign({}, g.last));
+      offer(g, cfg.page, Object.assign({}, g.last), "dash");
     }
     if (g.first && cfg.formulas && st.shown && st.shown.values) {
       // A first load's formulas, once the graph is drawn: MathJax must not delay the graph.
@@ -267,6 +368,16 @@
     }
     return st.seq;
   }
+
+  let held = false;
+  const hold = function () { held = true; };
+  const release = function () {
+    held = false;
+    for (const page of Object.keys(gates)) settle(gates[page], page);
+  };
+  for (const type of ["mousedown", "touchstart"]) document.addEventListener(type, hold, true);
+  for (const type of ["mouseup", "touchend", "touchcancel"]) document.addEventListener(type, release, true);
+  window.addEventListener("blur", release);
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {lossviz: {gate: gate, ack: ack}});
 })();

@@ -71,9 +71,12 @@ def build(values: dict, shown: dict | None):
     note = controls.coincide_note(notes, shown)
     shapes = vanish_shapes(cs) if values["vanish"] else []
     shown_values = (shown or {}).get("values") or {}
+    same_structure = bool(shown) and shown.get("narrow") == narrow and all(shown_values.get(k) == values[k] for k in STRUCTURE)
     ranges = [figures.y_range([c.series[k] for c in cs]) for k in KEYS]
+    if same_structure:
+        ranges = figures.held_ranges(shown, ranges)
     values["_view"] = {"ranges": ranges, "bands": shapes, "coincide": notes, "dashed": figures.dash_keys(dashed)}
-    if shown and shown.get("narrow") == narrow and all(shown_values.get(k) == values[k] for k in STRUCTURE):
+    if same_structure:
         # New lines in the same axes animate (controls.wire); new axes or shaded bands redraw.
         same_bands = figures.shown_view(shown).get("bands") == shapes
         patch = controls.curve_update(cs, KEYS, shown, dashed, ranges, label, animate=same_bands)

@@ -95,6 +95,8 @@ def build(values: dict, shown: dict | None):
     shown_values = (shown or {}).get("values") or {}
     same_structure = bool(shown) and shown.get("narrow") == narrow and all(shown_values.get(k) == values[k] for k in STRUCTURE)
     ranges = [figures.y_range([c.series[k] for c in cs]) for k in KEYS]
+    if same_structure:
+        ranges = figures.held_ranges(shown, ranges)
     values["_view"] = {"ranges": ranges, "coincide": notes, "dashed": figures.dash_keys(dashed)}
     if same_structure:  # new lines in the same axes animate (controls.wire); new axes redraw
         return controls.curve_update(cs, KEYS, shown, dashed, ranges, label), note, dash.no_update

@@ -216,7 +216,7 @@ def layout(query: dict):
         dcc.Graph(id="softmax-overflow", figure=demo, config={"responsive": True, "displaylogo": False}, className="graph", animate=False,
                   animation_options=controls.ANIMATION),
         controls.export_row(PAGE, hide),
-        *controls.live_stores(PAGE, schema(), st),
+        *controls.live_stores(PAGE, schema(), st, hide=hide),
     ])
 
 
