@@ -246,7 +246,7 @@ ACTIVATIONS: tuple[ActivationSpec, ...] = (
         formula=Formula(value="\\operatorname{pReLU}(x) = \\max(0, x) + \\alpha \\min(0, x)", grad="\\frac{d}{dx} = \\begin{cases} 1 & x > 0 \\\\ \\alpha & x \\le 0 \\end{cases}", mathtext="$\\max(0, x) + \\alpha\\min(0, x)$"),
         params=(
             Param("alpha", 0.25, -math.inf, math.inf, "slope for negative inputs",
-                  low_open=True, high_open=True, ui_low=-0.5, ui_high=1.0, sweep=(0.0, 0.1, 0.25, 0.5)),
+                  low_open=True, high_open=True, ui_low=-0.5, ui_high=1.0, ui_step=0.01, sweep=(0.0, 0.1, 0.25, 0.5)),
         ),
         value_fn=prelu,
         grad_fn=prelu_grad,

@@ -124,6 +124,15 @@ def test_mouse_drag_redraws_and_ends_on_the_release_value(page, server):
     assert page.console_errors == []
 
 
+def test_native_trim_survives_dashs_polyfill(page, server):
+    """Dash's babel polyfill swaps String.prototype.trim for a script one that plotly calls
+    thousands of times per frame; the page puts the browser's own back."""
+    page.goto(server + "/softmax")
+    traces(page, "softmax-graph")
+    assert page.evaluate("String.prototype.trim === window.__lvNativeTrim && String(String.prototype.trim).includes('[native code]')")
+    assert page.evaluate("'  a b \\t'.trim()") == "a b"
+
+
 def test_typed_value_out_of_range_is_clamped_everywhere(page, server):
     page.goto(server + "/losses?losses=huber&huber.delta=1")
     traces(page, "losses-graph")

@@ -20,6 +20,12 @@
  * URL through the `url-pop` store.
  */
 (function () {
+  // The browser's own String.prototype.trim, kept before Dash's polyfill replaced it (app.py).
+  const trim = window.__lvNativeTrim;
+  if (typeof trim === "function" && String.prototype.trim !== trim) {
+    Object.defineProperty(String.prototype, "trim", {value: trim, writable: true, configurable: true, enumerable: false});
+  }
+
   const gates = {};
   const origFetch = window.fetch;
   window.__lvGates = gates;  // for the console and the tests
