@@ -30,3 +30,26 @@ def test_unknown_command_one_line_exit_2():
 def test_no_command_is_an_error(capsys):
     assert main([]) == 2
     assert "lossviz: error:" in capsys.readouterr().err
+
+
+def test_console_command_ends_quickly_with_all_output_and_its_code(capsys, tmp_path):
+    """``lossviz`` (``cli.run``) skips the interpreter's teardown: everything printed still
+    arrives through a pipe, and the exit code is main()'s."""
+    from importlib.metadata import entry_points
+
+    assert [e.value for e in entry_points(group="console_scripts") if e.name == "lossviz"] == ["lossviz.cli:run"]
+    assert main(["list"]) == 0
+    want = capsys.readouterr().out
+    res = subprocess.run([sys.executable, "-m", "lossviz.cli", "list"], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout == want and len(want) > 4096  # more than one pipe buffer
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "file").write_text("x")
+    res = subprocess.run([sys.executable, "-m", "lossviz.cli", "compare", "--out", str(tmp_path / "taken")], capture_output=True, text=True)
+    assert res.returncode == 2 and "already exists" in res.stderr
+    code = "import sys; sys.argv = ['lossviz', 'nope']; from lossviz.cli import run; run()"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 2
+    # Handlers registered while the command runs (torch's, logging's, multiprocessing's) still run.
+    code = ("import atexit; import lossviz.cli as c; main = c.main; "
+            "c.main = lambda: (atexit.register(lambda: print('handler ran')), main(['list']))[1]; c.run()")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.endswith("handler ran\n")
