@@ -558,7 +558,12 @@ def run() -> None:
         os._exit(code[0])
 
     atexit.register(quick_exit)
-    code[0] = main()
+    try:
+        code[0] = main()
+    except SystemExit as e:  # --help, --version: argparse exits by itself
+        code[0] = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if not isinstance(e.code, (int, type(None))):
+            print(e.code, file=sys.stderr)
     sys.exit(code[0])
 
 

@@ -46,8 +46,10 @@ def test_console_command_ends_quickly_with_all_output_and_its_code(capsys, tmp_p
     (tmp_path / "taken" / "file").write_text("x")
     res = subprocess.run([sys.executable, "-m", "lossviz.cli", "compare", "--out", str(tmp_path / "taken")], capture_output=True, text=True)
     assert res.returncode == 2 and "already exists" in res.stderr
-    code = "import sys; sys.argv = ['lossviz', 'nope']; from lossviz.cli import run; run()"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 2
+    for argv, status in ((["nope"], 2), (["--help"], 0), (["compare", "--help"], 0), (["compare", "--epochs", "x"], 2)):
+        res = subprocess.run([sys.executable, "-m", "lossviz.cli", *argv], capture_output=True, text=True)
+        assert res.returncode == status, (argv, res.returncode, res.stderr[-300:])
+    assert "usage: lossviz" in subprocess.run([sys.executable, "-m", "lossviz.cli", "--help"], capture_output=True, text=True).stdout
     # Handlers registered while the command runs (torch's, logging's, multiprocessing's) still run.
     code = ("import atexit; import lossviz.cli as c; main = c.main; "
             "c.main = lambda: (atexit.register(lambda: print('handler ran')), main(['list']))[1]; c.run()")
