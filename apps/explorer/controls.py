@@ -104,14 +104,16 @@ def first_view(page: str, schema, compute: Callable, n_outputs: int, values: dic
     return st, msg, outputs
 
 
-def live_stores(page: str, schema, first: dict | None = None, formulas: str | None = None, hide: set[str] = frozenset()):
+def live_stores(page: str, schema, first: dict | None = None, formulas: str | None = None, hide: set[str] = frozenset(),
+                frames: bool = True):
     """The page's gate config, request and state stores (a fresh nonce resets the gate).
 
     ``formulas``: the key of the names whose formulas the page typesets after its first draw;
-    ``hide``: the teacher mode's hidden keys (sent with the drag frames, which skip Dash).
+    ``hide``: the teacher mode's hidden keys (sent with the drag frames, which skip Dash);
+    ``frames``: whether the page's drags go through the frame route (``wire`` with ``animate``).
     """
     cfg = {"page": page, "nonce": time.time_ns(), "controls": input_specs(page, schema)[2], "formulas": formulas,
-           "hide": sorted(hide)[: state.MAX_LIST]}
+           "hide": sorted(hide)[: state.MAX_LIST], "frames": frames}
     if first and first.get("shown"):
         cfg["initial"] = {**first["shown"]["values"], "_narrow": False}
         cfg["shown"] = first["shown"]
@@ -393,7 +395,8 @@ def guarded(fn: Callable, n_outputs: int) -> Callable:
     return run
 
 
-def curve_page(page: str, title: str, query: dict, schema, compute: Callable, descriptions: dict, formulas: str):
+def curve_page(page: str, title: str, query: dict, schema, compute: Callable, descriptions: dict, formulas: str,
+               frames: bool = True):
     """A curve page (Losses, Activations, Classification) from its URL query: header, controls
     (each with its parameter's description), message, the graph drawn at first load, the note on
     coinciding curves, the formulas (typeset after the first graph is drawn: MathJax's 2 MB would
@@ -413,5 +416,5 @@ def curve_page(page: str, title: str, query: dict, schema, compute: Callable, de
         html.Div(note, id=f"{page}-coincide", className="coincide-note"),
         html.Div(id=f"{page}-formula", className="formulas"),
         export_row(page, hide),
-        *live_stores(page, schema, first, formulas=formulas, hide=hide),
+        *live_stores(page, schema, first, formulas=formulas, hide=hide, frames=frames),
     ])

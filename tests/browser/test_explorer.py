@@ -124,6 +124,37 @@ def test_mouse_drag_redraws_and_ends_on_the_release_value(page, server):
     assert page.console_errors == []
 
 
+def test_drag_falls_back_to_dash_when_the_frame_route_is_refused(page, server):
+    """A proxy that refuses the frame route: the drag still ends on the released value, via Dash."""
+    page.route("**/_lossviz/frame/**", lambda route: route.fulfill(status=403, body="refused"))
+    page.goto(server + "/losses?losses=huber&huber.delta=1")
+    traces(page, "losses-graph")
+    page.wait_for_timeout(300)
+    page.evaluate(DRAG_JS, {"sel": "#losses-huber-delta", "ms": 800, "to": 0.98})
+    page.wait_for_function("document.querySelector('#losses-huber-delta-num').value === '5'")
+    data = traces(page, "losses-graph", lambda d: abs(huber_delta(d) - 3.0) < 1e-6)
+    assert by_meta(data, "huber", "value")["name"] == "huber (delta=5)"
+    wait_url(page, "huber.delta=5")
+    assert page.evaluate("window.__lvGates.losses.noDirect") is True
+
+
+def test_classification_sliders_redraw_through_dash(page, server):
+    """A page without animated drag frames (Classification) sends its slider moves through Dash:
+    no request to the frame route (which has none for it), the graph and URL follow."""
+    page.goto(server + "/classification?losses=focal&focal.gamma=2")
+    traces(page, "classification-graph")
+    page.evaluate("""() => { window.__frames = 0; new PerformanceObserver(l => { for (const e of l.getEntries())
+                     if (e.name.includes('/_lossviz/frame/')) window.__frames++; }).observe({type: 'resource'}); }""")
+    page.focus("#classification-focal-gamma .mantine-Slider-thumb")
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.querySelector('#classification-focal-gamma-num').value === '2.2'")  # 4 steps of 0.05
+    wait_url(page, "focal.gamma=2.2")
+    traces(page, "classification-graph", lambda d: any(t["name"] == "focal (gamma=2.2)" for t in d))
+    assert page.evaluate("window.__frames") == 0
+    assert page.console_errors == []
+
+
 def test_native_trim_survives_dashs_polyfill(page, server):
     """Dash's babel polyfill swaps String.prototype.trim for a script one that plotly calls
     thousands of times per frame; the page puts the browser's own back."""

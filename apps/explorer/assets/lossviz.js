@@ -79,7 +79,7 @@
     let g = gates[cfg.page];
     if (!g || g.nonce !== cfg.nonce) {
       g = gates[cfg.page] = {nonce: cfg.nonce, busy: false, busyAt: 0, pending: null, via: null, sent: null, seq: 0, ackSeq: -1, shown: null, first: true,
-                            boxSet: {}, boxShown: {}, answeredSeq: -1, stale: false, noDirect: false, frames: 0};
+                            boxSet: {}, boxShown: {}, answeredSeq: -1, stale: false, noDirect: cfg.frames === false, frames: 0};
       // The layout came with its first figure: what it draws counts as sent.
       if (cfg.initial) { g.sent = Object.assign({}, cfg.initial); g.last = Object.assign({}, cfg.initial); g.shown = cfg.shown || null; }
       g.cfg = cfg;

@@ -88,7 +88,8 @@ def compute(values, shown, notes, corrected):
 
 def layout(query: dict):
     descriptions = {f"{n}.{p.name}": p.description for n, p in params()}
-    return controls.curve_page(PAGE, "Classification losses against the margin", query, schema(), compute, descriptions, "losses")
+    return controls.curve_page(PAGE, "Classification losses against the margin", query, schema(), compute, descriptions, "losses",
+                               frames=False)  # its sliders redraw through Dash (no animated frames)
 
 
 def export_file(n_clicks, fmt, st):
