@@ -40,8 +40,7 @@ def test_console_command_ends_quickly_with_all_output_and_its_code(capsys, tmp_p
     assert [e.value for e in entry_points(group="console_scripts") if e.name == "lossviz"] == ["lossviz.cli:run"]
     assert main(["list"]) == 0
     want = capsys.readouterr().out
-    res = subprocess.run([sys.executable, "-m", "lossviz.cli", "list"], capture_output=True, text=True)
-    assert res.returncode == 0 and res.stdout == want and len(want) > 4096  # more than one pipe buffer
+    assert len(want) > 4096  # more than one pipe buffer
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "file").write_text("x")
     res = subprocess.run([sys.executable, "-m", "lossviz.cli", "compare", "--out", str(tmp_path / "taken")], capture_output=True, text=True)
@@ -54,4 +53,4 @@ def test_console_command_ends_quickly_with_all_output_and_its_code(capsys, tmp_p
     code = ("import atexit; import lossviz.cli as c; main = c.main; "
             "c.main = lambda: (atexit.register(lambda: print('handler ran')), main(['list']))[1]; c.run()")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert res.returncode == 0 and res.stdout.endswith("handler ran\n")
+    assert res.returncode == 0 and res.stdout == want + "handler ran\n"  # all of it, through a pipe

@@ -155,15 +155,6 @@ def test_classification_sliders_redraw_through_dash(page, server):
     assert page.console_errors == []
 
 
-def test_native_trim_survives_dashs_polyfill(page, server):
-    """Dash's babel polyfill swaps String.prototype.trim for a script one that plotly calls
-    thousands of times per frame; the page puts the browser's own back."""
-    page.goto(server + "/softmax")
-    traces(page, "softmax-graph")
-    assert page.evaluate("String.prototype.trim === window.__lvNativeTrim && String(String.prototype.trim).includes('[native code]')")
-    assert page.evaluate("'  a b \\t'.trim()") == "a b"
-
-
 def test_typed_value_out_of_range_is_clamped_everywhere(page, server):
     page.goto(server + "/losses?losses=huber&huber.delta=1")
     traces(page, "losses-graph")
@@ -278,6 +269,10 @@ def test_softmax_page_and_large_logits(page, server):
     grad = np.nansum([t["y"] for t in data if t["meta"][0] == "grad"], axis=0)
     np.testing.assert_allclose(grad, (want - torch.tensor([1.0, 0, 0], dtype=torch.float64)).numpy(), rtol=1e-6, atol=1e-7)
     page.wait_for_selector("#softmax-formulas mjx-container")  # formulas typeset on the page
+    # Dash's babel polyfill swaps String.prototype.trim for a script one that plotly calls
+    # thousands of times per frame; the page puts the browser's own back.
+    assert page.evaluate("String.prototype.trim === window.__lvNativeTrim && String(String.prototype.trim).includes('[native code]')")
+    assert page.evaluate("'  a b \\t'.trim()") == "a b"
     # Large logits: scale by 10^4, the naive form breaks and the stable one does not.
     page.goto(server + "/softmax?classes=3&o0=2&o1=1&o2=0.1&target=1&scale=4")
     demo = traces(page, "softmax-overflow", lambda d: any(t["meta"] in ("inf", "NaN") for t in d))
