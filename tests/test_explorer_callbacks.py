@@ -185,6 +185,9 @@ def test_softmax_bars_and_gradient():
     true_bar = next(t for t in bars["data"] if t["meta"] == ["probs", "true"])
     assert true_bar["name"] == "true class y = 1" and np.isfinite(figures.decode(true_bar["y"])).tolist() == [False, True, False]
     assert [s for s in styles[:3]] == [{}, {}, {}] and all(s == {"display": "none"} for s in styles[3:])
+    labels = {t["meta"][1]: t for t in bars["data"] if t["meta"][0] == "labels"}  # each bar's value, at its end
+    assert labels["probs"]["text"] == [format(v, ".3f") for v in want.tolist()] and labels["probs"]["y"] == pytest.approx(want.tolist())
+    assert labels["grad"]["textposition"] == ["top center", "bottom center", "top center"]  # below a negative bar
 
 
 def test_softmax_large_logits_demo():

@@ -32,7 +32,7 @@ from lossviz.explorer.pages import activations, classification, losses, playgrou
 
 PAGES = (losses, activations, classification, softmax, playground)  # the training page needs a runs folder
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
-NATIVE_TRIM = "window.__lvNativeTrim = String.prototype.trim;"
+NATIVES = "window.__lvNatives = {trim: String.prototype.trim, parseInt: window.parseInt, parseFloat: window.parseFloat};"
 MAX_BODY = 256 * 1024  # bytes of a request body; a crafted list of 100,000 names does not fit
 
 CSS = """
@@ -55,7 +55,7 @@ html, body { margin: 0; overflow-x: hidden; }
 .export-message { color: #d9480f; }
 .message { margin: 6px 0; }
 .page-title { margin: 4px 0 8px; font-size: 1.5rem; }
-.readout { font-family: ui-monospace, monospace; font-size: .95rem; overflow-wrap: anywhere; }
+.readout { font-family: ui-monospace, monospace; font-size: .95rem; overflow-wrap: anywhere; white-space: pre-line; }
 .job-bar:empty { display: none; }
 .pred-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(128px, 1fr)); gap: 10px; }
 .pred-cell { border: 1px solid #e9ecef; border-radius: 6px; padding: 6px; text-align: center; }
@@ -180,10 +180,10 @@ def create_app(runs_dir: str | Path = "runs", data_root: str | None = None, allo
         url = f"{prefix}_dash-component-suites/plotly/package_data/plotly.min.js"
     preload = f'<link rel="preload" href="{url}" as="script">'
     app.index_string = app.index_string.replace("</head>", f"{preload}<style>{CSS}</style></head>")
-    # Dash's babel polyfill replaces the browser's String.prototype.trim with a slow script one
-    # (it judges today's Unicode whitespace "wrong"); plotly calls trim thousands of times per
-    # frame. The native one is kept here and put back by assets/lossviz.js.
-    app.index_string = app.index_string.replace("{%scripts%}", f"<script>{NATIVE_TRIM}</script>{{%scripts%}}")
+    # Dash's babel polyfill replaces the browser's String.prototype.trim, parseInt and parseFloat
+    # with slow script ones (it judges today's Unicode whitespace "wrong"); plotly calls them
+    # thousands of times per frame. The native ones are kept here and put back by assets/lossviz.js.
+    app.index_string = app.index_string.replace("{%scripts%}", f"<script>{NATIVES}</script>{{%scripts%}}")
     server.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     hosts = allowed_hosts(allow_hosts, bind_host)
     server.config["LOSSVIZ_ALLOWED_HOSTS"] = hosts

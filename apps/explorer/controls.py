@@ -104,11 +104,12 @@ def first_view(page: str, schema, compute: Callable, n_outputs: int, values: dic
     return st, msg, outputs
 
 
-def live_stores(page: str, schema, first: dict | None = None, formulas: str | None = None, hide: set[str] = frozenset(),
+def live_stores(page: str, schema, first: dict | None = None, formulas: str | bool | None = None, hide: set[str] = frozenset(),
                 frames: bool = True):
     """The page's gate config, request and state stores (a fresh nonce resets the gate).
 
-    ``formulas``: the key of the names whose formulas the page typesets after its first draw;
+    ``formulas``: the key of the names whose formulas the page typesets after its first draw
+    (True: the page's formulas do not depend on its state);
     ``hide``: the teacher mode's hidden keys (sent with the drag frames, which skip Dash);
     ``frames``: whether the page's drags go through the frame route (``wire`` with ``animate``).
     """

@@ -262,17 +262,18 @@ def test_coincident_curves_say_so(page, server):
 
 def test_softmax_page_and_large_logits(page, server):
     page.goto(server + "/softmax?classes=3&o0=2&o1=1&o2=0.1&temperature=1&target=0")
-    data = traces(page, "softmax-graph", lambda d: len(d) == 4 and len(d[0]["y"]) == 3)
+    data = traces(page, "softmax-graph", lambda d: len(d) == 6 and len(d[0]["y"]) == 3)  # 2 panels x (true, other, labels)
     probs = np.nansum([t["y"] for t in data if t["meta"][0] == "probs"], axis=0)
     want = torch.softmax(torch.tensor([2.0, 1.0, 0.1], dtype=torch.float64), -1)
     np.testing.assert_allclose(probs, want.numpy(), rtol=1e-6)
     grad = np.nansum([t["y"] for t in data if t["meta"][0] == "grad"], axis=0)
     np.testing.assert_allclose(grad, (want - torch.tensor([1.0, 0, 0], dtype=torch.float64)).numpy(), rtol=1e-6, atol=1e-7)
     page.wait_for_selector("#softmax-formulas mjx-container")  # formulas typeset on the page
-    # Dash's babel polyfill swaps String.prototype.trim for a script one that plotly calls
+    # Dash's babel polyfill swaps trim, parseInt and parseFloat for script ones that plotly calls
     # thousands of times per frame; the page puts the browser's own back.
-    assert page.evaluate("String.prototype.trim === window.__lvNativeTrim && String(String.prototype.trim).includes('[native code]')")
-    assert page.evaluate("'  a b \\t'.trim()") == "a b"
+    assert page.evaluate("""[String.prototype.trim, parseInt, parseFloat, Number.parseInt, Number.parseFloat]
+                            .every(f => String(f).includes('[native code]'))""")
+    assert page.evaluate("[' a b \\t'.trim(), parseInt(' 08'), parseFloat('1.5e3x')]") == ["a b", 8, 1500]
     # Large logits: scale by 10^4, the naive form breaks and the stable one does not.
     page.goto(server + "/softmax?classes=3&o0=2&o1=1&o2=0.1&target=1&scale=4")
     demo = traces(page, "softmax-overflow", lambda d: any(t["meta"] in ("inf", "NaN") for t in d))

@@ -20,11 +20,19 @@
  * URL through the `url-pop` store.
  */
 (function () {
-  // The browser's own String.prototype.trim, kept before Dash's polyfill replaced it (app.py).
-  const trim = window.__lvNativeTrim;
-  if (typeof trim === "function" && String.prototype.trim !== trim) {
-    Object.defineProperty(String.prototype, "trim", {value: trim, writable: true, configurable: true, enumerable: false});
-  }
+  // The browser's own trim, parseInt and parseFloat, kept before Dash's polyfill replaced them
+  // with script versions (app.py): plotly calls them thousands of times per frame.
+  const natives = window.__lvNatives || {};
+  const put = function (obj, name, fn) {
+    if (typeof fn === "function" && obj[name] !== fn) {
+      Object.defineProperty(obj, name, {value: fn, writable: true, configurable: true, enumerable: false});
+    }
+  };
+  put(String.prototype, "trim", natives.trim);
+  put(window, "parseInt", natives.parseInt);
+  put(Number, "parseInt", natives.parseInt);
+  put(window, "parseFloat", natives.parseFloat);
+  put(Number, "parseFloat", natives.parseFloat);
 
   const gates = {};
   const origFetch = window.fetch;
@@ -79,7 +87,7 @@
     let g = gates[cfg.page];
     if (!g || g.nonce !== cfg.nonce) {
       g = gates[cfg.page] = {nonce: cfg.nonce, busy: false, busyAt: 0, pending: null, via: null, sent: null, seq: 0, ackSeq: -1, shown: null, first: true,
-                            boxSet: {}, boxShown: {}, answeredSeq: -1, stale: false, noDirect: cfg.frames === false, frames: 0};
+                            boxSet: {}, boxShown: {}, answeredSeq: -1, stale: false, noDirect: cfg.frames === false, frames: 0, texts: {}};
       // The layout came with its first figure: what it draws counts as sent.
       if (cfg.initial) { g.sent = Object.assign({}, cfg.initial); g.last = Object.assign({}, cfg.initial); g.shown = cfg.shown || null; }
       g.cfg = cfg;
@@ -161,7 +169,13 @@
             assign(gd, f.assign);
           }
         }
-        for (const p of ans.props) window.dash_clientside.set_props(p[0], {[p[1]]: p[2]});
+        for (const p of ans.props) {
+          if (p[1] === "children" && typeof p[2] === "string" && writeText(p[0], p[2])) {
+            g.texts[p[0]] = p[2];   // Dash hears of it when the hand lets go (settle)
+          } else {
+            window.dash_clientside.set_props(p[0], {[p[1]]: p[2]});
+          }
+        }
         if (restyled.length) g.settle = Array.from(new Set((g.settle || []).concat(restyled)));
         settle(g, page);
       })
@@ -170,6 +184,16 @@
         g.noDirect = true;   // e.g. a proxy that refuses the route: Dash carries the drags
         viaDash();
       });
+  }
+
+  // A text output of a drag frame written into the page (a Dash update of it cost ~3.5 ms a
+  // frame): the text node React rendered gets the new text, so React's later updates still land.
+  function writeText(id, text) {
+    const el = document.getElementById(id);
+    const node = el && el.childNodes.length === 1 ? el.firstChild : null;
+    if (!node || node.nodeType !== Node.TEXT_NODE) return false;
+    node.nodeValue = text;
+    return true;
   }
 
   // A partial update that is not an animation (new axis ranges, shaded bands): its assignments
@@ -258,6 +282,7 @@
     g.busy = false;
     g.stale = false;   // Dash's figure, state and URL are this answer's
     g.unsynced = null;
+    g.texts = {};
     if (st.shown) g.shown = st.shown;
     const corrected = st.corrected || {};
     for (const k of Object.keys(corrected)) {
@@ -299,7 +324,7 @@
   function settle(g, page) {
     clearTimeout(g.settleTimer);
     // Not while a button is held: a re-render of the controls would end the drag. The release settles.
-    if ((!g.settle && !g.unsynced) || g.busy || g.pending !== null || held) return;
+    if ((!g.settle && !g.unsynced && !Object.keys(g.texts).length) || g.busy || g.pending !== null || held) return;
     const ids = g.settle;
     const run = function (tries) {
       if (g.busy || g.pending !== null || g.settle !== ids || gates[page] !== g) return;  // moved again: a later answer settles
@@ -310,6 +335,8 @@
       }
       g.settle = null;
       for (const gd of gds) if (window.Plotly) window.Plotly.redraw(gd);
+      for (const id of Object.keys(g.texts)) window.dash_clientside.set_props(id, {children: g.texts[id]});
+      g.texts = {};
       if (g.unsynced) {
         const st = Object.assign({}, g.unsynced, {direct: true});
         g.unsynced = null;
@@ -337,7 +364,7 @@
     }
     if (g.first && cfg.formulas && st.shown && st.shown.values) {
       // A first load's formulas, once the graph is drawn: MathJax must not delay the graph.
-      const names = st.shown.values[cfg.formulas];
+      const names = typeof cfg.formulas === "string" ? st.shown.values[cfg.formulas] : true;
       const ask = function (tries) {
         const el = document.querySelector("#" + cfg.page + "-graph .js-plotly-plot");
         if ((el && el.data && el.data.length) || tries > 100) {

@@ -12,7 +12,7 @@ import math
 import dash
 import dash_mantine_components as dmc
 import numpy as np
-from dash import Output, dcc, html
+from dash import Input, Output, dcc, html
 
 from lossviz import curves
 from lossviz.explorer import controls, figures, state
@@ -73,13 +73,19 @@ def bars_figure(view, present: bool, narrow: bool) -> dict:
     traces = []
     for panel, (series, fmt) in enumerate(((view.probs, ".3f"), (view.grad, "+.3f"))):
         xa, ya = figures.axis_names(panel)
+        key = "probs" if panel == 0 else "grad"
         for is_true, name, color in ((True, f"true class y = {view.target_class}", TRUE), (False, "other classes", OTHER)):
             y = np.where(true == is_true, series, np.nan)
             traces.append({"type": "bar", "x": labels, "y": figures.b64(y), "name": name, "marker": {"color": color},
                            "legendgroup": name, "showlegend": panel == 0, "xaxis": xa, "yaxis": ya,
-                           "meta": ["probs" if panel == 0 else "grad", "true" if is_true else "other"],
-                           "texttemplate": "%{y:" + fmt + "}", "textposition": "outside", "cliponaxis": False,
-                           "textfont": {"size": lk["tick"]}, "hovertemplate": "class %{x}: %{y:.4g}<extra></extra>"})
+                           "meta": [key, "true" if is_true else "other"], "hovertemplate": "class %{x}: %{y:.4g}<extra></extra>"})
+        # The values as a text trace at the bar ends (plotly lays out a bar's own text label with
+        # ~7 ms more work per drag frame for 20 bars than a text trace).
+        values = [float(v) for v in series]
+        traces.append({"type": "scatter", "mode": "text", "x": labels, "y": values, "text": [format(v, fmt) for v in values],
+                       "textposition": ["bottom center" if v < 0 else "top center" for v in values], "cliponaxis": False,
+                       "textfont": {"size": lk["tick"]}, "showlegend": False, "hoverinfo": "skip", "xaxis": xa, "yaxis": ya,
+                       "meta": ["labels", key]})
     layout = figures.panels_layout(["softmax(o / T): probabilities", "gradient ∂l/∂(o/T) = softmax(o/T) − onehot(y)"],
                                    "class", present=present, narrow=narrow, height=400 if not present else 500)
     layout.update(barmode="overlay", hovermode="closest", bargap=0.25)
@@ -145,13 +151,14 @@ def demo_figure(data: dict, s: float, present: bool, narrow: bool) -> dict:
     return {"data": traces, "layout": layout}
 
 
-def readout(view, scale: float):
-    return html.Div([
-        html.Div(f"cross-entropy, stable (log-sum-exp): {_fmt(view.loss)}"),
-        html.Div(f"naive exp / sum / log in float32: {_fmt(view.naive_loss)}"
-                 + ("  ← overflow" if not math.isfinite(view.naive_loss) else "")),
-        html.Div(f"logits × 10^s = × {scale:.6g}, then divided by T = {view.temperature:g}"),
-    ], className="readout")
+def readout(view, scale: float) -> str:
+    """The loss readout: three lines of plain text (a drag step writes text straight into the
+    page, see controls.drag_frame; components would go through Dash)."""
+    return "\n".join([
+        f"cross-entropy, stable (log-sum-exp): {_fmt(view.loss)}",
+        f"naive exp / sum / log in float32: {_fmt(view.naive_loss)}" + ("  ← overflow" if not math.isfinite(view.naive_loss) else ""),
+        f"logits × 10^s = × {scale:.6g}, then divided by T = {view.temperature:g}",
+    ])
 
 
 def compute(values, shown, notes, corrected):
@@ -172,7 +179,10 @@ def compute(values, shown, notes, corrected):
         patch = controls.Frame()
         for i, t in enumerate(bars["data"]):
             patch["data"][i]["y"] = t["y"]
-            if shown_values.get("target") != c:  # the legend names the true class
+            if t["type"] == "scatter":  # the value labels
+                patch["data"][i]["text"] = t["text"]
+                patch["data"][i]["textposition"] = t["textposition"]
+            elif shown_values.get("target") != c:  # the legend names the true class
                 patch["data"][i]["name"] = t["name"]
         bars = patch
     demo = demo_figure(demo_data(values), float(values["scale"]), present, narrow)
@@ -204,19 +214,18 @@ def layout(query: dict):
         logits.append(box)
     return html.Div([
         *controls.page_header(PAGE, "Softmax and cross-entropy", notes, hide),
-        dmc.SimpleGrid([html.Div(dcc.Markdown(f, mathjax=True), className="formulas") for f in FORMULAS],
-                       cols={"base": 1, "md": 2}, spacing="xs", id="softmax-formulas"),
+        html.Div(id="softmax-formulas"),  # typeset once the first graph is drawn (MathJax would delay it ~0.2 s)
         dmc.SimpleGrid(main, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
         dmc.SimpleGrid(logits, cols={"base": 2, "sm": 3, "lg": 5}, spacing="md", verticalSpacing="xs", className="controls"),
         html.Div(msg, id=f"{PAGE}-message"),
-        html.Div(text, id="softmax-loss"),
+        html.Div(text, id="softmax-loss", className="readout"),
         dcc.Graph(id="softmax-graph", figure=bars, config={"responsive": True, "displaylogo": False}, className="graph", animate=False,
                   animation_options=controls.ANIMATION),
         dmc.Title("Large logits: naive vs stable cross-entropy as the logits are multiplied by 10^s", order=4),
         dcc.Graph(id="softmax-overflow", figure=demo, config={"responsive": True, "displaylogo": False}, className="graph", animate=False,
                   animation_options=controls.ANIMATION),
         controls.export_row(PAGE, hide),
-        *controls.live_stores(PAGE, schema(), st, hide=hide),
+        *controls.live_stores(PAGE, schema(), st, hide=hide, formulas=True),
     ])
 
 
@@ -256,7 +265,14 @@ def export_file(n_clicks, fmt, st):
     return controls.export_shown(PAGE, schema(), n_clicks, fmt, st, draw)
 
 
+def formula_grid(_request=None):
+    """The page's formulas (static), asked for by the browser once the first graph is drawn."""
+    return dmc.SimpleGrid([html.Div(dcc.Markdown(f, mathjax=True), className="formulas") for f in FORMULAS],
+                          cols={"base": 1, "md": 2}, spacing="xs")
+
+
 def register(app):
+    app.callback(Output("softmax-formulas", "children"), Input(f"{PAGE}-formula-req", "data"), prevent_initial_call=True)(formula_grid)
     controls.wire(app, PAGE, schema(), compute,
                   [Output("softmax-graph", "figure"), Output("softmax-loss", "children"), Output("softmax-overflow", "figure"),
                    *[Output(controls.wrap_id(PAGE, f"o{i}"), "style") for i in range(MAX_CLASSES)]],
