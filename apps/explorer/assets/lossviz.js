@@ -96,8 +96,7 @@
   }
 
   function send(g, page) {
-    // The next request, if any: the newest pending values, unless they are what was sent last
-    // (a request through Dash after drag frames always goes: it brings Dash back in step).
+    // The next request, if any: the newest pending values, unless they are what was sent last.
     const next = g.pending, via = g.via;
     g.pending = null;
     g.via = null;
@@ -179,7 +178,8 @@
         if (restyled.length) g.settle = Array.from(new Set((g.settle || []).concat(restyled)));
         settle(g, page);
       })
-      .catch(function () {
+      .catch(function (err) {
+        console.warn("lossviz: drag frames go through Dash from now on:", err && err.message);
         if (gates[page] !== g || g.seq !== req.seq) return;
         g.noDirect = true;   // e.g. a proxy that refuses the route: Dash carries the drags
         viaDash();
