@@ -83,7 +83,7 @@ def browser_runs(base: str, path: str, modes: tuple[str, ...]) -> list[dict]:
             t1 = page.evaluate("performance.now()")
             page.click(f"#{p}-pause")
             page.wait_for_timeout(800)
-            draws = [d for d in drawn_answers(page.evaluate("window.__draws"), page.evaluate(ANSWERS_JS), t0) if t0 <= d <= t1]
+            draws = [d for d in drawn_answers(page.evaluate("window.__draws"), page.evaluate(ANSWERS_JS), t0) if d <= t1]
             step1 = int(page.inner_text(f"#{p}-readout").split()[1])
             sizes = []
             for r in reqs[n_before:]:

@@ -572,6 +572,7 @@ def test_drag_frame_route_is_the_library_without_dash(client):
     np.testing.assert_allclose(y, want.numpy(), rtol=1e-6, atol=1e-7)
     assert ans["state"]["shown"]["values"]["huber.delta"] == 0.6 and "huber.delta=0.6" in ans["state"]["search"]
     assert ans["props"] == []  # no note, no message: nothing else to re-render
+    assert ans["settle"] == ["losses-graph"]  # huber's legend name changed: redrawn when the hand stops
 
 
 def test_drag_frame_route_carries_new_axes_notes_and_other_outputs(client):

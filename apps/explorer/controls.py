@@ -180,12 +180,13 @@ def drag_frame(st: dict, targets: list[tuple[str, str]], values: list, animate: 
     ``assets/lossviz.js``): per graph of ``animate``, a ``Frame`` as ``Plotly.animate`` arguments
     (``{"animate": ...}``) or another partial update as its assignments (``{"assign": [[location,
     value], ...]}``, drawn with ``Plotly.react``); the other outputs that changed as (id,
-    property, value). ``{"dash": true}`` when the step needs Dash: a whole new figure, an update
-    that is not plain assignments, or a value the server corrected."""
+    property, value); and, as the Dash callback's ``settle``, the animated graphs whose legend
+    names or dashes changed. ``{"dash": true}`` when the step needs Dash: a whole new figure, an
+    update that is not plain assignments, or a value the server corrected."""
     via_dash = {"seq": st["seq"], "dash": True}
     if st.get("corrected"):
         return via_dash
-    frames, props = {}, []
+    frames, props, settle = {}, [], []
     for (cid, prop), value in zip(targets, values):
         if value is dash.no_update:
             continue
@@ -194,9 +195,11 @@ def drag_frame(st: dict, targets: list[tuple[str, str]], values: list, animate: 
             if update is None:
                 return via_dash
             frames[cid] = update
+            if "animate" in update and _restyled(value):
+                settle.append(cid)
         else:
             props.append([cid, prop, value])
-    return {"seq": st["seq"], "state": st, "frames": frames, "props": props}
+    return {"seq": st["seq"], "state": st, "frames": frames, "props": props, "settle": settle}
 
 
 def graph_update(value) -> dict | None:

@@ -156,17 +156,11 @@
         g.busy = false;
         const next = send(g, page);   // the server computes the next frame while this one is drawn
         if (next !== null) dispatch(g, page, next);
-        const restyled = [];
         for (const id of Object.keys(ans.frames)) {
           const gd = document.querySelector("#" + id + " .js-plotly-plot");
           if (!gd || !window.Plotly) continue;
           const f = ans.frames[id];
-          if (f.animate) {
-            window.Plotly.animate(gd, f.animate, ANIMATION);
-            if (f.animate.data.some(function (t) { return "name" in t || "line" in t; })) restyled.push(id);
-          } else {
-            assign(gd, f.assign);
-          }
+          if (f.animate) window.Plotly.animate(gd, f.animate, ANIMATION); else assign(gd, f.assign);
         }
         for (const p of ans.props) {
           if (p[1] === "children" && typeof p[2] === "string" && writeText(p[0], p[2])) {
@@ -175,7 +169,7 @@
             window.dash_clientside.set_props(p[0], {[p[1]]: p[2]});
           }
         }
-        if (restyled.length) g.settle = Array.from(new Set((g.settle || []).concat(restyled)));
+        if (ans.settle.length) g.settle = Array.from(new Set((g.settle || []).concat(ans.settle)));
         settle(g, page);
       })
       .catch(function (err) {
