@@ -223,9 +223,44 @@ def render(fig, fmt: str, dpi: int = DEFAULT_DPI) -> bytes:
     """A figure as the bytes of one file format, deterministic for the same input."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    from matplotlib import rc_context
+
     buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
+    # (savefig puts the figure's layout engine back as it found it; with figure.autolayout or
+    # constrained_layout.use set in a user's matplotlibrc, an engine of None would become one.)
+    with rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        settle_layout(fig, dpi)
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
     return buf.getvalue()
+
+
+def settle_layout(fig, dpi: int = DEFAULT_DPI) -> None:
+    """Solve the figure's layout (constrained layout) once, with Agg's text metrics at ``dpi``,
+    and keep it: every later ``savefig`` then draws the figure once.
+
+    With a layout engine set, each ``savefig`` draws the whole figure twice, a dry run that
+    solves the layout and then the real one, so every SVG and PDF after the PNG solved it again
+    (the default set's SVGs took 6.4 s of drawing here, 3.9 s without; PDFs 6.8 s, 4.2 s). The
+    axes positions are what the engine leaves, so once solved they serve every format; they are
+    those of matplotlib's own dry run: the same engine on the same renderer (Agg at ``dpi``).
+    """
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
+
+    engine = fig.get_layout_engine()
+    if engine is None or isinstance(engine, PlaceHolderLayoutEngine) or not fig.axes:
+        return
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas, own_dpi = fig.canvas, fig.dpi
+    FigureCanvasAgg(fig)
+    try:
+        fig.dpi = dpi
+        with contextlib.suppress(ValueError):  # as Figure.draw: a layout that cannot be solved is skipped
+            engine.execute(fig)
+    finally:
+        fig.dpi = own_dpi
+        fig.set_canvas(canvas)
+    fig.set_layout_engine(None)  # (``render`` calls it with figure.autolayout off: None stays None)
 
 
 def export(entries: list[FigureEntry], out: Path, *, formats=DEFAULT_FORMATS, dpi: int = DEFAULT_DPI,
@@ -261,11 +296,7 @@ def _render_one(i: int) -> list[bytes]:
     fig = entries[i].build()
     files = []
     for fmt in formats:
-        files.append(render(fig, fmt, dpi))
-        # The layout solved for the first format serves the others: constrained layout would
-        # solve it again in every savefig (a fifth of the set's time).
-        with contextlib.suppress(RuntimeError):  # an engine that cannot be swapped (colorbars): solved again
-            fig.set_layout_engine("none")
+        files.append(render(fig, fmt, dpi))  # the layout, solved for the first, serves them all
     return files + ([entries[i].gif()] if entries[i].gif else [])
 
 

@@ -114,6 +114,33 @@ def test_deterministic_svg_and_pdf(tmp_path):
         assert pa.read_bytes() == pb.read_bytes(), pa.name
 
 
+@pytest.mark.parametrize("stem", ["loss_huber", "losses_regression", "sweep_huber_delta"])
+def test_layout_solved_once_draws_what_matplotlib_draws(stem):
+    """``render`` solves the constrained layout once and keeps it (one draw per file instead of a
+    dry run and a draw per format): the PNG is byte for byte matplotlib's own savefig, and the
+    formats after it neither solve it again nor move an axes."""
+    fig = entry(stem).build()
+    assert fig.get_layout_engine() is not None
+    ours = export.render(fig, "png")
+    assert fig.get_layout_engine() is None
+    positions = [ax.get_position().bounds for ax in fig.axes]
+    own = io.BytesIO()
+    entry(stem).build().savefig(own, format="png", dpi=export.DEFAULT_DPI, metadata=export._METADATA["png"])
+    assert ours == own.getvalue()
+    export.render(fig, "svg")
+    assert [ax.get_position().bounds for ax in fig.axes] == positions
+
+
+def test_layout_kept_when_rc_asks_for_an_engine():
+    """A user's matplotlibrc with figure.autolayout must not swap in tight layout afterwards."""
+    import matplotlib
+
+    fig = entry("loss_l1").build()
+    with matplotlib.rc_context({"figure.autolayout": True}):
+        export.render(fig, "png")
+        assert fig.get_layout_engine() is None
+
+
 def test_styles_change_the_colours(tmp_path):
     with plot_mpl.style("dark"):
         fig = entry("loss_l1").build()
