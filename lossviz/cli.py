@@ -77,6 +77,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
     formats = _formats(args.format)
     if args.out is not None and not args.out.strip():
         raise UsageError("--out must name a folder, got an empty path")
+    load_torch()
     from lossviz import export
 
     start = time.perf_counter()
@@ -96,8 +97,32 @@ def cmd_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_torch() -> None:
+    """Import torch with Ctrl-C held back until it has loaded, then honoured.
+
+    torch's import swallows a KeyboardInterrupt raised inside some of the imports it makes
+    (numpy's, at ~0.8 s here) and goes on with that module half loaded: the command then
+    either ignored the Ctrl-C and ran to the end, or failed later with an AttributeError
+    from numpy. Held back, a Ctrl-C during the 1.5 s import stops the command cleanly."""
+    import signal
+    import threading
+
+    if "torch" in sys.modules or threading.current_thread() is not threading.main_thread():
+        import torch  # noqa: F401
+        return
+    pressed = []
+    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
+    try:
+        import torch  # noqa: F401
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
+
+
 def _compare_config(args: argparse.Namespace):
     """The run's TrainConfig: the --config file (if any), then the flags given, then defaults."""
+    load_torch()
     from lossviz.registry import parse_params
     from lossviz.train.config import TrainConfig, cli_fields
 
@@ -127,22 +152,39 @@ def _compare_config(args: argparse.Namespace):
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    import datetime
-    import json
-    import time
-
     if args.out is not None and not args.out.strip():
         raise UsageError("--out must name a folder, got an empty path")
     from lossviz.train import runs
 
     if args.out is not None:  # a taken folder is refused before torch is loaded (2 s)
         runs.check_out(Path(args.out), args.resume)
+    formats = _formats(args.figures, allow_none=True)
+    # The run's figures are drawn by processes started now: they load matplotlib on the other
+    # core while this one loads torch, and draw both figures at once when training is done.
+    renderers = None
+    if formats:
+        from lossviz.render import Renderers
+
+        renderers = Renderers(2)
+    try:
+        return _compare(args, formats, renderers)
+    finally:
+        if renderers is not None:
+            renderers.close()
+
+
+def _compare(args: argparse.Namespace, formats, renderers) -> int:
+    import datetime
+    import json
+    import time
+
+    from lossviz.train import runs
+
     config = _compare_config(args)
     from lossviz import data, train
     from lossviz.files import write_atomic
 
     train.check_workers(args.workers)
-    formats = _formats(args.figures, allow_none=True)
     out = Path(args.out) if args.out is not None else Path("runs") / datetime.datetime.now().strftime(f"{config.model}-%Y%m%d-%H%M%S")
     # Every check before anything is created: a refused run leaves nothing behind.
     runs.check_out(out, args.resume)
@@ -193,7 +235,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         results = writer.finish(fmnist.test_images[: config.test_subset], fmnist.test_labels[: config.test_subset], figures=())
         print(runs.format_table(results), flush=True)
         if formats:
-            runs.export_run_figures(out, formats=formats)
+            runs.export_run_figures(out, formats=formats, renderers=renderers)
             print(f"run folder: {out} (figures in {out / 'figures'}: {', '.join(formats)})")
         else:
             print(f"run folder: {out} (no figures: draw them with `lossviz figures --run {out}`)")

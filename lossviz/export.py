@@ -19,11 +19,11 @@ from lossviz.files import FIGURE_FORMATS, prepare_out_dir, write_atomic  # noqa:
 from lossviz.registry import activations, get, get_activation, get_loss, losses
 from lossviz.registry import parse_params  # noqa: F401 - the exporter's API too
 
+from lossviz.render import DEFAULT_DPI, check_options, render, settle_layout  # noqa: F401 - the exporter's API too
+from lossviz.render import METADATA as _METADATA
+
 FORMATS = FIGURE_FORMATS
 DEFAULT_FORMATS = ("png", "svg")
-DEFAULT_DPI = 150
-# matplotlib writes a date into SVG and PDF unless told not to (PDF ignores "Date").
-_METADATA = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}, "png": {"Software": None}}
 OVERFLOW_LOGITS = (1.0, 0.0, -1.0)
 TEMPERATURE_LOGITS = (2.0, 1.0, 0.1, -1.0)
 TEMPERATURES = (0.5, 1.0, 2.0, 5.0)
@@ -219,50 +219,6 @@ def select(entries: list[FigureEntry], only: list[str] | None) -> list[FigureEnt
     return [e for e in entries if e.stem in only or set(e.names) & set(only)]
 
 
-def render(fig, fmt: str, dpi: int = DEFAULT_DPI) -> bytes:
-    """A figure as the bytes of one file format, deterministic for the same input."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
-    from matplotlib import rc_context
-
-    buf = io.BytesIO()
-    # (savefig puts the figure's layout engine back as it found it; with figure.autolayout or
-    # constrained_layout.use set in a user's matplotlibrc, an engine of None would become one.)
-    with rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
-        settle_layout(fig, dpi)
-        fig.savefig(buf, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
-    return buf.getvalue()
-
-
-def settle_layout(fig, dpi: int = DEFAULT_DPI) -> None:
-    """Solve the figure's layout (constrained layout) once, with Agg's text metrics at ``dpi``,
-    and keep it: every later ``savefig`` then draws the figure once.
-
-    With a layout engine set, each ``savefig`` draws the whole figure twice, a dry run that
-    solves the layout and then the real one, so every SVG and PDF after the PNG solved it again
-    (the default set's SVGs took 6.4 s of drawing here, 3.9 s without; PDFs 6.8 s, 4.2 s). The
-    axes positions are what the engine leaves, so once solved they serve every format; they are
-    those of matplotlib's own dry run: the same engine on the same renderer (Agg at ``dpi``).
-    """
-    from matplotlib.layout_engine import PlaceHolderLayoutEngine
-
-    engine = fig.get_layout_engine()
-    if engine is None or isinstance(engine, PlaceHolderLayoutEngine) or not fig.axes:
-        return
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    canvas, own_dpi = fig.canvas, fig.dpi
-    FigureCanvasAgg(fig)
-    try:
-        fig.dpi = dpi
-        with contextlib.suppress(ValueError):  # as Figure.draw: a layout that cannot be solved is skipped
-            engine.execute(fig)
-    finally:
-        fig.dpi = own_dpi
-        fig.set_canvas(canvas)
-    fig.set_layout_engine(None)  # (``render`` calls it with figure.autolayout off: None stays None)
-
-
 def export(entries: list[FigureEntry], out: Path, *, formats=DEFAULT_FORMATS, dpi: int = DEFAULT_DPI,
            style: str = "light", index: bool = True) -> list[Path]:
     """Draw ``entries`` and write each in every format; returns the written paths.
@@ -270,11 +226,7 @@ def export(entries: list[FigureEntry], out: Path, *, formats=DEFAULT_FORMATS, dp
     All figures are rendered in memory before the first file is written, so a failure while
     drawing leaves the folder as it was.
     """
-    for fmt in formats:
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
-    if not (isinstance(dpi, int) and 30 <= dpi <= 1200):
-        raise ValueError(f"dpi must be an integer in [30, 1200], got {dpi!r}")
+    check_options(formats, dpi)
     out = prepare_out_dir(out)
     rendered: dict[Path, bytes] = {}
     with plot_mpl.style(style):

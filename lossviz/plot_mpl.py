@@ -9,14 +9,24 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 
-from lossviz.curves import Curve, MarginView
-from lossviz.registry import get
 from lossviz.style import PALETTE, SERIES_COLORS, color_of
+
+if TYPE_CHECKING:
+    from lossviz.curves import Curve, MarginView
+
+
+def get(name: str):
+    """The registry's spec of a loss or activation, imported on first use: this module loads
+    without torch, so that processes that draw a run's figures start in a fraction of a second."""
+    from lossviz.registry import get as registry_get
+
+    return registry_get(name)
 
 # Sized for notes: a 6.4 in wide figure stays legible at half a page width.
 _BASE = {
@@ -293,17 +303,20 @@ _LINE_STYLES = ("-", "--", ":", "-.")  # a loss that repeats another's curve get
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 
-def training_figure(by_loss: dict, title: str = "", same_as: dict[str, str] | None = None) -> Figure:
+def training_figure(by_loss: dict, title: str = "", same_as: dict[str, str] | None = None,
+                    colors: dict[str, str] | None = None) -> Figure:
     """Per loss, curves of loss (train and test) / train acc / test acc against the epoch (mean
     +- std band). ``same_as`` {loss: loss it repeats}: such curves get their own dash and
-    marker and say so in the legend, so a curve hidden under another stays visible."""
+    marker and say so in the legend, so a curve hidden under another stays visible.
+    ``colors`` {loss: colour}: ``style.color_of``'s, given where the registry is not loaded."""
     same_as = same_as or {}
+    colors = colors or {name: color_of(name) for name in by_loss}
     fig, axes = _new_figure(ncols=3, size=(12.8, 3.9))
     for (panel, label), ax in zip(_RUN_PANELS, axes[0]):
         for i, (name, per) in enumerate(by_loss.items()):
             repeat = name in same_as
-            style = {"color": color_of(name), "marker": _MARKERS[i % len(_MARKERS)], "ms": 6 if repeat else 3,
-                     "mfc": "none" if repeat else color_of(name)}
+            style = {"color": colors[name], "marker": _MARKERS[i % len(_MARKERS)], "ms": 6 if repeat else 3,
+                     "mfc": "none" if repeat else colors[name]}
             keys = ("train_loss", "test_loss") if panel == "loss" else (panel,)
             for key in keys:
                 epochs, mean, std = (np.asarray(v, dtype=float) for v in per[key])
@@ -313,7 +326,7 @@ def training_figure(by_loss: dict, title: str = "", same_as: dict[str, str] | No
                 text = f"{name} (= {same_as[name]})" if repeat else name
                 ax.plot(epochs, mean, ls=ls, label=text if key != "test_loss" else None, gid=f"{name}-{key}", **style)
                 if std.any():
-                    ax.fill_between(epochs, mean - std, mean + std, color=color_of(name), alpha=0.2, lw=0)
+                    ax.fill_between(epochs, mean - std, mean + std, color=colors[name], alpha=0.2, lw=0)
         ax.set_title(label)
         ax.set_xlabel("epoch")
     axes[0, 0].legend(loc="best")
@@ -322,10 +335,12 @@ def training_figure(by_loss: dict, title: str = "", same_as: dict[str, str] | No
     return fig
 
 
-def predictions_figure(grid: dict, max_losses: int = 4) -> Figure:
+def predictions_figure(grid: dict, max_losses: int = 4, classes: tuple[str, ...] | None = None) -> Figure:
     """d2l's ``predict_ch3`` grid: test images with the true label and each loss's guess, each
-    guess coloured by its own correctness (green right, red wrong)."""
-    from lossviz.data import CLASSES
+    guess coloured by its own correctness (green right, red wrong). ``classes``: the class
+    names (default: Fashion-MNIST's, ``lossviz.data.CLASSES``)."""
+    if classes is None:
+        from lossviz.data import CLASSES as classes
 
     images, labels = grid["images"], grid["labels"]
     preds = dict(list(grid["pred"].items())[:max_losses])
@@ -346,11 +361,11 @@ def predictions_figure(grid: dict, max_losses: int = 4) -> Figure:
         if i >= n:
             continue
         ax.imshow(np.asarray(images[i], dtype=np.uint8), cmap="gray_r", interpolation="nearest")
-        ax.text(0.5, 1.03, CLASSES[labels[i]], transform=ax.transAxes, ha="center", va="bottom", fontsize=10, fontweight="bold",
+        ax.text(0.5, 1.03, classes[labels[i]], transform=ax.transAxes, ha="center", va="bottom", fontsize=10, fontweight="bold",
                 gid=f"true-{i}")
         for j, (name, p) in enumerate(preds.items()):
             ok = p[i] == labels[i]
-            ax.text(0.5, -0.04 - 0.17 * j, f"{name}: {CLASSES[p[i]]}", transform=ax.transAxes, ha="center", va="top",
+            ax.text(0.5, -0.04 - 0.17 * j, f"{name}: {classes[p[i]]}", transform=ax.transAxes, ha="center", va="top",
                     fontsize=9, color=right if ok else wrong, gid=f"pred-{i}-{name}-{'right' if ok else 'wrong'}")
     fig.suptitle("Test images: true label (bold) and each loss's prediction (green right, red wrong)", y=1 - 0.12 / height)
     return fig

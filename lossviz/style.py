@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from lossviz.registry import activations, losses
-
 # Okabe & Ito (2008), the colour-blind-safe palette; black left out (it is the text colour).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442")
 
@@ -23,6 +21,8 @@ def color_of(name: str) -> str:
     activations are coloured independently (a loss and an activation never share an axes),
     each in registry order, so adding an entry never recolours the existing ones.
     """
+    from lossviz.registry import activations, losses  # (here: drawing a run's figures needs no torch)
+
     for names, palette in ((losses(), LOSS_PALETTE), (activations(), PALETTE)):
         if name in names:
             return palette[names.index(name) % len(palette)]

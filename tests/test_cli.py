@@ -54,3 +54,26 @@ def test_console_command_ends_quickly_with_all_output_and_its_code(capsys, tmp_p
             "c.main = lambda: (atexit.register(lambda: print('handler ran')), main(['list']))[1]; c.run()")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0 and res.stdout == want + "handler ran\n"  # all of it, through a pipe
+
+
+def test_ctrl_c_while_torch_loads_stops_the_command_cleanly():
+    """A Ctrl-C during torch's 1.5 s import used to land inside an import torch swallows
+    (numpy's): the command then ran on with numpy half loaded. Now it is held until torch has
+    loaded and raised then, with every module whole."""
+    code = (
+        "import builtins, os, signal, sys\n"
+        "from lossviz import cli\n"
+        "real, sent = builtins.__import__, []\n"
+        "def hook(name, *a, **k):\n"
+        "    if name.startswith('numpy') and not sent:\n"
+        "        sent.append(1); os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = hook\n"
+        "try:\n"
+        "    cli.load_torch()\n"
+        "except KeyboardInterrupt:\n"
+        "    import numpy, torch\n"
+        "    print('interrupted', sent, hasattr(numpy, 'multiply'), signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.stdout.split() == ["interrupted", "[1]", "True", "True"], res.stderr

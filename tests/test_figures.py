@@ -340,3 +340,57 @@ def test_prediction_grid_draws_each_guess_with_its_own_correctness():
             ta = max((t.get_window_extent(r).x1 for t in a.texts), default=0)
             tb = min((t.get_window_extent(r).x0 for t in b.texts), default=0)
             assert ta < tb
+
+
+def _run_grid():
+    rng = np.random.default_rng(1)
+    return {"images": rng.integers(0, 255, (3, 28, 28)).tolist(), "labels": [0, 1, 2],
+            "pred": {"cross_entropy": [0, 1, 3], "l2": [0, 2, 2]}}
+
+
+def _run_curves():
+    return {name: {"train_loss": ([1, 2], [1.0, 0.5], [0, 0]), "test_loss": ([1, 2], [1.1, 0.6], [0, 0]),
+                   "train_acc": ([1, 2], [0.5, acc], [0, 0]), "test_acc": ([1, 2], [0.5, acc], [0, 0])}
+            for name, acc in (("cross_entropy", 0.8), ("l2", 0.7))}
+
+
+def test_renderers_draw_the_bytes_drawn_here():
+    """Figures drawn by renderer processes (the run's figures in `lossviz compare`) are the bytes
+    drawn in this process; what cannot travel (a lambda) or fails there is drawn here."""
+    from lossviz import render
+
+    from lossviz.style import color_of
+
+    builds = [render.Plot("predictions_figure", (_run_grid(),)),
+              render.Plot("training_figure", (_run_curves(),), {"colors": {n: color_of(n) for n in _run_curves()}}),
+              lambda: plot_mpl.predictions_figure(_run_grid(), max_losses=1)]
+    here = [render.draw(b, ("png", "svg")) for b in builds]
+    with render.Renderers(2) as renderers:
+        assert len(renderers._procs) == 2
+        assert renderers.draw_all(builds, ("png", "svg")) == here
+        renderers._procs[0].terminate()  # a renderer gone: its figures are drawn here
+        renderers._procs[0].join()
+        assert renderers.draw_all(builds[:2], ("png",)) == [h[:1] for h in here[:2]]
+        with pytest.raises(ValueError, match="no colour"):  # a build that fails fails here too, with its own error
+            renderers.draw_all([render.Plot("training_figure", ({"x": {}},))], ("png",))
+
+
+def test_a_runs_figures_are_drawn_without_matplotlib_or_torch_in_renderers(tmp_path):
+    """`lossviz compare` starts its renderers before torch: the figure modules they load need no
+    torch, and the parent, which has torch, never loads matplotlib for the run's figures."""
+    code = "import sys\nfrom lossviz import plot_mpl, render, style\nprint('torch' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.stdout.split() == ["False"], res.stderr
+    code = ("import sys\n"
+            "from lossviz import render\n"
+            "r = render.Renderers(2)\n"
+            "import torch\n"
+            f"grid = {_run_grid()!r}\n"
+            f"paths = render.write_figures({{'p': render.Plot('predictions_figure', (grid,), {{'classes': tuple('abcdefghij')}})}},"
+            f" {str(tmp_path)!r}, formats=('png',), renderers=r)\n"
+            "r.close()\n"
+            "print(len(paths), 'matplotlib' in sys.modules)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["1", "False"]
+    assert (tmp_path / "p.png").read_bytes().startswith(b"\x89PNG")

@@ -377,17 +377,23 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def export_run_figures(run: Path, *, out: Path | None = None, formats=("png", "svg"), dpi: int = 150, style: str = "light") -> list[Path]:
-    """Draw a run's comparison curves and prediction grid into ``run/figures`` (or ``out``)."""
-    from lossviz import export, plot_mpl
+def export_run_figures(run: Path, *, out: Path | None = None, formats=("png", "svg"), dpi: int = 150, style: str = "light",
+                       renderers=None) -> list[Path]:
+    """Draw a run's comparison curves and prediction grid into ``run/figures`` (or ``out``), by
+    ``renderers`` (``lossviz.render.Renderers`` started earlier) or by processes started here.
+    Each figure travels to them as plain data for a ``plot_mpl`` function (``render.Plot``):
+    this process does not load matplotlib."""
+    from lossviz.data import CLASSES
+    from lossviz.render import Plot, write_figures
+    from lossviz.style import color_of
 
     run = Path(run)
     config, metrics = read_run(run)
     if not metrics:
         raise RunError(f"{run} has no finished epoch yet")
     by_loss = curves_by_loss(metrics, config)
-    entries = [export.FigureEntry("comparison", "Training curves per loss", "", tuple(config.losses),
-                                  lambda: plot_mpl.training_figure(by_loss, title=run_title(config), same_as=coinciding(by_loss)))]
+    builds = {"comparison": Plot("training_figure", (by_loss,), {
+        "title": run_title(config), "same_as": coinciding(by_loss), "colors": {name: color_of(name) for name in by_loss}})}
     pred_path = run / "predictions.json"
     if pred_path.is_file():
         try:
@@ -395,9 +401,8 @@ def export_run_figures(run: Path, *, out: Path | None = None, formats=("png", "s
         except (OSError, ValueError) as e:
             raise RunError(f"{pred_path}: cannot read ({e})") from None
         if isinstance(grid, dict) and grid.get("images"):
-            entries.append(export.FigureEntry("predictions", "Test predictions per loss", "", tuple(config.losses),
-                                              lambda: plot_mpl.predictions_figure(grid)))
-    return export.export(entries, out or run / "figures", formats=formats, dpi=dpi, style=style, index=False)
+            builds["predictions"] = Plot("predictions_figure", (grid,), {"classes": CLASSES})
+    return write_figures(builds, out or run / "figures", formats=formats, dpi=dpi, style=style, renderers=renderers)
 
 
 def run_title(config: TrainConfig) -> str:
