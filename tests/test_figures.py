@@ -328,18 +328,28 @@ def test_prediction_grid_draws_each_guess_with_its_own_correctness():
             ok = guesses[i] == label
             t = texts[f"pred-{i}-{name}-{'right' if ok else 'wrong'}"]
             assert t.get_text() == f"{name}: {CLASSES[guesses[i]]}"
-    assert sum(ax.get_images() != [] for ax in fig.axes) == 8  # 8 images, in a 6-wide grid of 12 cells
+    (ax,) = fig.axes
+    assert [im.get_gid() for im in ax.get_images()] == [f"image-{i}" for i in range(8)]  # 8 images, a 6-wide grid
+    for i, image in enumerate(ax.get_images()):
+        assert np.array_equal(image.get_array(), np.asarray(grid["images"][i]))
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    canvas = FigureCanvasAgg(fig)  # drawn without constrained layout, nothing overlaps: each cell's lines stay inside its column
-    canvas.draw()
+    canvas = FigureCanvasAgg(fig)  # drawn without constrained layout, nothing overlaps:
+    canvas.draw()  # each cell's lines stay inside its column, below its image and above the next row
     r = canvas.get_renderer()
-    cells = [ax for ax in fig.axes if ax.get_images()]
-    for a, b in zip(cells, cells[1:]):
-        if a.get_position().y0 == b.get_position().y0:
-            ta = max((t.get_window_extent(r).x1 for t in a.texts), default=0)
-            tb = min((t.get_window_extent(r).x0 for t in b.texts), default=0)
-            assert ta < tb
+
+    def box(gids):
+        extents = [texts[g].get_window_extent(r) for g in gids if g in texts] + [im.get_window_extent(r) for im in ax.get_images()
+                                                                     if im.get_gid() in gids]
+        return min(e.x0 for e in extents), max(e.x1 for e in extents), min(e.y0 for e in extents), max(e.y1 for e in extents)
+
+    cells = [box([f"image-{i}", f"true-{i}"] + [g for g in texts if g.startswith(f"pred-{i}-")]) for i in range(8)]
+    for i in range(7):
+        if i % 6 != 5:  # the next cell in the same row starts right of this one's widest line
+            assert cells[i][1] < cells[i + 1][0]
+    for i in range(2):  # the cell below (row 2) ends above this one's last line (y up in pixels)
+        assert cells[i + 6][3] < cells[i][2]
+    assert max(c[1] for c in cells) <= fig.bbox.width and min(c[2] for c in cells) >= 0
 
 
 def _run_grid():
