@@ -142,15 +142,17 @@ def _warm_up() -> None:
     render(fig, "png", 30)
 
 
-def _serve(conn, others: list, warm: bool) -> None:
-    """A renderer process: warm up (``warm``), then draw each job it is sent until told to stop.
+def _serve(conns: list, others: list, warm: bool) -> None:
+    """The first renderer process: warm up (``warm``), fork one sibling per further connection
+    (each inherits what was loaded: matplotlib is imported once, not once per process), then
+    draw what is sent on the first connection until told to stop.
 
-    Ctrl-C is the parent's to handle (it ends this process through the pipe, or ends it); a
-    renderer that cannot start (matplotlib missing, say) ends quietly and the parent draws."""
+    Ctrl-C is the parent's to handle (it ends these processes through the pipes, or ends them);
+    a renderer that cannot start (matplotlib missing, say) ends quietly and the parent draws."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for c in others:  # the parent's ends and the other renderers' pipes: not ours to hold open
+    for c in others:  # the parent's ends: not ours to hold open
         c.close()
     torch = sys.modules.get("torch")  # forked from a process that has run torch: one thread (as
     if torch is not None:  # DataLoader's workers; a forked OpenMP pool can wait forever)
@@ -158,6 +160,36 @@ def _serve(conn, others: list, warm: bool) -> None:
     try:
         if warm:
             _warm_up()
+    except Exception:  # noqa: BLE001 - cannot draw here: the parent will
+        for c in conns:
+            c.close()
+        return
+    siblings = []
+    for i in range(1, len(conns)):
+        try:
+            pid = os.fork()
+        except OSError:  # no process to spare: the parent draws that connection's share
+            conns[i].close()
+            continue
+        if pid == 0:
+            for j, c in enumerate(conns):
+                if j != i:
+                    c.close()
+            try:
+                _draw_jobs(conns[i])
+            finally:
+                os._exit(0)
+        conns[i].close()
+        siblings.append(pid)
+    _draw_jobs(conns[0])
+    for pid in siblings:  # they end when the parent says so or is gone, as this one did
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def _draw_jobs(conn) -> None:
+    """Draw each job sent on ``conn`` and answer it, until an empty message or the end of the pipe."""
+    try:
         while True:
             job = conn.recv_bytes()
             if not job:
@@ -168,7 +200,7 @@ def _serve(conn, others: list, warm: bool) -> None:
             except Exception as e:  # noqa: BLE001 - reported to the parent, which draws it itself
                 reply = ("error", f"{type(e).__name__}: {e}")
             conn.send_bytes(pickle.dumps(reply))
-    except Exception:  # noqa: BLE001 - the parent is gone (EOFError, OSError) or this one cannot draw
+    except Exception:  # noqa: BLE001 - the parent is gone (EOFError, OSError)
         return
     finally:
         conn.close()
@@ -176,7 +208,7 @@ def _serve(conn, others: list, warm: bool) -> None:
 
 class Renderers:
     """``n`` renderer processes (one per core by default), forked now: start them before
-    importing torch; with ``warm`` each loads matplotlib and draws a small figure at once. ``draw_all`` hands them figures; ``close`` (or leaving the ``with``) ends
+    importing torch; with ``warm`` they load matplotlib and draw a small figure at once. ``draw_all`` hands them figures; ``close`` (or leaving the ``with``) ends
     them. Where processes cannot be forked safely (not Linux, or inside a daemon process) there
     are none, and ``draw_all`` draws in this process: the same bytes either way."""
 
@@ -192,13 +224,14 @@ class Renderers:
         ends = []
         try:
             for _ in range(n):
-                here, there = ctx.Pipe()
-                ends.append((here, there))
-            for i, (_, there) in enumerate(ends):
-                others = [e for j, pair in enumerate(ends) for e in pair if not (j == i and e is there)]
-                proc = ctx.Process(target=_serve, args=(there, others, warm), daemon=True, name=f"lossviz-renderer-{i}")
-                proc.start()
-                self._procs.append(proc)
+                ends.append(ctx.Pipe())
+            # One process is started; it forks the others once it has loaded matplotlib. (Two
+            # processes loading it beside torch's import slowed that import by 0.4 s here: this
+            # machine's two cores share one physical core's units.)
+            proc = ctx.Process(target=_serve, args=([there for _, there in ends], [here for here, _ in ends], warm),
+                               daemon=True, name="lossviz-renderer")
+            proc.start()
+            self._procs.append(proc)
         except OSError:  # no process to spare: drawn here instead
             self.close()
             for pair in ends:

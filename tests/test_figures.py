@@ -376,7 +376,7 @@ def test_renderers_draw_the_bytes_drawn_here():
               lambda: plot_mpl.predictions_figure(_run_grid(), max_losses=1)]
     here = [render.draw(b, ("png", "svg")) for b in builds]
     with render.Renderers(2) as renderers:
-        assert len(renderers._procs) == 2
+        assert len(renderers._conns) == 2
         assert renderers.draw_all(builds, ("png", "svg")) == here
         renderers._procs[0].terminate()  # a renderer gone: its figures are drawn here
         renderers._procs[0].join()
