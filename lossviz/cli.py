@@ -569,9 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = build_parser().parse_args(argv)  # (a Ctrl-C while the parser is built: "interrupted" too)
         return args.func(args)
     except (UsageError, ValueError, FileNotFoundError) as e:
         print(f"lossviz: error: {e}", file=sys.stderr)

@@ -6,9 +6,7 @@ functions. Output is deterministic (no dates, fixed SVG ids), so committed figur
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +17,7 @@ from lossviz.files import FIGURE_FORMATS, prepare_out_dir, write_atomic  # noqa:
 from lossviz.registry import activations, get, get_activation, get_loss, losses
 from lossviz.registry import parse_params  # noqa: F401 - the exporter's API too
 
-from lossviz.render import DEFAULT_DPI, check_options, render, settle_layout  # noqa: F401 - the exporter's API too
+from lossviz.render import DEFAULT_DPI, can_fork, check_options, render, settle_layout, usable_cores  # noqa: F401 - the exporter's API too
 from lossviz.render import METADATA as _METADATA
 
 FORMATS = FIGURE_FORMATS
@@ -268,8 +266,8 @@ def _render_all(entries: list[FigureEntry], formats: tuple[str, ...], dpi: int) 
     import multiprocessing
 
     global _JOB
-    n = min(len(entries), os.cpu_count() or 1)
-    if n < 2 or not sys.platform.startswith("linux") or multiprocessing.current_process().daemon:
+    n = min(len(entries), usable_cores())
+    if n < 2 or not can_fork():
         _JOB = (entries, formats, dpi)
         try:
             return [_render_one(i) for i in range(len(entries))]

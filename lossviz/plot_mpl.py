@@ -375,8 +375,6 @@ def predictions_figure(grid: dict, max_losses: int = 4, classes: tuple[str, ...]
             ok = p[i] == labels[i]
             ax.text(cx, y0 + image + (0.04 + 0.17 * j) * image, f"{name}: {classes[p[i]]}", ha="center", va="top",
                     fontsize=9, color=right if ok else wrong, gid=f"pred-{i}-{name}-{'right' if ok else 'wrong'}")
-    ax.set_xlim(0, width)  # (imshow sets the limits to its image; the figure is the frame)
-    ax.set_ylim(height, 0)
     fig.suptitle("Test images: true label (bold) and each loss's prediction (green right, red wrong)", y=1 - 0.12 / height)
     return fig
 

@@ -47,8 +47,11 @@ def settle_layout(fig, dpi: int = DEFAULT_DPI) -> None:
     With a layout engine set, each ``savefig`` draws the whole figure twice, a dry run that
     solves the layout and then the real one, so every SVG and PDF after the PNG solved it again
     (the default set's SVGs took 6.4 s of drawing here, 3.9 s without; PDFs 6.8 s, 4.2 s). The
-    axes positions are what the engine leaves, so once solved they serve every format; they are
-    those of matplotlib's own dry run: the same engine on the same renderer (Agg at ``dpi``).
+    axes positions are what the engine leaves, so once solved they serve every format. A PNG's
+    are those of matplotlib's own dry run (the same engine on the same renderer: Agg at
+    ``dpi``); an SVG or PDF is laid out with those same Agg metrics, not its own backend's at
+    72 dpi, so its layout no longer depends on which format was written first (before, an SVG
+    written after a PNG had the PNG's layout, one written alone its own).
     """
     from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
@@ -66,7 +69,10 @@ def settle_layout(fig, dpi: int = DEFAULT_DPI) -> None:
     finally:
         fig.dpi = own_dpi
         fig.set_canvas(canvas)
-    fig.set_layout_engine(None)  # (``render`` calls it with figure.autolayout off: None stays None)
+    from matplotlib import rc_context
+
+    with rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)  # (with either set in a matplotlibrc, None would pick an engine)
 
 
 def check_options(formats, dpi) -> None:
@@ -152,6 +158,7 @@ def _serve(conns: list, others: list, warm: bool) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # (blocked by the parent while it forked)
     for c in others:  # the parent's ends: not ours to hold open
         c.close()
     torch = sys.modules.get("torch")  # forked from a process that has run torch: one thread (as
@@ -181,6 +188,14 @@ def _serve(conns: list, others: list, warm: bool) -> None:
                 os._exit(0)
         conns[i].close()
         siblings.append(pid)
+
+    def end(*_) -> None:  # ended by the parent (``Renderers.close``): the siblings end too
+        for pid in siblings:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, end)
     _draw_jobs(conns[0])
     for pid in siblings:  # they end when the parent says so or is gone, as this one did
         with contextlib.suppress(ChildProcessError):
@@ -206,22 +221,50 @@ def _draw_jobs(conn) -> None:
         conn.close()
 
 
+def can_fork() -> bool:
+    """Whether this process may fork renderers: on Linux (macOS's system frameworks are not
+    fork-safe), outside a daemon process (which may not have children), and with no other
+    Python thread running (a Ray worker, a web server: a thread holding a lock when the fork
+    happens leaves it held forever in the child)."""
+    import multiprocessing
+    import threading
+
+    return (sys.platform.startswith("linux") and not multiprocessing.current_process().daemon
+            and threading.active_count() == 1)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 class Renderers:
-    """``n`` renderer processes (one per core by default), forked now: start them before
-    importing torch; with ``warm`` they load matplotlib and draw a small figure at once. ``draw_all`` hands them figures; ``close`` (or leaving the ``with``) ends
-    them. Where processes cannot be forked safely (not Linux, or inside a daemon process) there
-    are none, and ``draw_all`` draws in this process: the same bytes either way."""
+    """Renderer processes, ``n`` of them (default: one per usable core), that draw figures sent
+    to them: start them before importing torch. One is forked now; with ``warm`` it loads
+    matplotlib and draws a small figure at once, then forks the others from itself.
+    ``draw_all`` hands them figures; ``close`` (or leaving the ``with``) ends them. Where
+    processes cannot be forked safely (``can_fork``) or one core is all there is, there are
+    none, and ``draw_all`` draws in this process: the same bytes either way."""
+
+    JOB_TIMEOUT_S = 120.0  # a renderer silent for this long is given up; its figure is drawn here
 
     def __init__(self, n: int | None = None, warm: bool = True) -> None:
         import multiprocessing
+        import signal
 
         self._conns: list = []
         self._procs: list = []
-        n = os.cpu_count() or 1 if n is None else n
-        if n < 2 or not sys.platform.startswith("linux") or multiprocessing.current_process().daemon:
+        n = usable_cores() if n is None else min(n, usable_cores())
+        if n < 2 or not can_fork():
             return  # (one process: the figures are drawn in this one, with no pipe in between)
         ctx = multiprocessing.get_context("fork")
         ends = []
+        # Ctrl-C held while forking (the child ignores it from its first line on; a Ctrl-C
+        # before that printed its traceback): the parent gets it once the child is started.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             for _ in range(n):
                 ends.append(ctx.Pipe())
@@ -238,6 +281,8 @@ class Renderers:
                 for e in pair:
                     e.close()
             return
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         for here, there in ends:
             there.close()
             self._conns.append(here)
@@ -274,19 +319,28 @@ class Renderers:
                 busy[conn] = i
                 return
 
-        for conn in list(self._conns):
-            give(conn)
-        while busy:
-            for conn in wait(list(busy)):
-                i = busy.pop(conn)
-                try:
-                    status, value = pickle.loads(conn.recv_bytes())
-                except (EOFError, OSError):
-                    self._drop(conn)
-                    continue
-                if status == "ok":
-                    results[i] = value
+        try:
+            for conn in list(self._conns):
                 give(conn)
+            while busy:
+                ready = wait(list(busy), timeout=self.JOB_TIMEOUT_S)
+                if not ready:  # stuck: those figures are drawn here, and those renderers dropped
+                    for conn in list(busy):
+                        busy.pop(conn)
+                        self._drop(conn)
+                for conn in ready:
+                    i = busy.pop(conn)
+                    try:
+                        status, value = pickle.loads(conn.recv_bytes())
+                    except (EOFError, OSError):
+                        self._drop(conn)
+                        continue
+                    if status == "ok":
+                        results[i] = value
+                    give(conn)
+        finally:  # interrupted with figures out: their late answers must not pass for the next ones'
+            for conn in busy:
+                self._drop(conn)
         return [r if r is not None else draw(b, formats, dpi, style) for r, b in zip(results, builds)]
 
     def _drop(self, conn) -> None:
@@ -300,8 +354,9 @@ class Renderers:
                 conn.send_bytes(b"")
             conn.close()
         for proc in self._procs:
-            proc.join(timeout=0.1)  # an idle renderer ends at once; one still warming up is stopped
-            if proc.is_alive():
+            proc.join(timeout=0.1)  # idle renderers end at once; busy or still warming up, they are
+            if proc.is_alive():  # ended (the first ends the others it forked)
                 proc.terminate()
                 proc.join()
+            proc.close()
         self._conns, self._procs = [], []

@@ -139,6 +139,9 @@ def test_layout_kept_when_rc_asks_for_an_engine():
     with matplotlib.rc_context({"figure.autolayout": True}):
         export.render(fig, "png")
         assert fig.get_layout_engine() is None
+        other = entry("loss_l2").build()
+        export.settle_layout(other)  # called on its own too
+        assert other.get_layout_engine() is None
 
 
 def test_styles_change_the_colours(tmp_path):
@@ -364,25 +367,73 @@ def _run_curves():
             for name, acc in (("cross_entropy", 0.8), ("l2", 0.7))}
 
 
-def test_renderers_draw_the_bytes_drawn_here():
-    """Figures drawn by renderer processes (the run's figures in `lossviz compare`) are the bytes
-    drawn in this process; what cannot travel (a lambda) or fails there is drawn here."""
-    from lossviz import render
+class _DiesInARenderer:
+    """A build that ends the renderer process drawing it (and draws normally in the test's)."""
 
+    def __init__(self, parent: int):
+        self.parent = parent
+
+    def __call__(self):
+        import os
+
+        if os.getpid() != self.parent:
+            os._exit(3)
+        return plot_mpl.predictions_figure(_run_grid())
+
+
+def test_renderers_draw_the_bytes_drawn_here(monkeypatch):
+    """Figures drawn by renderer processes (the run's figures in `lossviz compare`) are the bytes
+    drawn in this process; what cannot travel (a lambda), fails there or kills its renderer is
+    drawn here, and nothing else is."""
+    import os
+
+    from lossviz import render
     from lossviz.style import color_of
 
     builds = [render.Plot("predictions_figure", (_run_grid(),)),
               render.Plot("training_figure", (_run_curves(),), {"colors": {n: color_of(n) for n in _run_curves()}}),
               lambda: plot_mpl.predictions_figure(_run_grid(), max_losses=1)]
     here = [render.draw(b, ("png", "svg")) for b in builds]
+    drawn_here = []
+    real_draw = render.draw
+
+    def counted(build, *args):
+        drawn_here.append(build)
+        return real_draw(build, *args)
+
     with render.Renderers(2) as renderers:
         assert len(renderers._conns) == 2
+        monkeypatch.setattr(render, "draw", counted)  # in this process only: the renderers were forked before
         assert renderers.draw_all(builds, ("png", "svg")) == here
-        renderers._procs[0].terminate()  # a renderer gone: its figures are drawn here
-        renderers._procs[0].join()
-        assert renderers.draw_all(builds[:2], ("png",)) == [h[:1] for h in here[:2]]
+        assert drawn_here == [builds[2]]
+        drawn_here.clear()
         with pytest.raises(ValueError, match="no colour"):  # a build that fails fails here too, with its own error
             renderers.draw_all([render.Plot("training_figure", ({"x": {}},))], ("png",))
+        drawn_here.clear()
+        renderers._procs[0].terminate()  # the first renderer ended: it ends the one it forked
+        renderers._procs[0].join()
+        assert renderers.draw_all(builds[:2], ("png",)) == [h[:1] for h in here[:2]]
+        assert drawn_here == builds[:2]
+    drawn_here.clear()
+    with render.Renderers(2) as renderers:  # a renderer that dies while drawing: its figure is drawn here
+        dies = _DiesInARenderer(os.getpid())
+        assert renderers.draw_all([dies, builds[0]], ("png",)) == [real_draw(dies, ("png",)), here[0][:1]]
+        assert drawn_here == [dies] and len(renderers._conns) == 1  # the other renderer drew builds[0]
+
+
+def test_svg_is_laid_out_as_the_png_whatever_comes_first():
+    """The layout is solved once, with Agg's metrics: an SVG written alone draws everything where
+    an SVG written after the PNG does (only matplotlib's hashed element ids differ)."""
+    import re
+
+    def geometry(svg: bytes) -> str:
+        ids: dict[str, str] = {}
+        return re.sub(r"\b([a-z]+)[0-9a-f]{10}\b", lambda m: ids.setdefault(m.group(0), f"id{len(ids)}"), svg.decode())
+
+    alone = export.render(entry("loss_huber").build(), "svg")
+    fig = entry("loss_huber").build()
+    export.render(fig, "png")
+    assert geometry(export.render(fig, "svg")) == geometry(alone)
 
 
 def test_a_runs_figures_are_drawn_without_matplotlib_or_torch_in_renderers(tmp_path):
