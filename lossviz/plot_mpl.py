@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib import rc_context
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from lossviz.style import PALETTE, SERIES_COLORS, color_of
 
@@ -329,6 +330,7 @@ def training_figure(by_loss: dict, title: str = "", same_as: dict[str, str] | No
                     ax.fill_between(epochs, mean - std, mean + std, color=colors[name], alpha=0.2, lw=0)
         ax.set_title(label)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no tick at 1.5
     axes[0, 0].legend(loc="best")
     if title:
         fig.suptitle(title)

@@ -455,3 +455,13 @@ def test_a_runs_figures_are_drawn_without_matplotlib_or_torch_in_renderers(tmp_p
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["1", "False"]
     assert (tmp_path / "p.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_training_figure_ticks_whole_epochs():
+    fig = plot_mpl.training_figure(_run_curves())
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    for ax in fig.axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
