@@ -110,7 +110,11 @@ def write_figures(builds: dict[str, Callable[[], object]], out: Path, *, formats
     check_options(formats, dpi)
     out = prepare_out_dir(out)
     if renderers is None:
-        with Renderers(min(len(builds), os.cpu_count() or 1), warm=False) as here:
+        # Loaded here first, so that renderers forked for each call (a study writes figures
+        # for every run) inherit matplotlib instead of each loading it again.
+        from lossviz import plot_mpl  # noqa: F401
+
+        with Renderers(min(len(builds), usable_cores()), warm=False) as here:
             drawn = here.draw_all(list(builds.values()), formats, dpi, style)
     else:
         drawn = renderers.draw_all(list(builds.values()), formats, dpi, style)
