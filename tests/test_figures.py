@@ -381,10 +381,21 @@ class _DiesInARenderer:
         return plot_mpl.predictions_figure(_run_grid())
 
 
-def test_renderers_draw_the_bytes_drawn_here(monkeypatch):
+def test_renderers_draw_the_bytes_drawn_here():
     """Figures drawn by renderer processes (the run's figures in `lossviz compare`) are the bytes
     drawn in this process; what cannot travel (a lambda), fails there or kills its renderer is
-    drawn here, and nothing else is."""
+    drawn here, and nothing else is. In a fresh process: a pytest-xdist worker runs threads, and
+    renderers are not forked from a process with other threads (``render.can_fork``)."""
+    from lossviz import render
+
+    if render.usable_cores() < 2:
+        pytest.skip("one core: no renderer processes, every figure is drawn in the caller")
+    res = subprocess.run([sys.executable, "-c", "from tests.test_figures import _check_renderers; _check_renderers(); print('ok')"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and res.stdout.split() == ["ok"], res.stderr
+
+
+def _check_renderers():
     import os
 
     from lossviz import render
@@ -403,7 +414,7 @@ def test_renderers_draw_the_bytes_drawn_here(monkeypatch):
 
     with render.Renderers(2) as renderers:
         assert len(renderers._conns) == 2
-        monkeypatch.setattr(render, "draw", counted)  # in this process only: the renderers were forked before
+        render.draw = counted  # in this process only: the renderers were forked before
         assert renderers.draw_all(builds, ("png", "svg")) == here
         assert drawn_here == [builds[2]]
         drawn_here.clear()
