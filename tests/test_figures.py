@@ -187,7 +187,9 @@ def _cli(*args, cwd=None):
     ],
 )
 def test_cli_errors_one_line_exit_2(tmp_path, args, message):
-    res = _cli("--out", str(tmp_path / "out"), *args)
+    from tests.clirun import cli_in_process
+
+    res = cli_in_process("figures", "--out", tmp_path / "out", *args)
     assert res.returncode == 2, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert __import__("re").search(message, res.stderr), res.stderr

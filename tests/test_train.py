@@ -18,6 +18,7 @@ from lossviz import train
 from lossviz.train import loop, models, parallel, runs
 from lossviz.cli import main
 from lossviz.data import load_fashion_mnist
+from tests.clirun import cli_in_process
 from tests.idx import write_fake_fashion_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -424,12 +425,19 @@ def test_resume_refuses_weights_of_another_layout(toy):
     ],
 )
 def test_cli_bad_arguments(tmp_path, args, message):
-    res = subprocess.run([sys.executable, "-m", "lossviz.cli", "compare", "--data-root", str(tmp_path), "--out", str(tmp_path / "r"), *args],
-                         capture_output=True, text=True)
+    res = cli_in_process("compare", "--data-root", tmp_path, "--out", tmp_path / "r", *args)
     assert res.returncode == 2, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert __import__("re").search(message, res.stderr), res.stderr
     assert not (tmp_path / "r").exists()  # a refused run leaves nothing behind
+
+
+def test_cli_bad_argument_through_the_console(tmp_path):
+    """The cases above run in this process; one goes through a fresh interpreter, as typed."""
+    res = subprocess.run([sys.executable, "-m", "lossviz.cli", "compare", "--data-root", str(tmp_path), "--out", str(tmp_path / "r"),
+                          "--lr", "nan"], capture_output=True, text=True)
+    assert res.returncode == 2 and res.stderr.strip().splitlines() == ["lossviz: error: lr must be a number in (0, 10000), got nan"], res.stderr
+    assert not (tmp_path / "r").exists()
 
 
 def test_missing_data_is_one_line(tmp_path, monkeypatch):
@@ -555,17 +563,17 @@ def test_damaged_run_files_are_one_line(tmp_path, toy, monkeypatch, damage, mess
     out = _interrupted_run(tmp_path, monkeypatch)
     damage(out)
     before = (out / "metrics.jsonl").read_bytes()
-    res = _cli("compare", "--data-root", tmp_path / "data", "--losses", "cross_entropy,l2,huber", "--epochs", "3",
-               "--batch-size", "64", "--param", "huber.delta=0.1", "--out", out, "--resume")
+    res = cli_in_process("compare", "--data-root", tmp_path / "data", "--losses", "cross_entropy,l2,huber", "--epochs", "3",
+                         "--batch-size", "64", "--param", "huber.delta=0.1", "--out", out, "--resume")
     assert message in _one_line(res)
     assert (out / "metrics.jsonl").read_bytes() == before
     if "config" in message:  # the figures of such a folder: the same one line
-        assert message in _one_line(_cli("figures", "--run", out))
+        assert message in _one_line(cli_in_process("figures", "--run", out))
 
 
 @pytest.mark.parametrize("fmt, message", [("", "no format given"), (",", "no format given"), ("png,gif", "unknown format 'gif'")])
 def test_figures_bad_format_leaves_nothing(tmp_path, fmt, message):
-    res = _cli("figures", "--format", fmt, "--out", tmp_path / "figs")
+    res = cli_in_process("figures", "--format", fmt, "--out", tmp_path / "figs")
     assert message in _one_line(res)
     assert not (tmp_path / "figs").exists()
 
