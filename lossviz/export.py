@@ -7,7 +7,6 @@ functions. Output is deterministic (no dates, fixed SVG ids), so committed figur
 from __future__ import annotations
 
 import io
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -17,7 +16,7 @@ from lossviz.files import FIGURE_FORMATS, prepare_out_dir, write_atomic  # noqa:
 from lossviz.registry import activations, get, get_activation, get_loss, losses
 from lossviz.registry import parse_params  # noqa: F401 - the exporter's API too
 
-from lossviz.render import DEFAULT_DPI, can_fork, check_options, render, settle_layout, usable_cores  # noqa: F401 - the exporter's API too
+from lossviz.render import DEFAULT_DPI, check_options, render, settle_layout, usable_cores  # noqa: F401 - the exporter's API too
 from lossviz.render import METADATA as _METADATA
 
 FORMATS = FIGURE_FORMATS
@@ -238,49 +237,25 @@ def export(entries: list[FigureEntry], out: Path, *, formats=DEFAULT_FORMATS, dp
     return list(rendered)
 
 
-_JOB: tuple = ()  # (entries, formats, dpi) for forked renderers, which inherit it
-
-
-def _render_one(i: int) -> list[bytes]:
-    entries, formats, dpi = _JOB
-    fig = entries[i].build()
-    files = []
-    for fmt in formats:
-        files.append(render(fig, fmt, dpi))  # the layout, solved for the first, serves them all
-    return files + ([entries[i].gif()] if entries[i].gif else [])
-
-
-def _one_thread() -> None:
-    """In a forked renderer: torch on one thread. A parent that has run torch's OpenMP pool
-    leaves a forked child that enters a parallel region waiting forever for threads that were
-    not forked (as DataLoader workers, which do the same)."""
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(1)
+def _render_entry(entry: FigureEntry, formats: tuple[str, ...], dpi: int) -> list[bytes]:
+    """One entry in every format (the layout, solved for the first, serves them all), then its
+    animation if it has one."""
+    fig = entry.build()
+    return [render(fig, fmt, dpi) for fmt in formats] + ([entry.gif()] if entry.gif else [])
 
 
 def _render_all(entries: list[FigureEntry], formats: tuple[str, ...], dpi: int) -> list[list[bytes]]:
     """Every entry drawn and rendered in every format, in order. Figures are independent and
-    matplotlib draws on one core, so on a Linux machine with several cores they are drawn in
-    forked processes, one per core (the same bytes: rendering is deterministic)."""
-    import multiprocessing
+    matplotlib draws on one core, so they are drawn by renderer processes, one per core, forked
+    here: they inherit the entries (closures, which do not pickle) and the style in force (the
+    same bytes: rendering is deterministic)."""
+    import functools
 
-    global _JOB
-    n = min(len(entries), usable_cores())
-    if n < 2 or not can_fork():
-        _JOB = (entries, formats, dpi)
-        try:
-            return [_render_one(i) for i in range(len(entries))]
-        finally:
-            _JOB = ()
-    from concurrent.futures import ProcessPoolExecutor
+    from lossviz.render import Renderers
 
-    _JOB = (entries, formats, dpi)  # set before the workers fork
-    try:
-        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"), initializer=_one_thread) as pool:
-            return list(pool.map(_render_one, range(len(entries))))
-    finally:
-        _JOB = ()
+    jobs = [functools.partial(_render_entry, e, formats, dpi) for e in entries]
+    with Renderers(min(len(entries), usable_cores()), warm=False, inherited=jobs) as renderers:
+        return renderers.run_all(jobs)
 
 
 def gallery(entries: list[FigureEntry], formats) -> str:

@@ -23,18 +23,23 @@ from lossviz.files import FIGURE_FORMATS as FORMATS
 DEFAULT_DPI = 150
 # matplotlib writes a date into SVG and PDF unless told not to (PDF ignores "Date").
 METADATA = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}, "png": {"Software": None}}
+# With either set in a user's matplotlibrc, a layout engine of None would become one again.
+_NO_AUTO_LAYOUT = {"figure.autolayout": False, "figure.constrained_layout.use": False}
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
 
 
 def render(fig, fmt: str, dpi: int = DEFAULT_DPI) -> bytes:
     """A figure as the bytes of one file format, deterministic for the same input."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    _check_format(fmt)
     from matplotlib import rc_context
 
     buf = io.BytesIO()
-    # (savefig puts the figure's layout engine back as it found it; with figure.autolayout or
-    # constrained_layout.use set in a user's matplotlibrc, an engine of None would become one.)
-    with rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+    # (savefig puts the figure's layout engine back as it found it: None must stay None)
+    with rc_context(_NO_AUTO_LAYOUT):
         settle_layout(fig, dpi)
         fig.savefig(buf, format=fmt, dpi=dpi, metadata=METADATA[fmt])
     return buf.getvalue()
@@ -71,15 +76,14 @@ def settle_layout(fig, dpi: int = DEFAULT_DPI) -> None:
         fig.set_canvas(canvas)
     from matplotlib import rc_context
 
-    with rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
-        fig.set_layout_engine(None)  # (with either set in a matplotlibrc, None would pick an engine)
+    with rc_context(_NO_AUTO_LAYOUT):
+        fig.set_layout_engine(None)
 
 
 def check_options(formats, dpi) -> None:
     """``ValueError`` for a format or dpi the exporter cannot write."""
     for fmt in formats:
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+        _check_format(fmt)
     if not (isinstance(dpi, int) and not isinstance(dpi, bool) and 30 <= dpi <= 1200):
         raise ValueError(f"dpi must be an integer in [30, 1200], got {dpi!r}")
 
@@ -152,7 +156,7 @@ def _warm_up() -> None:
     render(fig, "png", 30)
 
 
-def _serve(conns: list, others: list, warm: bool) -> None:
+def _serve(conns: list, others: list, warm: bool, inherited) -> None:
     """The first renderer process: warm up (``warm``), fork one sibling per further connection
     (each inherits what was loaded: matplotlib is imported once, not once per process), then
     draw what is sent on the first connection until told to stop.
@@ -187,7 +191,7 @@ def _serve(conns: list, others: list, warm: bool) -> None:
                 if j != i:
                     c.close()
             try:
-                _draw_jobs(conns[i])
+                _run_jobs(conns[i], inherited)
             finally:
                 os._exit(0)
         conns[i].close()
@@ -200,22 +204,23 @@ def _serve(conns: list, others: list, warm: bool) -> None:
         os._exit(0)
 
     signal.signal(signal.SIGTERM, end)
-    _draw_jobs(conns[0])
+    _run_jobs(conns[0], inherited)
     for pid in siblings:  # they end when the parent says so or is gone, as this one did
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
 
 
-def _draw_jobs(conn) -> None:
-    """Draw each job sent on ``conn`` and answer it, until an empty message or the end of the pipe."""
+def _run_jobs(conn, inherited) -> None:
+    """Run each job sent on ``conn`` (a pickled callable, or the index of one ``inherited`` at
+    the fork) and answer with its bytes, until an empty message or the end of the pipe."""
     try:
         while True:
-            job = conn.recv_bytes()
-            if not job:
+            message = conn.recv_bytes()
+            if not message:
                 return
             try:
-                build, formats, dpi, style = pickle.loads(job)
-                reply = ("ok", draw(build, formats, dpi, style))
+                kind, job = pickle.loads(message)
+                reply = ("ok", (inherited[job] if kind == "inherited" else job)())
             except Exception as e:  # noqa: BLE001 - reported to the parent, which draws it itself
                 reply = ("error", f"{type(e).__name__}: {e}")
             conn.send_bytes(pickle.dumps(reply))
@@ -249,18 +254,22 @@ class Renderers:
     """Renderer processes, ``n`` of them (default: one per usable core), that draw figures sent
     to them: start them before importing torch. One is forked now; with ``warm`` it loads
     matplotlib and draws a small figure at once, then forks the others from itself.
-    ``draw_all`` hands them figures; ``close`` (or leaving the ``with``) ends them. Where
-    processes cannot be forked safely (``can_fork``) or one core is all there is, there are
-    none, and ``draw_all`` draws in this process: the same bytes either way."""
+    ``draw_all`` hands them figures, ``run_all`` any jobs that return file bytes; ``close`` (or
+    leaving the ``with``) ends them. Jobs travel pickled, except the ``inherited`` ones, which
+    the processes hold from the fork (closures over a catalogue: the exporter forks them where
+    its figures are known). Where processes cannot be forked safely (``can_fork``) or one core
+    is all there is, there are none, and the jobs run in this process: the same bytes either
+    way."""
 
     JOB_TIMEOUT_S = 120.0  # a renderer silent for this long is given up; its figure is drawn here
 
-    def __init__(self, n: int | None = None, warm: bool = True) -> None:
+    def __init__(self, n: int | None = None, warm: bool = True, inherited: list[Callable[[], list[bytes]]] | None = None) -> None:
         import multiprocessing
         import signal
 
         self._conns: list = []
         self._procs: list = []
+        self._inherited = inherited
         n = usable_cores() if n is None else min(n, usable_cores())
         if n < 2 or not can_fork():
             return  # (one process: the figures are drawn in this one, with no pipe in between)
@@ -275,7 +284,7 @@ class Renderers:
             # One process is started; it forks the others once it has loaded matplotlib. (Two
             # processes loading it beside torch's import slowed that import by 0.4 s here: this
             # machine's two cores share one physical core's units.)
-            proc = ctx.Process(target=_serve, args=([there for _, there in ends], [here for here, _ in ends], warm),
+            proc = ctx.Process(target=_serve, args=([there for _, there in ends], [here for here, _ in ends], warm, inherited),
                                daemon=True, name="lossviz-renderer")
             proc.start()
             self._procs.append(proc)
@@ -298,24 +307,31 @@ class Renderers:
         self.close()
 
     def draw_all(self, builds: list[Callable[[], object]], formats, dpi: int = DEFAULT_DPI, style: str = "light") -> list[list[bytes]]:
-        """Each build's figure in each format, in order: one figure at a time per process, the
-        next as one is done. A figure the processes cannot take (its build does not pickle) or
-        could not draw, or all of them where no process is left, is drawn in this process."""
+        """Each build's figure in each format (``draw``), in order; see ``run_all``."""
+        import functools
+
+        return self.run_all([functools.partial(draw, b, tuple(formats), dpi, style) for b in builds])
+
+    def run_all(self, jobs: list[Callable[[], list[bytes]]]) -> list[list[bytes]]:
+        """Each job's bytes, in order: one job at a time per process, the next as one is done.
+        A job the processes cannot take (it does not pickle and was not inherited) or could not
+        run, or all of them where no process is left, runs in this process."""
         from multiprocessing.connection import wait
 
-        results: list = [None] * len(builds)
-        queue = list(range(len(builds)))
-        busy: dict = {}  # connection -> the index of the figure it draws
+        results: list = [None] * len(jobs)
+        queue = list(range(len(jobs)))
+        busy: dict = {}  # connection -> the index of the job it runs
+        inherited = jobs is self._inherited
 
         def give(conn) -> None:
             while queue:
                 i = queue.pop(0)
                 try:
-                    job = pickle.dumps((builds[i], tuple(formats), dpi, style))
+                    message = pickle.dumps(("inherited", i) if inherited else ("call", jobs[i]))
                 except (pickle.PicklingError, AttributeError, TypeError):
-                    continue  # drawn here, below
+                    continue  # run here, below
                 try:
-                    conn.send_bytes(job)
+                    conn.send_bytes(message)
                 except OSError:  # the process is gone
                     queue.insert(0, i)
                     self._drop(conn)
@@ -328,7 +344,7 @@ class Renderers:
                 give(conn)
             while busy:
                 ready = wait(list(busy), timeout=self.JOB_TIMEOUT_S)
-                if not ready:  # stuck: those figures are drawn here, and those renderers dropped
+                if not ready:  # stuck: those jobs run here, and those renderers are dropped
                     for conn in list(busy):
                         busy.pop(conn)
                         self._drop(conn)
@@ -342,10 +358,10 @@ class Renderers:
                     if status == "ok":
                         results[i] = value
                     give(conn)
-        finally:  # interrupted with figures out: their late answers must not pass for the next ones'
+        finally:  # interrupted with jobs out: their late answers must not pass for the next ones'
             for conn in busy:
                 self._drop(conn)
-        return [r if r is not None else draw(b, formats, dpi, style) for r, b in zip(results, builds)]
+        return [r if r is not None else job() for r, job in zip(results, jobs)]
 
     def _drop(self, conn) -> None:
         if conn in self._conns:

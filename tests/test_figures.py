@@ -369,18 +369,41 @@ def _run_curves():
             for name, acc in (("cross_entropy", 0.8), ("l2", 0.7))}
 
 
-class _DiesInARenderer:
+_BUILT_HERE: list = []  # the builds that ran in the test's process (not in a renderer)
+
+
+class _Counted:
+    """A build that notes in ``_BUILT_HERE`` when it runs in the process that made it."""
+
+    def __init__(self, build):
+        import os
+
+        self.build, self.parent = build, os.getpid()
+
+    def __call__(self):
+        import os
+
+        if os.getpid() == self.parent:
+            _BUILT_HERE.append(self)
+        return self.build()
+
+
+class _DiesInARenderer(_Counted):
     """A build that ends the renderer process drawing it (and draws normally in the test's)."""
 
-    def __init__(self, parent: int):
-        self.parent = parent
+    def __init__(self, parent: int | None = None):
+        super().__init__(lambda: plot_mpl.predictions_figure(_run_grid()))
+        self.parent = parent or self.parent
 
     def __call__(self):
         import os
 
         if os.getpid() != self.parent:
             os._exit(3)
-        return plot_mpl.predictions_figure(_run_grid())
+        return super().__call__()
+
+    def __reduce__(self):  # travels without its drawing (a closure): a renderer only dies of it
+        return (_DiesInARenderer, (self.parent,))
 
 
 def test_renderers_draw_the_bytes_drawn_here():
@@ -398,40 +421,38 @@ def test_renderers_draw_the_bytes_drawn_here():
 
 
 def _check_renderers():
-    import os
-
     from lossviz import render
     from lossviz.style import color_of
 
-    builds = [render.Plot("predictions_figure", (_run_grid(),)),
-              render.Plot("training_figure", (_run_curves(),), {"colors": {n: color_of(n) for n in _run_curves()}}),
-              lambda: plot_mpl.predictions_figure(_run_grid(), max_losses=1)]
+    builds = [_Counted(render.Plot("predictions_figure", (_run_grid(),))),
+              _Counted(render.Plot("training_figure", (_run_curves(),), {"colors": {n: color_of(n) for n in _run_curves()}})),
+              _Counted(lambda: plot_mpl.predictions_figure(_run_grid(), max_losses=1))]
     here = [render.draw(b, ("png", "svg")) for b in builds]
-    drawn_here = []
-    real_draw = render.draw
-
-    def counted(build, *args):
-        drawn_here.append(build)
-        return real_draw(build, *args)
-
+    _BUILT_HERE.clear()
     with render.Renderers(2) as renderers:
         assert len(renderers._conns) == 2
-        render.draw = counted  # in this process only: the renderers were forked before
         assert renderers.draw_all(builds, ("png", "svg")) == here
-        assert drawn_here == [builds[2]]
-        drawn_here.clear()
+        assert _BUILT_HERE == [builds[2]]
         with pytest.raises(ValueError, match="no colour"):  # a build that fails fails here too, with its own error
             renderers.draw_all([render.Plot("training_figure", ({"x": {}},))], ("png",))
-        drawn_here.clear()
+        _BUILT_HERE.clear()
         renderers._procs[0].terminate()  # the first renderer ended: it ends the one it forked
         renderers._procs[0].join()
         assert renderers.draw_all(builds[:2], ("png",)) == [h[:1] for h in here[:2]]
-        assert drawn_here == builds[:2]
-    drawn_here.clear()
+        assert _BUILT_HERE == builds[:2]
     with render.Renderers(2) as renderers:  # a renderer that dies while drawing: its figure is drawn here
-        dies = _DiesInARenderer(os.getpid())
-        assert renderers.draw_all([dies, builds[0]], ("png",)) == [real_draw(dies, ("png",)), here[0][:1]]
-        assert drawn_here == [dies] and len(renderers._conns) == 1  # the other renderer drew builds[0]
+        dies = _DiesInARenderer()
+        expected = render.draw(dies, ("png",))
+        _BUILT_HERE.clear()
+        assert renderers.draw_all([dies, builds[0]], ("png",)) == [expected, here[0][:1]]
+        assert _BUILT_HERE == [dies] and len(renderers._conns) == 1  # the other renderer drew builds[0]
+    import functools
+
+    jobs = [functools.partial(render.draw, _Counted(lambda: plot_mpl.predictions_figure(_run_grid())), ("png",)) for _ in range(3)]
+    with render.Renderers(2, warm=False, inherited=jobs) as renderers:  # the exporter's way: closures held from the fork
+        _BUILT_HERE.clear()
+        assert renderers.run_all(jobs) == [here[0][:1]] * 3
+        assert _BUILT_HERE == []
 
 
 def test_svg_is_laid_out_as_the_png_whatever_comes_first():
