@@ -15,7 +15,7 @@ $(BIN)/python:
 # Reinstall only when the package metadata changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
-	@# plotly.js's cartesian bundle from the npm registry, verified (apps/explorer/plotly_bundle.py);
+	@# plotly.js's cartesian bundle from the npm registry, verified (lossviz/explorer/plotly_bundle.py);
 	@# without it the explorer loads plotly's full bundle, so a failure here is not an error.
 	-$(BIN)/python -m lossviz.explorer.plotly_bundle
 	touch $@
