@@ -1,16 +1,17 @@
 """Small data sets and live side-by-side training for the playground: what each loss does to a model.
 
 Two set-ups, each trained with several losses side by side from the same initial weights on
-the same minibatches, with the trainer's own stacked models and the registry's closed-form
-gradients (``lossviz.train``): the losses that train here are the losses that are drawn.
+the same minibatches, with the trainer's stacked models (``lossviz.train.models``: init,
+forward, sgd_step) and the registry's closed-form gradients: the losses that train here are the
+losses that are drawn. The toy has its own small config (``ToyConfig``) and its own model names:
+"linear" (one linear layer: a line, or a linear classifier) and "mlp" (hidden layers).
 
 - **Regression with outliers**: points on a line plus noise, a fraction of them moved far
   below it; a line (or a small MLP) fitted with each regression loss. Each point's pull on each
   fit is |dl/dy_hat| from the registry's ``grad``: L2 pulls hardest on the farthest points, L1
   pulls every point equally, Huber in between.
 - **Classification in 2-D**: TensorFlow Playground's circle, xor, gaussian and spiral, and
-  scikit-learn's moons; input noise, label noise, a train/test split; an MLP from the model
-  registry; one decision map per loss.
+  scikit-learn's moons; input noise, label noise, a train/test split; one decision map per loss.
 
 Everything is plain data: a ``ToyState`` (step and weights) goes in, a new state and the
 pictures' arrays come out, so a browser tab can hold its own state and the server stays
@@ -24,37 +25,33 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lossviz.registry import get_loss
+from lossviz import checks, train
+from lossviz.registry import activations, get_activation, get_loss, losses
 from lossviz.train import models
-from lossviz.train.config import TrainConfig
-from lossviz.train.loop import batch_order, batches_per_epoch, evaluate, logit_grads, one_hot
+from lossviz.train.config import TARGET_DEFAULTS
 
 DATASETS = ("circle", "xor", "gaussian", "spiral", "moons")
 DOMAIN = 6.0  # inputs live in [-6, 6]^2, as in TensorFlow Playground
 SHAPES = ("line", "wave")  # the clean curve under the regression points
 WAVE = (2.0, 1.2)  # "wave": the line plus 2 sin(1.2 x), a curve that a line cannot fit and a small MLP can
+TASKS = ("regression", "classification")
+MODELS = ("linear", "mlp")  # the toy's model names
+# The trainer's model registry entry that builds each: its "softmax" model is one linear layer
+# (inputs -> scores; the softmax belongs to the loss), which is the toy's "linear".
+TRAINER_MODEL = {"linear": "softmax", "mlp": "mlp"}
 REGRESSION_PRESETS = {
     # name: (outlier fraction, outlier size, noise, shape, model). On a line the outliers sit at
     # the right end, below it; on a wave they are scattered (see ``line_data``).
-    "clean": (0.0, 0.0, 0.3, "line", "line"),
-    "few outliers": (0.1, 6.0, 0.3, "line", "line"),
-    "many outliers": (0.2, 6.0, 0.3, "line", "line"),
-    "heavy noise": (0.0, 0.0, 1.5, "line", "line"),
+    "clean": (0.0, 0.0, 0.3, "line", "linear"),
+    "few outliers": (0.1, 6.0, 0.3, "line", "linear"),
+    "many outliers": (0.2, 6.0, 0.3, "line", "linear"),
+    "heavy noise": (0.0, 0.0, 1.5, "line", "linear"),
     "wave with outliers (MLP)": (0.15, 6.0, 0.3, "wave", "mlp"),
 }
 REGRESSION_MLP = (16, 16)  # the regression mode's small MLP: 1-16-16-1, tanh
 MAX_POINTS = 2000
 MAX_STEPS = 20_000
-
-
-def _check(name: str, value, lo: float, hi: float, integer: bool = False) -> float | int:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and lo <= value <= hi
-    if integer:
-        ok = ok and float(value) == int(value)
-    if not ok:
-        kind = "an integer" if integer else "a number"
-        raise ValueError(f"{name} must be {kind} in [{lo:g}, {hi:g}], got {value!r}")
-    return int(value) if integer else float(value)
+MAX_SEED = 2**31
 
 
 # --- data sets --------------------------------------------------------------------------------
@@ -90,14 +87,13 @@ def line_data(n: int = 40, *, slope: float = 1.0, intercept: float = 0.0, noise:
     ``outlier_size`` below it: on a line the points of largest x (high leverage: they tilt a
     least-squares line most); on a wave points drawn at random (a flexible model can bend to a
     block of outliers at one end whatever its loss, which is another lesson)."""
-    if shape not in SHAPES:
-        raise ValueError(f"unknown shape {shape!r}; valid shapes: {', '.join(SHAPES)}")
-    n = _check("n", n, 2, MAX_POINTS, integer=True)
-    noise = _check("noise", noise, 0, 10)
-    outlier_frac = _check("outlier_frac", outlier_frac, 0, 0.5)
-    outlier_size = _check("outlier_size", outlier_size, 0, 100)
-    slope, intercept = _check("slope", slope, -10, 10), _check("intercept", intercept, -10, 10)
-    g = torch.Generator().manual_seed(_check("seed", seed, 0, 2**31, integer=True))
+    shape = checks.choice(shape, "shape", SHAPES)
+    n = checks.integer(n, "n", 2, MAX_POINTS)
+    noise = checks.number(noise, "noise", 0, 10)
+    outlier_frac = checks.number(outlier_frac, "outlier_frac", 0, 0.5)
+    outlier_size = checks.number(outlier_size, "outlier_size", 0, 100)
+    slope, intercept = checks.number(slope, "slope", -10, 10), checks.number(intercept, "intercept", -10, 10)
+    g = torch.Generator().manual_seed(checks.integer(seed, "seed", 0, MAX_SEED))
     x = torch.rand(n, generator=g, dtype=torch.float64) * 6 - 3
     y = clean_curve(x, slope, intercept, shape) + noise * torch.randn(n, generator=g, dtype=torch.float64)
     outlier = torch.zeros(n, dtype=torch.bool)
@@ -120,25 +116,6 @@ class PointsData:
     x_test: torch.Tensor
     y_test: torch.Tensor
     flipped: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
-
-    # the trainer's data interface (lossviz.train.prepare reads these names)
-    @property
-    def train_images(self):
-        return self.x_train
-
-    @property
-    def train_labels(self):
-        return self.y_train
-
-    @property
-    def test_images(self):
-        return self.x_test
-
-    @property
-    def test_labels(self):
-        return self.y_test
-
-    n_classes = 2
 
 
 def _points(name: str, n: int, noise: float, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -180,7 +157,7 @@ def _points(name: str, n: int, noise: float, g: torch.Generator) -> tuple[torch.
         x = (pts - torch.tensor([0.5, 0.25])) * 3.5 + torch.randn(n, 2, generator=g, dtype=torch.float64) * noise * 3
         y = first.long()
     else:
-        raise ValueError(f"unknown data set {name!r}; valid names: {', '.join(DATASETS)}")
+        raise ValueError(f"unknown data set {checks.shown(name)}; valid: {', '.join(DATASETS)}")
     return x.clamp(-DOMAIN, DOMAIN), y
 
 
@@ -188,13 +165,12 @@ def points_data(name: str = "circle", n: int = 400, *, noise: float = 0.0, label
                 train_fraction: float = 0.5, seed: int = 0) -> PointsData:
     """One of ``DATASETS`` with ``n`` points, input ``noise`` in [0, 0.5] (Playground's slider),
     a fraction ``label_noise`` of the training labels flipped, shuffled and split."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; valid names: {', '.join(DATASETS)}")
-    n = _check("n", n, 10, MAX_POINTS, integer=True)
-    noise = _check("noise", noise, 0, 0.5)
-    label_noise = _check("label_noise", label_noise, 0, 0.5)
-    train_fraction = _check("train_fraction", train_fraction, 0.1, 0.9)
-    g = torch.Generator().manual_seed(_check("seed", seed, 0, 2**31, integer=True))
+    name = checks.choice(name, "data set", DATASETS)
+    n = checks.integer(n, "n", 10, MAX_POINTS)
+    noise = checks.number(noise, "noise", 0, 0.5)
+    label_noise = checks.number(label_noise, "label_noise", 0, 0.5)
+    train_fraction = checks.number(train_fraction, "train_fraction", 0.1, 0.9)
+    g = torch.Generator().manual_seed(checks.integer(seed, "seed", 0, MAX_SEED))
     x, y = _points(name, n, noise, g)
     order = torch.randperm(n, generator=g)
     x, y = x[order].float(), y[order]
@@ -226,7 +202,7 @@ class ToyState:
         of the same set-up): ``ValueError`` for anything else."""
         if not isinstance(d, dict) or not isinstance(d.get("params"), dict):
             raise ValueError("not a playground state")
-        step = _check("step", d.get("step"), 0, 10**9, integer=True)
+        step = checks.integer(d.get("step"), "step", 0, 10**9)
         params = {}
         for k, ref in like.params.items():
             try:
@@ -242,13 +218,79 @@ class ToyState:
 
 
 @dataclass
-class ToySetup:
-    """A side-by-side toy training: the trainer's config (losses, model, lr, batch, weight
-    decay, seed) and the data. ``task`` is "classification" (2-D points) or "regression"."""
+class ToyConfig:
+    """What a toy training is: the losses side by side and one small model per loss.
 
-    config: TrainConfig
+    The fields ``losses``, ``loss_params`` and ``regression_target`` mean what they mean in the
+    trainer's ``TrainConfig``, so the trainer's loss functions (``lossviz.train.logit_grads``,
+    ``evaluate``) apply to a classification toy as they do to Fashion-MNIST."""
+
+    task: str  # "regression" (fit y from x, one output) or "classification" (2-D points, 2 classes)
+    losses: tuple[str, ...]  # registry losses, one model each, trained side by side
+    model: str = "linear"  # "linear": one linear layer (a line, a linear classifier); "mlp": hidden layers
+    hidden: tuple[int, ...] = ()  # the MLP's hidden widths, e.g. (8, 8); empty for "linear"
+    activation: str = "tanh"  # the MLP's hidden activation (an elementwise registry activation)
+    activation_params: dict = field(default_factory=dict)  # its parameters (registry defaults filled in)
+    lr: float = 0.1  # learning rate of plain SGD on the mean loss of a batch
+    batch_size: int | None = None  # examples per step (classification); None: the whole set (full-batch descent)
+    weight_decay: float = 0.0  # L2 penalty lambda on the weights, as the trainer's
+    loss_params: dict = field(default_factory=dict)  # {loss: {param: value}}; every loss's parameters once validated
+    seed: int = 0  # initial weights and minibatch order
+
+    @property
+    def regression_target(self) -> str:
+        """What a regression loss compares with the target: in 2-D classification, the softmax
+        probabilities against one-hot rows (as ``lossviz compare``); in regression, the output."""
+        return "probs" if self.task == "classification" else "logits"
+
+    def validate(self) -> "ToyConfig":
+        """Check every field, fill in the parameters' defaults; ``ValueError`` otherwise."""
+        self.task = checks.choice(self.task, "task", TASKS)
+        names = tuple(self.losses) if isinstance(self.losses, (list, tuple)) else (self.losses,)
+        if not names or len(names) > 32 or len(set(names)) != len(names):
+            raise ValueError(f"losses must be 1 to 32 distinct loss names, got {checks.shown(self.losses)}")
+        self.losses = tuple(checks.choice(n, "loss", losses()) for n in names)
+        if self.task == "regression":
+            for name in self.losses:
+                if get_loss(name).kind != "regression":
+                    raise ValueError(f"{name} is not a regression loss; the fit needs one of: "
+                                     + ", ".join(n for n in losses() if get_loss(n).kind == "regression"))
+        self.model = checks.choice(self.model, "model", MODELS)
+        self.hidden = tuple(checks.integer(h, "hidden width", 1, 1024) for h in (self.hidden or ()))
+        if (self.model == "mlp") != bool(self.hidden) or len(self.hidden) > 8:
+            raise ValueError(f"an mlp has 1 to 8 hidden widths and a linear model none; got {self.model} {self.hidden}")
+        self.activation = checks.choice(self.activation, "activation",
+                                        [a for a in activations() if get_activation(a).kind == "elementwise"])
+        self.activation_params = get_activation(self.activation).resolve(self.activation_params or {})
+        self.lr = checks.number(self.lr, "lr", 0, 1e4, low_open=True)
+        if self.batch_size is not None:
+            self.batch_size = checks.integer(self.batch_size, "batch_size", 1, MAX_POINTS)
+        self.weight_decay = checks.number(self.weight_decay, "weight_decay", 0, 1e4)
+        self.seed = checks.integer(self.seed, "seed", 0, MAX_SEED)
+        if not isinstance(self.loss_params, dict) or set(self.loss_params) - set(self.losses):
+            raise ValueError(f"loss_params must map compared losses to parameters, got {checks.shown(self.loss_params)}")
+        target = TARGET_DEFAULTS.get(self.regression_target, {})  # e.g. Huber's delta 0.5 on probabilities
+        resolved = {}
+        for name in self.losses:
+            spec = get_loss(name)
+            given = {**(target.get(name, {}) if spec.kind == "regression" else {}), **self.loss_params.get(name, {})}
+            if spec.resolve(given):
+                resolved[name] = spec.resolve(given)
+        self.loss_params = resolved
+        return self
+
+
+@dataclass
+class ToySetup:
+    """A side-by-side toy training: its config and its data (``PointsData`` for classification,
+    ``LineData`` for regression)."""
+
+    config: ToyConfig
     data: PointsData | LineData
-    task: str
+
+    @property
+    def task(self) -> str:
+        return self.config.task
 
     @property
     def x(self) -> torch.Tensor:
@@ -257,53 +299,44 @@ class ToySetup:
     def new_state(self) -> ToyState:
         c = self.config
         n_in, n_out = (2, 2) if self.task == "classification" else (1, 1)
-        model = models.init_model(c.model, len(c.losses), n_inputs=n_in, n_classes=n_out, hidden=c.hidden,
-                                  activation=c.activation, activation_params=c.activation_params, seed=c.seed,
-                                  init_std=None)
+        # Glorot's init (init_std=None): d2l's 0.01 leaves small deep nets at rest for thousands of steps.
+        model = models.init_model(TRAINER_MODEL[c.model], len(c.losses), n_inputs=n_in, n_classes=n_out,
+                                  hidden=c.hidden or None, activation=c.activation, activation_params=c.activation_params,
+                                  seed=c.seed, init_std=None)
         return ToyState(0, model.params)
 
     def model(self, state: ToyState) -> models.StackedModel:
         c = self.config
         act = c.activation if c.hidden else None
-        return models.StackedModel(c.model, state.params, act, c.activation_params if act else None)
+        return models.StackedModel(TRAINER_MODEL[c.model], state.params, act, c.activation_params if act else None)
 
 
 def classification_setup(data: PointsData, losses=("cross_entropy", "hinge", "l2"), *, hidden=(8, 8),
                          activation: str = "tanh", lr: float = 0.1, batch_size: int = 10, weight_decay: float = 0.0,
                          loss_params: dict | None = None, seed: int = 0) -> ToySetup:
     """Classification losses (on logits) and regression losses (on the softmax probabilities
-    against one-hot targets, as in ``lossviz compare``) side by side on a 2-D set."""
-    config = TrainConfig(losses=tuple(losses), model="mlp" if hidden else "softmax", hidden=tuple(hidden) or None,
-                         activation=activation, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
-                         loss_params=dict(loss_params or {}), seed=seed, device="cpu").validate()
-    return ToySetup(config, data, "classification")
+    against one-hot targets, as in ``lossviz compare``) side by side on a 2-D set: an MLP with
+    ``hidden`` widths, or a linear classifier (``hidden=()``)."""
+    config = ToyConfig("classification", tuple(losses), model="mlp" if hidden else "linear", hidden=tuple(hidden),
+                       activation=activation, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
+                       loss_params=dict(loss_params or {}), seed=seed).validate()
+    return ToySetup(config, data)
 
 
 def regression_setup(data: LineData, losses=("l2", "l1", "huber"), *, hidden=(), activation: str = "tanh",
                      lr: float = 0.05, loss_params: dict | None = None, seed: int = 0) -> ToySetup:
     """Regression losses side by side fitting y from x: a line (``hidden=()``) or a small MLP.
     Full-batch gradient descent on the mean loss, the registry's closed-form gradients."""
-    for name in losses:
-        if get_loss(name).kind != "regression":
-            raise ValueError(f"{name} is not a regression loss; the fit needs one of: "
-                             + ", ".join(n for n in _known_losses() if get_loss(n).kind == "regression"))
-    config = TrainConfig(losses=tuple(losses), model="mlp" if hidden else "softmax", hidden=tuple(hidden) or None,
-                         activation=activation, lr=lr, batch_size=len(data.x), regression_target="logits",
-                         loss_params=dict(loss_params or {}), seed=seed, device="cpu").validate()
-    return ToySetup(config, data, "regression")
-
-
-def _known_losses():
-    from lossviz.registry import losses
-
-    return losses()
+    config = ToyConfig("regression", tuple(losses), model="mlp" if hidden else "linear", hidden=tuple(hidden),
+                       activation=activation, lr=lr, loss_params=dict(loss_params or {}), seed=seed).validate()
+    return ToySetup(config, data)
 
 
 @torch.inference_mode()
 def advance(setup: ToySetup, state: ToyState, steps: int) -> ToyState:
     """``steps`` more SGD steps of every model, side by side; returns the new state (the old one
     is not changed). The minibatches depend only on (seed, step), as in the trainer."""
-    steps = _check("steps", steps, 0, MAX_STEPS, integer=True)
+    steps = checks.integer(steps, "steps", 0, MAX_STEPS)
     model = setup.model(ToyState(state.step, {k: v.clone() for k, v in state.params.items()}))
     c, m = setup.config, len(setup.config.losses)
     x = setup.x
@@ -317,16 +350,17 @@ def advance(setup: ToySetup, state: ToyState, steps: int) -> ToyState:
             models.sgd_step(model, cache, g, lr / len(y))
         return ToyState(state.step + steps, model.params)
     y = setup.data.y_train
-    n, bs = len(y), min(c.batch_size, len(y))
-    per_epoch = batches_per_epoch(n, bs)
+    n = len(y)
+    bs = n if c.batch_size is None else min(c.batch_size, n)
+    per_epoch = train.batches_per_epoch(n, bs)
     lr = torch.full((m,), c.lr)
     decay = lr * c.weight_decay if c.weight_decay else None
     for s in range(state.step, state.step + steps):
         epoch, i = divmod(s, per_epoch)
-        rows = batch_order(n, c.seed, epoch + 1)[i * bs:(i + 1) * bs]
+        rows = train.batch_order(n, c.seed, epoch + 1)[i * bs:(i + 1) * bs]
         xb = x.index_select(0, rows)
         out, cache = models.forward(model, xb)
-        d = logit_grads(c, out, one_hot(y.index_select(0, rows), out, 2))
+        d = train.logit_grads(c, out, train.one_hot(y.index_select(0, rows), out, 2))
         models.sgd_step(model, cache, d, lr / len(rows), decay)
     return ToyState(state.step + steps, model.params)
 
@@ -336,7 +370,7 @@ def classification_frame(setup: ToySetup, state: ToyState, grid: int = 60, *, me
     """What a frame shows: per loss, train/test loss and accuracy, and the probability of class
     1 on a ``grid`` x ``grid`` map of [-6, 6]^2 (float32 arrays, (M, grid, grid)).
     ``metrics=False``: the maps only (a live view that updates its curves every few frames)."""
-    grid = _check("grid", grid, 4, 200, integer=True)
+    grid = checks.integer(grid, "grid", 4, 200)
     model, c, d = setup.model(state), setup.config, setup.data
     axis = torch.linspace(-DOMAIN, DOMAIN, grid)
     gy, gx = torch.meshgrid(axis, axis, indexing="ij")
@@ -344,9 +378,9 @@ def classification_frame(setup: ToySetup, state: ToyState, grid: int = 60, *, me
     p1 = torch.softmax(logits.float(), -1)[..., 1].T.reshape(len(c.losses), grid, grid)
     frame = {"step": state.step, "losses": list(c.losses), "axis": axis.numpy(), "prob": p1.numpy()}
     if metrics:
-        train, test = evaluate(model, c, d.x_train, d.y_train), evaluate(model, c, d.x_test, d.y_test)
-        frame.update(train_loss=[e.loss for e in train], test_loss=[e.loss for e in test],
-                     train_acc=[e.acc for e in train], test_acc=[e.acc for e in test])
+        train_eval, test_eval = train.evaluate(model, c, d.x_train, d.y_train), train.evaluate(model, c, d.x_test, d.y_test)
+        frame.update(train_loss=[e.loss for e in train_eval], test_loss=[e.loss for e in test_eval],
+                     train_acc=[e.acc for e in train_eval], test_acc=[e.acc for e in test_eval])
     return frame
 
 
@@ -356,7 +390,7 @@ def regression_frame(setup: ToySetup, state: ToyState, points: int = 101) -> dic
     each fit (N, M), and each fit's RMS distance from the clean curve over [-3, 3] (and the
     clean curve itself, ``clean``)."""
     model, c, d = setup.model(state), setup.config, setup.data
-    xs = torch.linspace(-3, 3, _check("points", points, 2, 2000, integer=True))
+    xs = torch.linspace(-3, 3, checks.integer(points, "points", 2, 2000))
     fit, _ = models.forward(model, xs[:, None])
     at, _ = models.forward(model, setup.x)
     y = d.y[:, None].float()
@@ -380,7 +414,7 @@ def fitted_lines(setup: ToySetup, state: ToyState) -> list[tuple[float, float]]:
 def run(setup: ToySetup, steps: int, *, every: int = 10) -> list[dict]:
     """Train from scratch for ``steps`` steps; the frames every ``every`` steps (and the last):
     plain data in, plain history out, for notes and tests without a browser."""
-    every = _check("every", every, 1, MAX_STEPS, integer=True)
+    every = checks.integer(every, "every", 1, MAX_STEPS)
     frame = classification_frame if setup.task == "classification" else regression_frame
     state, history = setup.new_state(), []
     done = 0

@@ -62,7 +62,7 @@ def test_line_data_validates(bad):
 
 
 def test_unknown_dataset_and_bad_arguments():
-    with pytest.raises(ValueError, match="unknown data set 'ring'; valid names: circle"):
+    with pytest.raises(ValueError, match="unknown data set 'ring'; valid: circle"):
         toy.points_data("ring")
     with pytest.raises(ValueError, match="label_noise"):
         toy.points_data("xor", label_noise=0.8)
@@ -140,3 +140,27 @@ def test_maps_only_frame_is_the_same_maps():
     st = toy.advance(setup, setup.new_state(), 30)
     full, maps = toy.classification_frame(setup, st, 20), toy.classification_frame(setup, st, 20, metrics=False)
     assert (full["prob"] == maps["prob"]).all() and "test_acc" in full and "test_acc" not in maps and "train_loss" not in maps
+
+
+def test_toy_config_names_what_it_trains():
+    """The toy's own config: a line is a "linear" model, hidden layers an "mlp"; the parameters
+    of every loss are filled in (on probabilities, Huber's delta 0.5 as in the trainer)."""
+    line = toy.regression_setup(toy.line_data(20, seed=0), ("l2", "huber"))
+    assert line.config.model == "linear" and line.config.hidden == () and line.config.batch_size is None
+    assert line.config.loss_params["huber"] == {"delta": 1.0} and line.task == "regression"
+    mlp = toy.classification_setup(toy.points_data("xor", 50), ("cross_entropy", "huber"), hidden=(4, 3))
+    assert mlp.config.model == "mlp" and mlp.config.hidden == (4, 3) and mlp.config.loss_params["huber"] == {"delta": 0.5}
+    assert [mlp.new_state().params[f"w{i}"].shape[1:] for i in (1, 2, 3)] == [(4, 2), (3, 4), (2, 3)]
+    linear = toy.classification_setup(toy.points_data("xor", 50), ("hinge",), hidden=())
+    assert linear.config.model == "linear" and set(linear.new_state().params) == {"w1", "b1"}
+    assert not hasattr(mlp.data, "train_images")  # 2-D points are not dressed as Fashion-MNIST
+
+
+@pytest.mark.parametrize("bad", [dict(model="softmax"), dict(model="mlp"), dict(model="linear", hidden=(4,)),
+                                 dict(lr=0), dict(lr=float("nan")), dict(batch_size=0), dict(seed=-1), dict(losses=()),
+                                 dict(losses=("l2", "l2")), dict(losses=("nope",)), dict(activation="softmax"),
+                                 dict(loss_params={"l1": {}}), dict(loss_params={"huber": {"delta": -1}}), dict(task="ranking")])
+def test_toy_config_refuses_bad_fields(bad):
+    fields = dict(task="classification", losses=("cross_entropy", "huber"), model="linear", hidden=())
+    with pytest.raises(ValueError):
+        toy.ToyConfig(**{**fields, **bad}).validate()
