@@ -98,7 +98,18 @@ def test_preset_sets_the_sliders():
     v = defaults("regression")
     v["preset"] = "heavy noise"
     out = pg.tick("regression", "preset", v, None, None, [], False)
-    assert out[-5:] == (0.0, 0.0, 1.5, "line", "line")
+    assert out[-5:] == (0.0, 0.0, 1.5, "line", "linear")
+
+
+def test_old_links_with_model_line_open_the_linear_model():
+    """Links written before the toy's models had their own names said model=line: they still
+    open the line (now "linear"), with no note, and the page's URL says linear from then on."""
+    values, notes = state.from_query(pg.schema("regression"), {"mode": "regression", "model": "line"})
+    assert values["model"] == "linear" and notes == []
+    out = pg.tick("regression", "load", {**values, "mode": "regression"}, None, None, [], False)
+    assert "model=linear" in out[4] and out[0]["values"]["model"] == "linear"
+    setup = pg.reg_setup(out[0]["values"], out[0]["points"])
+    assert setup.config.model == "linear" and setup.config.hidden == ()
 
 
 def test_wave_preset_sets_the_curve_and_the_mlp():

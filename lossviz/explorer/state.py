@@ -137,12 +137,14 @@ class Flag:
 
 @dataclass(frozen=True)
 class Choice:
-    """One value out of ``options`` (strings or whole numbers)."""
+    """One value out of ``options`` (strings or whole numbers); ``aliases`` maps old names
+    (from links written before a rename) to options."""
 
     key: str
     label: str
     options: tuple
     default: object
+    aliases: tuple[tuple[str, object], ...] = ()
 
 
 Field = Number | Names | Flag | Choice
@@ -216,6 +218,7 @@ def check_field(field: Field, raw, previous, *, source: str) -> tuple[object, st
             return raw in ("1", "true", "on"), None
         return bool(previous), f"{where} is not on/off; using {'1' if previous else '0'}"
     if isinstance(field, Choice):
+        raw = dict(field.aliases).get(raw, raw) if isinstance(raw, str) else raw
         for option in field.options:
             if raw == option or (isinstance(option, int) and not isinstance(raw, bool) and _as_float(raw) == option) \
                     or (isinstance(raw, str) and raw == str(option)):

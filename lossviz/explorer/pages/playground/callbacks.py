@@ -1,0 +1,140 @@
+"""The Playground page's callbacks: the tick (server), the play/pause pump and URL writer
+(clientside), and "Export for notes" (the current frame drawn by matplotlib)."""
+
+from __future__ import annotations
+
+import traceback
+
+import dash
+from dash import Input, Output, State, dcc
+
+from lossviz import export, plot_mpl
+from lossviz.explorer import controls, state
+from lossviz.explorer.pages.playground.layout import control_fields
+from lossviz.explorer.pages.playground.schema import MODES, PAGE, PRESET_KEYS, check_points, class_setup, reg_setup, schema
+from lossviz.explorer.pages.playground.tick import GRID, restore, tick
+from lossviz.explorer.state import Number
+
+
+def export_file(mode: str, n_clicks, fmt, store):
+    """The current frame drawn by matplotlib from the same arrays; "gif": a short run from step 0."""
+    if not n_clicks:
+        return dash.no_update, dash.no_update
+    store = store if isinstance(store, dict) else {}
+    values, notes, _ = state.from_request(schema(mode), store.get("values"), None)
+    values["mode"] = mode
+    if notes or not values["losses"]:
+        return dash.no_update, "nothing to export: " + ("; ".join(notes) if notes else "choose at least one loss")
+    if mode == "regression":
+        try:
+            points = check_points(store.get("points"))
+        except ValueError as e:
+            return dash.no_update, f"nothing to export: {e}"
+        setup = reg_setup(values, points)
+    else:
+        setup = class_setup(values)
+    frame_of, draw = export.toy_view(setup, GRID)
+    st = restore(setup, store.get("state"), notes)
+    if notes:
+        return dash.no_update, "nothing to export: " + "; ".join(notes)
+    if fmt == "gif":
+        with plot_mpl.style("light"):
+            data = export.toy_gif(setup, int(values["speed"]))
+        return dcc.send_bytes(data, f"lossviz-playground-{mode}.gif"), ""
+    fmt = fmt if fmt in export.FORMATS else "svg"
+    with plot_mpl.style("light"):
+        data = export.render(draw(frame_of(setup, st), setup.data), fmt)
+    return dcc.send_bytes(data, f"lossviz-playground-{mode}.{fmt}"), ""
+
+
+# While playing, each answer sends the next tick (set_props, one request in flight, no queue);
+# the interval is a watchdog that restarts the chain when an answer never came (a dropped
+# request), so a fast interval does not keep the browser's main thread busy.
+PUMP = """function(n, disabled) {
+  const g = window.lossvizPlayground = window.lossvizPlayground || {};
+  const now = Date.now();
+  if (disabled || (g.busy && now - g.busy < 2000)) return window.dash_clientside.no_update;
+  g.busy = now;
+  return now;
+}"""
+ACK = """function(st, disabled, tickId) {
+  const g = window.lossvizPlayground = window.lossvizPlayground || {};
+  g.busy = 0;
+  if (!disabled) {
+    g.busy = Date.now();
+    window.dash_clientside.set_props(tickId, {data: Date.now()});  // the next frame is computed while this one is drawn
+  }
+  return window.dash_clientside.no_update;
+}"""
+PLAY = """function(play, pause) {
+  const t = window.dash_clientside.callback_context.triggered_id;
+  const g = window.lossvizPlayground = window.lossvizPlayground || {};
+  g.busy = 0;
+  return t && t.endsWith('-play') ? false : true;
+}"""
+WRITE_URL = """function(search) {
+  if (typeof search === 'string' && window.location.search !== search) {
+    window.history.replaceState({}, '', window.location.pathname + search + window.location.hash);
+  }
+  return window.dash_clientside.no_update;
+}"""
+
+
+def register(app):
+    for mode in MODES:
+        _register(app, mode)
+
+
+def _register(app, mode: str):
+    p = f"{PAGE}-{mode[0]}"
+    fields = control_fields(mode)
+    ids = {f.key: controls.safe_id(p, f.key) for f in fields}
+    app.clientside_callback(PUMP, Output(f"{p}-tick", "data"), Input(f"{p}-interval", "n_intervals"), State(f"{p}-interval", "disabled"),
+                            prevent_initial_call=True)
+    app.clientside_callback(ACK, Output(f"{p}-ack", "data"), Input(f"{p}-store", "data"), State(f"{p}-interval", "disabled"),
+                            State(f"{p}-tick", "id"), prevent_initial_call=True)
+    app.clientside_callback(PLAY, Output(f"{p}-interval", "disabled"), Input(f"{p}-play", "n_clicks"), Input(f"{p}-pause", "n_clicks"),
+                            prevent_initial_call=True)
+    app.clientside_callback(WRITE_URL, Output(f"{p}-url-done", "data"), Input(f"{p}-search", "data"), prevent_initial_call=True)
+    for f in fields:
+        if isinstance(f, Number):
+            app.clientside_callback("function(v) { return v === null || v === undefined ? '' : String(v); }",
+                                    Output(f"{ids[f.key]}-show", "children"), Input(ids[f.key], "value"), prevent_initial_call=True)
+    inputs = [Input(f"{p}-tick", "data"), Input(f"{p}-step", "n_clicks"), Input(f"{p}-reset", "n_clicks")]
+    if mode == "regression":
+        inputs.append(Input(f"{p}-main", "clickData"))
+    inputs += [Input(ids[f.key], "value") for f in fields] + [Input("present", "checked")]
+    outputs = [Output(f"{p}-store", "data"), Output(f"{p}-main", "figure")]
+    outputs.append(Output(f"{p}-side", "figure") if mode == "classification" else Output(f"{p}-main", "animate"))
+    outputs += [Output(f"{p}-message", "children"), Output(f"{p}-search", "data"), Output(f"{p}-readout", "children")]
+    if mode == "regression":
+        outputs += [Output(ids[k], "value", allow_duplicate=True) for k in PRESET_KEYS]
+    else:
+        outputs.append(Output(f"{p}-points", "figure"))
+    n_ctl = len(fields)
+
+    def serve(*args):
+        tick_, _step, _reset, *rest = args
+        click = rest.pop(0) if mode == "regression" else None
+        ctl, present, store, hide, narrow = rest[:n_ctl], rest[n_ctl], rest[n_ctl + 1], rest[n_ctl + 2], rest[n_ctl + 3]
+        trig = dash.ctx.triggered_id
+        trigger = {f"{p}-tick": "tick", f"{p}-step": "step", f"{p}-reset": "reset", f"{p}-main": "click"}.get(trig)
+        if trigger is None:
+            trigger = next((k for k, v in ids.items() if v == trig), "present")
+        raw = {f.key: v for f, v in zip(fields, ctl)}
+        raw["present"] = present
+        try:
+            out = tick(mode, trigger, raw, store, click, hide, narrow)
+        except Exception:  # a bug shows as a message, never as a 500
+            traceback.print_exc()
+            return (*([dash.no_update] * 3), controls.message(["internal error while training this view (the server log has the details)"]),
+                    *([dash.no_update] * (len(outputs) - 4)))
+        return out
+
+    app.callback(*outputs, *inputs, State(f"{p}-store", "data"), State("hidden-controls", "data"), State("narrow", "data"),
+                 prevent_initial_call=True)(serve)
+    # A GIF trains and draws 24 frames (seconds): the button spins meanwhile.
+    app.callback(Output(f"{p}-download", "data"), Output(f"{p}-export-message", "children"), Input(f"{p}-export", "n_clicks"),
+                 State(f"{p}-export-format", "value"), State(f"{p}-store", "data"), prevent_initial_call=True,
+                 running=[(Output(f"{p}-export", "loading"), True, False)])(
+        controls.guarded(lambda n, fmt, st: export_file(mode, n, fmt, st), 2))
