@@ -1,23 +1,28 @@
-"""The figure exporter: the catalogue of notes-ready figures, written atomically, plus a gallery.
+"""The figure exporter: the catalogue of notes-ready figures, a run's own figures, written
+atomically, plus a gallery.
 
 Every figure is drawn by ``plot_mpl`` from ``curves`` data, i.e. from the registry's own
-functions. Output is deterministic (no dates, fixed SVG ids), so committed figures do not churn.
+functions; a run's figures from the records its run folder holds. Output is deterministic (no
+dates, fixed SVG ids), so committed figures do not churn.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import pickle
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import repeat
 from pathlib import Path
 from typing import Callable
 
-from lossviz import curves, plot_mpl
+from lossviz import checks, curves, plot_mpl
 from lossviz.files import FIGURE_FORMATS, prepare_out_dir, write_atomic  # noqa: F401 - the exporter's API too
+from lossviz.presentation import sweep
 from lossviz.registry import activations, get, get_activation, get_loss, losses
 from lossviz.registry import parse_params  # noqa: F401 - the exporter's API too
-
-from lossviz.render import DEFAULT_DPI, check_options, render, settle_layout, usable_cores  # noqa: F401 - the exporter's API too
-from lossviz.render import METADATA as _METADATA
+from lossviz.render import DEFAULT_DPI, METADATA, render, settle_layout  # noqa: F401 - the exporter's API too
 
 FORMATS = FIGURE_FORMATS
 DEFAULT_FORMATS = ("png", "svg")
@@ -30,7 +35,11 @@ _OWN_FIGURE = {("softmax", "temperature"): "softmax_temperature", ("general", "a
 
 @dataclass(frozen=True)
 class FigureEntry:
-    """One figure of the catalogue: its file stem, what it shows, and how to draw it."""
+    """One figure of the catalogue: its file stem, what it shows, and how to draw it.
+
+    ``build`` (and ``gif``) should pickle (a module-level function, or a ``functools.partial``
+    of one with plain data), so that a large set is drawn in a process pool; a set with one that
+    does not is drawn in the calling process (the same bytes)."""
 
     stem: str
     title: str
@@ -46,11 +55,43 @@ def default_out_dir() -> Path:
     return root / "figures" if (root / "pyproject.toml").is_file() else Path.cwd() / "figures"
 
 
-def _sweep_values(param) -> tuple[float, ...]:
-    if param.sweep:
-        return param.sweep
-    lo, hi = param.slider_range
-    return tuple(lo + (hi - lo) * i / 3 for i in range(4))
+# The catalogue's drawings: module-level, so that an entry's build pickles (see FigureEntry).
+
+def _loss(name: str, params: dict | None):
+    return plot_mpl.loss_figure(curves.loss_curve(name, params))
+
+
+def _overlay(names: tuple[str, ...], params: dict):
+    return plot_mpl.overlay_figure([curves.loss_curve(n, params.get(n), x_range=(-4, 4)) for n in names])
+
+
+def _activation(name: str, params: dict | None):
+    return plot_mpl.activation_figure(curves.activation_curve(name, params))
+
+
+def _activation_grid(names: tuple[str, ...], params: dict):
+    return plot_mpl.activation_grid_figure([curves.activation_curve(n, params.get(n)) for n in names])
+
+
+def _temperature():
+    return plot_mpl.temperature_figure(TEMPERATURE_LOGITS, curves.temperature_sweep(TEMPERATURE_LOGITS, TEMPERATURES))
+
+
+def _overflow():
+    return plot_mpl.overflow_figure(curves.overflow_curve(OVERFLOW_LOGITS), OVERFLOW_LOGITS)
+
+
+def _surrogates(params: dict):
+    return plot_mpl.surrogate_figure(curves.margin_view([(n, {**params.get(n, {}), **p}) for n, p in curves.SURROGATES]))
+
+
+def _robust_family(scale: float):
+    return plot_mpl.robust_family_figure(curves.robust_family(scale=scale))
+
+
+def _sweep(name: str, param: str, values: tuple[float, ...], params: dict | None, loss: bool):
+    make = curves.loss_curve if loss else curves.activation_curve
+    return plot_mpl.sweep_figure([make(name, {**(params or {}), param: v}) for v in values], param)
 
 
 def catalogue(params: dict[str, dict] | None = None, *, playground: bool = False) -> list[FigureEntry]:
@@ -61,65 +102,39 @@ def catalogue(params: dict[str, dict] | None = None, *, playground: bool = False
         get(name).resolve(p)  # unknown names / parameters / ranges fail before drawing
     out: list[FigureEntry] = []
 
-    regression = [n for n in losses() if get_loss(n).kind == "regression"]
+    regression = tuple(n for n in losses() if get_loss(n).kind == "regression")
     for name in losses():
         spec = get_loss(name)
-        out.append(FigureEntry(
-            f"loss_{name}", spec.title, spec.formula.value, (name,),
-            lambda n=name: plot_mpl.loss_figure(curves.loss_curve(n, params.get(n))),
-        ))
-
-    def overlay():
-        return plot_mpl.overlay_figure([curves.loss_curve(n, params.get(n), x_range=(-4, 4)) for n in regression])
-
+        out.append(FigureEntry(f"loss_{name}", spec.title, spec.formula.value, (name,), partial(_loss, name, params.get(name))))
     out.append(FigureEntry("losses_regression", "Regression losses compared: value, gradient, likelihood",
-                           "", tuple(regression), overlay))
+                           "", regression, partial(_overlay, regression, params)))
 
     for name in activations():
         spec = get_activation(name)
-        out.append(FigureEntry(
-            f"activation_{name}", spec.title, spec.formula.value, (name,),
-            lambda n=name: plot_mpl.activation_figure(curves.activation_curve(n, params.get(n))),
-        ))
-    out.append(FigureEntry(
-        "activations_grid", "All activations and their derivatives", "", tuple(activations()),
-        lambda: plot_mpl.activation_grid_figure([curves.activation_curve(n, params.get(n)) for n in activations()]),
-    ))
+        out.append(FigureEntry(f"activation_{name}", spec.title, spec.formula.value, (name,),
+                               partial(_activation, name, params.get(name))))
+    out.append(FigureEntry("activations_grid", "All activations and their derivatives", "", tuple(activations()),
+                           partial(_activation_grid, tuple(activations()), params)))
 
-    out.append(FigureEntry(
-        "softmax_temperature", "Softmax probabilities at several temperatures",
-        get_activation("softmax").formula.value, ("softmax",),
-        lambda: plot_mpl.temperature_figure(TEMPERATURE_LOGITS, curves.temperature_sweep(TEMPERATURE_LOGITS, TEMPERATURES)),
-    ))
-    out.append(FigureEntry(
-        "cross_entropy_overflow", "Naive vs stable cross-entropy as logits grow",
-        get_loss("cross_entropy").formula.value, ("cross_entropy",),
-        lambda: plot_mpl.overflow_figure(curves.overflow_curve(OVERFLOW_LOGITS), OVERFLOW_LOGITS),
-    ))
-
+    out.append(FigureEntry("softmax_temperature", "Softmax probabilities at several temperatures",
+                           get_activation("softmax").formula.value, ("softmax",), _temperature))
+    out.append(FigureEntry("cross_entropy_overflow", "Naive vs stable cross-entropy as logits grow",
+                           get_loss("cross_entropy").formula.value, ("cross_entropy",), _overflow))
     out.append(FigureEntry(
         "surrogate_losses", "Classification losses against the margin: the surrogate losses and the 0-1 loss",
-        "m = o_y - \\max_{i \\ne y} o_i", tuple(dict.fromkeys(n for n, _ in curves.SURROGATES)),
-        lambda: plot_mpl.surrogate_figure(curves.margin_view(
-            [(n, {**params.get(n, {}), **p}) for n, p in curves.SURROGATES])),
-    ))
+        "m = o_y - \\max_{i \\ne y} o_i", tuple(dict.fromkeys(n for n, _ in curves.SURROGATES)), partial(_surrogates, params)))
     out.append(FigureEntry(
         "robust_family", "Barron's general robust loss: loss, gradient and density across alpha",
-        get_loss("general").formula.value, ("general",),
-        lambda: plot_mpl.robust_family_figure(curves.robust_family(scale=params.get("general", {}).get("scale", 1.0))),
-    ))
+        get_loss("general").formula.value, ("general",), partial(_robust_family, params.get("general", {}).get("scale", 1.0))))
 
     for name in losses() + activations():
         spec = get(name)
         for p in spec.params:
             if (name, p.name) in _OWN_FIGURE:
                 continue
-            make = curves.loss_curve if name in losses() else curves.activation_curve
             out.append(FigureEntry(
                 f"sweep_{name}_{p.name}", f"{spec.title} at several values of {p.name}", spec.formula.value, (name,),
-                lambda n=name, p=p, make=make: plot_mpl.sweep_figure(
-                    [make(n, {**params.get(n, {}), p.name: v}) for v in _sweep_values(p)], p.name),
-            ))
+                partial(_sweep, name, p.name, sweep(name, p.name), params.get(name), name in losses())))
     if playground:
         out += playground_entries()
     return out
@@ -131,45 +146,68 @@ PLAYGROUND_CLASSIFICATION = ("cross_entropy", "hinge", "focal", "l2")
 PLAYGROUND_STEPS = {"circle": 400, "xor": 400, "gaussian": 200, "spiral": 1500, "moons": 400}
 
 
+_WAVE_TITLE = "A small MLP fitted with each loss to a wave with 15 % outliers"
+
+
+def _regression_outliers():
+    from lossviz import toy
+
+    data = toy.line_data(40, outlier_frac=0.2, outlier_size=6.0, seed=0)
+    setup = toy.regression_setup(data, PLAYGROUND_REGRESSION, lr=0.05)
+    frame = toy.run(setup, 2000, every=2000)[-1]
+    return plot_mpl.toy_regression_figure(frame, data, "A line fitted with each loss to points with 20 % outliers")
+
+
+def _wave_setup():
+    from lossviz import toy
+
+    frac, size, noise, shape, _ = toy.REGRESSION_PRESETS["wave with outliers (MLP)"]
+    data = toy.line_data(40, outlier_frac=frac, outlier_size=size, noise=noise, seed=0, shape=shape)
+    return toy.regression_setup(data, PLAYGROUND_REGRESSION, hidden=toy.REGRESSION_MLP, activation="tanh", lr=0.05)
+
+
+def _wave():
+    from lossviz import toy
+
+    setup = _wave_setup()
+    return plot_mpl.toy_regression_figure(toy.run(setup, 3000, every=3000)[-1], setup.data, _WAVE_TITLE)
+
+
+def _wave_gif() -> bytes:
+    return toy_gif(_wave_setup(), 3000 // GIF_FRAMES, title=_WAVE_TITLE)
+
+
+def _boundaries_setup(name: str):
+    from lossviz import toy
+
+    data = toy.points_data(name, 400, noise=0.05, seed=0)
+    return toy.classification_setup(data, PLAYGROUND_CLASSIFICATION, hidden=(8, 8), lr=0.1, batch_size=10)
+
+
+def _boundaries(name: str):
+    from lossviz import toy
+
+    setup, steps = _boundaries_setup(name), PLAYGROUND_STEPS[name]
+    return plot_mpl.toy_boundaries_figure(toy.run(setup, steps, every=steps)[-1], setup.data)
+
+
+def _boundaries_gif(name: str) -> bytes:
+    return toy_gif(_boundaries_setup(name), PLAYGROUND_STEPS[name] // GIF_FRAMES)
+
+
 def playground_entries() -> list[FigureEntry]:
     """Regression with outliers per loss, and the decision maps per loss for each 2-D set."""
     from lossviz import toy
 
-    def regression():
-        data = toy.line_data(40, outlier_frac=0.2, outlier_size=6.0, seed=0)
-        setup = toy.regression_setup(data, PLAYGROUND_REGRESSION, lr=0.05)
-        frame = toy.run(setup, 2000, every=2000)[-1]
-        return plot_mpl.toy_regression_figure(frame, data, "A line fitted with each loss to points with 20 % outliers")
-
-    def wave_setup():
-        frac, size, noise, shape, _ = toy.REGRESSION_PRESETS["wave with outliers (MLP)"]
-        data = toy.line_data(40, outlier_frac=frac, outlier_size=size, noise=noise, seed=0, shape=shape)
-        return toy.regression_setup(data, PLAYGROUND_REGRESSION, hidden=toy.REGRESSION_MLP, activation="tanh", lr=0.05)
-
-    wave_title = "A small MLP fitted with each loss to a wave with 15 % outliers"
-
-    def wave():
-        setup = wave_setup()
-        return plot_mpl.toy_regression_figure(toy.run(setup, 3000, every=3000)[-1], setup.data, wave_title)
-
-    def boundaries_setup(name: str):
-        data = toy.points_data(name, 400, noise=0.05, seed=0)
-        return toy.classification_setup(data, PLAYGROUND_CLASSIFICATION, hidden=(8, 8), lr=0.1, batch_size=10)
-
-    def boundaries(name: str):
-        setup, steps = boundaries_setup(name), PLAYGROUND_STEPS[name]
-        return plot_mpl.toy_boundaries_figure(toy.run(setup, steps, every=steps)[-1], setup.data)
-
     # "playground" among the names: `lossviz figures --playground --only playground` draws just these.
     out = [FigureEntry("playground_regression_outliers", "Regression with outliers: each loss's fit and each point's pull",
-                       "", ("playground", *PLAYGROUND_REGRESSION), regression),
+                       "", ("playground", *PLAYGROUND_REGRESSION), _regression_outliers),
            FigureEntry("playground_regression_wave", "A wave with outliers: each loss's MLP fit and each point's pull",
-                       "", ("playground", *PLAYGROUND_REGRESSION), wave,
-                       gif=lambda: toy_gif(wave_setup(), 3000 // GIF_FRAMES, title=wave_title))]
+                       "", ("playground", *PLAYGROUND_REGRESSION), _wave, gif=_wave_gif)]
     for name in toy.DATASETS:
         out.append(FigureEntry(f"playground_boundaries_{name}", f"Decision maps per loss on {name}", "",
-                               ("playground", *PLAYGROUND_CLASSIFICATION), lambda n=name: boundaries(n),
-                               gif=(lambda n=name: toy_gif(boundaries_setup(n), PLAYGROUND_STEPS[n] // GIF_FRAMES)) if name == "spiral" else None))
+                               ("playground", *PLAYGROUND_CLASSIFICATION), partial(_boundaries, name),
+                               gif=partial(_boundaries_gif, name) if name == "spiral" else None))
     return out
 
 
@@ -197,7 +235,7 @@ def toy_gif(setup, speed: int, frames: int | None = None, dpi: int = 60, title: 
     for _ in range(GIF_FRAMES if frames is None else frames):
         fig = draw(frame_of(setup, state), setup.data, title)
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi, metadata=_METADATA["png"])
+        fig.savefig(buf, format="png", dpi=dpi, metadata=METADATA["png"])
         images.append(Image.open(io.BytesIO(buf.getvalue())).convert("P", palette=Image.ADAPTIVE))
         state = toy.advance(setup, state, speed)
     out = io.BytesIO()
@@ -216,6 +254,14 @@ def select(entries: list[FigureEntry], only: list[str] | None) -> list[FigureEnt
     return [e for e in entries if e.stem in only or set(e.names) & set(only)]
 
 
+def check_options(formats, dpi: int, style: str = "light") -> tuple[tuple[str, ...], int]:
+    """The formats (none twice) and dpi, checked through ``lossviz.checks`` before anything is
+    drawn; ``ValueError`` naming the first value the exporter cannot use."""
+    formats = tuple(dict.fromkeys(checks.choice(f, "format", FORMATS) for f in formats))
+    checks.choice(style, "style", plot_mpl.STYLES)
+    return formats, checks.integer(dpi, "dpi", 30, 1200)
+
+
 def export(entries: list[FigureEntry], out: Path, *, formats=DEFAULT_FORMATS, dpi: int = DEFAULT_DPI,
            style: str = "light", index: bool = True) -> list[Path]:
     """Draw ``entries`` and write each in every format; returns the written paths.
@@ -223,18 +269,22 @@ def export(entries: list[FigureEntry], out: Path, *, formats=DEFAULT_FORMATS, dp
     All figures are rendered in memory before the first file is written, so a failure while
     drawing leaves the folder as it was.
     """
-    check_options(formats, dpi)
+    formats, dpi = check_options(formats, dpi, style)
     out = prepare_out_dir(out)
     rendered: dict[Path, bytes] = {}
-    with plot_mpl.style(style):
-        for e, files in zip(entries, _render_all(entries, tuple(formats), dpi)):
-            for fmt, data in zip((*formats, "gif"), files):  # the animation, where there is one, comes last
-                rendered[out / f"{e.stem}.{fmt}"] = data
+    for e, files in zip(entries, _render_all(entries, formats, dpi, style)):
+        for fmt, data in zip((*formats, "gif"), files):  # the animation, where there is one, comes last
+            rendered[out / f"{e.stem}.{fmt}"] = data
     if index:
         rendered[out / "index.md"] = gallery(entries, formats).encode()
     for path, data in rendered.items():
         write_atomic(path, data)
     return list(rendered)
+
+
+# A pool pays from about this many figures: its processes start by importing torch and
+# matplotlib (~2.5 s), one figure in three formats takes ~0.45 s to draw.
+POOL_FROM = 12
 
 
 def _render_entry(entry: FigureEntry, formats: tuple[str, ...], dpi: int) -> list[bytes]:
@@ -244,18 +294,102 @@ def _render_entry(entry: FigureEntry, formats: tuple[str, ...], dpi: int) -> lis
     return [render(fig, fmt, dpi) for fmt in formats] + ([entry.gif()] if entry.gif else [])
 
 
-def _render_all(entries: list[FigureEntry], formats: tuple[str, ...], dpi: int) -> list[list[bytes]]:
-    """Every entry drawn and rendered in every format, in order. Figures are independent and
-    matplotlib draws on one core, so they are drawn by renderer processes, one per core, forked
-    here: they inherit the entries (closures, which do not pickle) and the style in force (the
-    same bytes: rendering is deterministic)."""
-    import functools
+def _render_in_worker(entry: FigureEntry, formats: tuple[str, ...], dpi: int, style: str, rc: dict) -> list[bytes]:
+    """``_render_entry`` in a pool process, under the caller's rcParams and style: the bytes the
+    caller would have drawn itself."""
+    from matplotlib import rc_context
 
-    from lossviz.render import Renderers
+    with rc_context(rc), plot_mpl.style(style):
+        return _render_entry(entry, formats, dpi)
 
-    jobs = [functools.partial(_render_entry, e, formats, dpi) for e in entries]
-    with Renderers(min(len(entries), usable_cores()), warm=False, inherited=jobs) as renderers:
-        return renderers.run_all(jobs)
+
+def _one_torch_thread() -> None:
+    """A pool process draws on one core (the pool has one process per core)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _picklable(entries: list[FigureEntry]) -> bool:
+    try:
+        pickle.dumps([(e.build, e.gif) for e in entries])
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return False
+    return True
+
+
+def _render_all(entries: list[FigureEntry], formats: tuple[str, ...], dpi: int, style: str) -> list[list[bytes]]:
+    """Every entry drawn and rendered in every format, in order: here, or, for a large set on a
+    machine with several cores, by a process pool, one process per core (matplotlib draws on
+    one core). The pool's processes come from a forkserver (a fresh, single-threaded process
+    that has imported this module once), never forked from this one, which may run threads
+    (torch's, a web server's). Either way the bytes are the same: rendering is deterministic."""
+    n = min(len(entries), usable_cores())
+    if len(entries) < POOL_FROM or n < 2 or not _picklable(entries):
+        with plot_mpl.style(style):
+            return [_render_entry(e, formats, dpi) for e in entries]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from matplotlib import rcParams
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    with ProcessPoolExecutor(n, mp_context=context, initializer=_one_torch_thread) as pool:
+        return list(pool.map(_render_in_worker, entries, repeat(formats), repeat(dpi), repeat(style), repeat(dict(rcParams))))
+
+
+# --- a run's own figures ----------------------------------------------------------------------
+
+
+def run_title(config) -> str:
+    """The title of a run's comparison figure: the data, the model and the training settings."""
+    from lossviz.train.models import get_model
+
+    model = get_model(config.model).title
+    if config.hidden:
+        model += f" ({'-'.join(map(str, config.hidden))} {config.activation})"
+    seeds = f", {config.seeds} seeds (mean ± std)" if config.seeds > 1 else ""
+    wd = f", weight decay {config.weight_decay:g}" if config.weight_decay else ""
+    return f"Fashion-MNIST, {model}, lr {config.lr:g}, batch {config.batch_size}{wd}{seeds}"
+
+
+def run_entries(run: Path, classes: tuple[str, ...] | None = None) -> list[FigureEntry]:
+    """A run folder's own figures, from its records: the curves of every loss ("comparison")
+    and, where the run kept test images, the prediction grid ("predictions"), labelled with
+    ``classes`` (default: Fashion-MNIST's). ``RunError`` for a folder with nothing to draw."""
+    from lossviz.train import runs
+
+    run = Path(run)
+    config, metrics = runs.read_run(run)
+    if not metrics:
+        raise runs.RunError(f"{run} has no finished epoch yet")
+    by_loss = runs.curves_by_loss(metrics, config)
+    entries = [FigureEntry("comparison", run_title(config), "", tuple(config.losses), partial(
+        plot_mpl.training_figure, by_loss, title=run_title(config), same_as=runs.coinciding(by_loss)))]
+    grid = runs.read_prediction_grid(run)
+    if grid is not None and grid.get("images"):
+        if classes is None:
+            from lossviz.data import CLASSES as classes
+        entries.append(FigureEntry("predictions", "Test images and each loss's prediction", "", tuple(grid["pred"]),
+                                   partial(plot_mpl.predictions_figure, grid, classes)))
+    return entries
+
+
+def run_figures(run: Path, *, out: Path | None = None, formats=("png", "svg"), dpi: int = DEFAULT_DPI,
+                style: str = "light") -> list[Path]:
+    """Draw a run's own figures (``run_entries``) into ``run/figures`` (or ``out``); returns the
+    paths. ``lossviz compare`` calls it once the run is finished; the trainer never draws."""
+    return export(run_entries(run), Path(out) if out is not None else Path(run) / "figures",
+                  formats=formats, dpi=dpi, style=style, index=False)
 
 
 def gallery(entries: list[FigureEntry], formats) -> str:

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 
 def get(name: str):
-    """The registry's spec of a loss or activation, imported on first use: this module loads
-    without torch, so that processes that draw a run's figures start in a fraction of a second."""
+    """The registry's spec of a loss or activation, imported on first use (a run's figures need
+    no registry spec: they draw without loading torch)."""
     from lossviz.registry import get as registry_get
 
     return registry_get(name)
@@ -309,7 +309,7 @@ def training_figure(by_loss: dict, title: str = "", same_as: dict[str, str] | No
     """Per loss, curves of loss (train and test) / train acc / test acc against the epoch (mean
     +- std band). ``same_as`` {loss: loss it repeats}: such curves get their own dash and
     marker and say so in the legend, so a curve hidden under another stays visible.
-    ``colors`` {loss: colour}: ``style.color_of``'s, given where the registry is not loaded."""
+    ``colors`` {loss: colour}: default ``style.color_of``'s."""
     same_as = same_as or {}
     colors = colors or {name: color_of(name) for name in by_loss}
     fig, axes = _new_figure(ncols=3, size=(12.8, 3.9))
@@ -337,13 +337,10 @@ def training_figure(by_loss: dict, title: str = "", same_as: dict[str, str] | No
     return fig
 
 
-def predictions_figure(grid: dict, max_losses: int = 4, classes: tuple[str, ...] | None = None) -> Figure:
+def predictions_figure(grid: dict, classes: tuple[str, ...], max_losses: int = 4) -> Figure:
     """d2l's ``predict_ch3`` grid: test images with the true label and each loss's guess, each
     guess coloured by its own correctness (green right, red wrong). ``classes``: the class
-    names (default: Fashion-MNIST's, ``lossviz.data.CLASSES``)."""
-    if classes is None:
-        from lossviz.data import CLASSES as classes
-
+    names, indexed by label (the caller's data set: ``lossviz.data.CLASSES`` for Fashion-MNIST)."""
     images, labels = grid["images"], grid["labels"]
     preds = dict(list(grid["pred"].items())[:max_losses])
     n = len(images)

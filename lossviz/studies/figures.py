@@ -1,10 +1,21 @@
-"""The study figures of a run folder or a study folder, written through the exporter."""
+"""The figures of a run folder (its own and its studies') or of a study folder, written through
+the exporter."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from lossviz import export
+
+# Every figure the studies draw, (stem, title): the exporter writes them into a folder's
+# figures/, the explorer's Training page shows them from there.
+STUDY_FIGURES = (("noise", "Test accuracy against label-noise rate"),
+                 ("reliability", "Reliability diagrams per loss"),
+                 ("landscape_2d", "Loss on a 2-D slice"),
+                 ("landscape_3d", "Own loss on a 2-D slice, 3-D"),
+                 ("landscape_1d", "Loss from initial to trained weights"))
+TITLES = dict(STUDY_FIGURES)
 
 
 def study_entries(folder: Path) -> list[export.FigureEntry]:
@@ -16,20 +27,18 @@ def study_entries(folder: Path) -> list[export.FigureEntry]:
     entries = []
     if (folder / noise.STUDY_FILE).is_file():
         summary = noise.summarize_noise(folder)
-        curves = noise.rate_curves(folder)
-        entries.append(export.FigureEntry("noise", "Test accuracy against label-noise rate", "", tuple(summary["losses"]),
-                                          lambda: plots.noise_figure(summary, curves)))
+        entries.append(export.FigureEntry("noise", TITLES["noise"], "", tuple(summary["losses"]),
+                                          partial(plots.noise_figure, summary, noise.rate_curves(folder))))
     if (folder / "config.json").is_file():
         results = calibration.read_calibration(folder)
         if results is not None:
-            entries.append(export.FigureEntry("reliability", "Reliability diagrams per loss", "", tuple(results["losses"]),
-                                              lambda: plots.reliability_figure(results)))
+            entries.append(export.FigureEntry("reliability", TITLES["reliability"], "", tuple(results["losses"]),
+                                              partial(plots.reliability_figure, results)))
         ls = landscape.read_landscape(folder)
         if ls is not None:
-            for stem, title, build in (("landscape_2d", "Loss on a 2-D slice", plots.landscape_2d_figure),
-                                       ("landscape_3d", "Own loss on a 2-D slice, 3-D", plots.landscape_3d_figure),
-                                       ("landscape_1d", "Loss from initial to trained weights", plots.landscape_1d_figure)):
-                entries.append(export.FigureEntry(stem, title, "", ls.losses, lambda b=build: b(ls)))
+            for stem, build in (("landscape_2d", plots.landscape_2d_figure), ("landscape_3d", plots.landscape_3d_figure),
+                                ("landscape_1d", plots.landscape_1d_figure)):
+                entries.append(export.FigureEntry(stem, TITLES[stem], "", ls.losses, partial(build, ls)))
     return entries
 
 
@@ -40,13 +49,11 @@ def export_figures(folder: Path, *, out: Path | None = None, formats=("png", "sv
     from lossviz.train import runs
 
     folder = Path(folder)
-    written = []
     is_run = (folder / "config.json").is_file()
     entries = study_entries(folder)
     if not is_run and not entries:
         raise runs.RunError(f"{folder} is neither a lossviz run folder (no config.json) nor a study folder (no study.json)")
     if is_run:
-        written += runs.export_run_figures(folder, out=out, formats=formats, dpi=dpi, style=style)
-    if entries:
-        written += export.export(entries, out or folder / "figures", formats=formats, dpi=dpi, style=style, index=False)
-    return written
+        entries = export.run_entries(folder) + entries
+    return export.export(entries, out if out is not None else folder / "figures", formats=formats, dpi=dpi, style=style,
+                         index=False)

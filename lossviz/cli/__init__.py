@@ -1,0 +1,51 @@
+"""The ``lossviz`` command: a thin shell over the library's functions, one module per command.
+
+    shell.py     what the commands share: the one-line error, torch loaded with Ctrl-C held back
+    listing.py   lossviz list
+    figures.py   lossviz figures
+    compare.py   lossviz compare (train, then draw the run's figures through the exporter)
+    studies.py   lossviz study noise | calibration, lossviz landscape
+    explore.py   lossviz explore
+
+Arguments are parsed (and --help answered) before torch is imported. A user mistake prints one
+line ``lossviz: error: ...`` and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lossviz.cli import compare, explore, figures, listing, studies
+from lossviz.cli.compare import compare_config as _compare_config  # noqa: F401 - the Training page's tests use it
+from lossviz.cli.shell import Parser, UsageError, load_torch  # noqa: F401 - the CLI's API too
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="lossviz", description="See how losses and activations behave, and what they do to training.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    listing.add_parser(sub)
+    figures.add_parser(sub)
+    compare.add_parser(sub)
+    studies.add_parsers(sub)
+    explore.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status (2 for a user mistake, 130 when interrupted)."""
+    try:
+        args = build_parser().parse_args(argv)  # (a Ctrl-C while the parser is built: "interrupted" too)
+        return args.func(args)
+    except (UsageError, ValueError, FileNotFoundError) as e:
+        print(f"lossviz: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lossviz: interrupted", file=sys.stderr)
+        return 130
+
+
+def run() -> None:
+    """The ``lossviz`` console command."""
+    sys.exit(main())

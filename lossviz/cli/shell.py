@@ -1,0 +1,86 @@
+"""What every ``lossviz`` command shares: the one-line usage error, the parser that raises it,
+torch loaded with Ctrl-C held back, the figure formats option and the progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from lossviz import checks
+from lossviz.files import FIGURE_FORMATS  # (not lossviz.export: that imports matplotlib and torch)
+from lossviz.train.config import csv
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for: reported in one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one clear line instead of usage + message
+        raise UsageError(message)
+
+
+def typed(parse):
+    """An argparse ``type`` from a parse function: its ValueError text becomes argparse's
+    one-line message (argparse would otherwise say only "invalid value")."""
+    def parsed(text: str):
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    parsed.__name__ = parse.__name__
+    return parsed
+
+
+def figure_formats(text: str, *, allow_none: bool = False) -> tuple[str, ...]:
+    """``"png,svg"`` -> ("png", "svg"); every name checked, none twice; "none" -> () where allowed."""
+    names = csv(text)
+    if not names:
+        raise UsageError(f"no format given in {text!r}; choose among {', '.join(FIGURE_FORMATS)}" + (" or none" if allow_none else ""))
+    if allow_none and len(names) == 1 and names[0].lower() == "none":
+        return ()
+    for name in names:
+        checks.choice(name, "format", FIGURE_FORMATS + (("none",) if allow_none else ()))
+    if "none" in names:
+        raise UsageError(f"format none cannot be combined with others, got {text!r}")
+    return tuple(dict.fromkeys(names))
+
+
+def out_path(text: str | None, what: str = "--out"):
+    """``--out``'s folder (None when not given); a one-line error for an empty path."""
+    return None if text is None else checks.path(text, what)
+
+
+def load_torch() -> None:
+    """Import torch with Ctrl-C held back until it has loaded, then honoured.
+
+    torch's import swallows a KeyboardInterrupt raised inside some of the imports it makes
+    (numpy's, at ~0.8 s here) and goes on with that module half loaded: the command then
+    either ignored the Ctrl-C and ran to the end, or failed later with an AttributeError
+    from numpy. A plain SIGINT handler notes the Ctrl-C during the 1.5 s import (the
+    previous handler is put back right after), and the command then stops cleanly."""
+    import signal
+    import threading
+
+    if "torch" in sys.modules or threading.current_thread() is not threading.main_thread():
+        import torch  # noqa: F401
+        return
+    pressed = []
+    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
+    try:
+        import torch  # noqa: F401
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
+
+
+def progress(total: int, done: int, unit: str = "batch"):
+    """A tqdm bar on a terminal (or with LOSSVIZ_PROGRESS=1); None otherwise."""
+    if not sys.stderr.isatty() and os.environ.get("LOSSVIZ_PROGRESS") != "1":
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, unit=unit, file=sys.stderr, dynamic_ncols=True)
