@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from lossviz.losses import cross_entropy_naive
+from lossviz.numerics.classification import cross_entropy_naive
 from lossviz.registry import get, get_activation, get_loss
 
 DEFAULT_RANGE = (-3.0, 3.0)

@@ -1,22 +1,24 @@
 """Spec dataclasses for losses and activations: parameters with ranges, formulas, validation.
 
-The numerical modules (`losses`, `activations`) declare one spec per function; `registry`
-collects them. Nothing here knows about plotting, files or the command line.
+The numerical families (``lossviz.numerics``) declare one spec beside each function pair;
+``registry`` collects them. Nothing here knows about plotting, files, sliders or the command
+line (how a parameter is shown lives in ``presentation``).
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import torch
 
+from lossviz import checks
+
 
 @dataclass(frozen=True)
 class Param:
-    """One hyperparameter: its default, the allowed range, and the range a slider should offer."""
+    """One hyperparameter: its default and its allowed range."""
 
     name: str
     default: float
@@ -25,10 +27,6 @@ class Param:
     description: str
     low_open: bool = False
     high_open: bool = False
-    ui_low: float | None = None  # slider range (finite); defaults to the allowed range
-    ui_high: float | None = None
-    ui_step: float = 0.05
-    sweep: tuple[float, ...] = ()  # values a parameter-sweep figure draws
     # True where the function itself gives a value beyond the input dtype's range its limiting
     # meaning (Huber's delta above float16's 65504: quadratic everywhere; a temperature that
     # rounds to 0: the argmax). Otherwise such a value is refused for that dtype (``check_dtype``).
@@ -37,40 +35,18 @@ class Param:
     @property
     def range_text(self) -> str:
         """The allowed range in interval notation, e.g. ``(0, inf)``."""
-        left = "(" if self.low_open else "["
-        right = ")" if self.high_open else "]"
-        return f"{left}{_fmt(self.low)}, {_fmt(self.high)}{right}"
-
-    @property
-    def slider_range(self) -> tuple[float, float]:
-        lo = self.ui_low if self.ui_low is not None else self.low
-        hi = self.ui_high if self.ui_high is not None else self.high
-        return float(lo), float(hi)
+        return checks.interval(self.low, self.high, low_open=self.low_open, high_open=self.high_open)
 
     def validate(self, value: object, owner: str = "") -> float:
         """Return ``value`` as a float, or raise ``ValueError`` naming the parameter and range.
 
         Accepts Python and numpy real numbers (``np.float32(0.5)``) and one-element tensors;
-        refuses booleans, strings, None and integers too large for a float.
+        refuses booleans, strings, None and integers too large for a float (``checks.number``).
+        An infinite value passes where the range includes it (Barron's alpha = -inf).
         """
         where = f"{owner}.{self.name}" if owner else self.name
-        is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)  # np.bool_ is not Real
-        is_scalar_tensor = (isinstance(value, torch.Tensor) and value.numel() == 1
-                            and not value.is_complex() and value.dtype != torch.bool)
-        if not (is_number or is_scalar_tensor):
-            raise ValueError(
-                f"{where} must be a number in {self.range_text}, got {value!r}"
-            )
-        try:
-            x = float(value)
-        except OverflowError:  # e.g. 10**400: a Python int beyond every float
-            raise ValueError(f"{where} must be in {self.range_text} and fit in a float, got an integer with "
-                             f"{len(str(abs(int(value))))} digits") from None
-        too_low = x <= self.low if self.low_open else x < self.low
-        too_high = x >= self.high if self.high_open else x > self.high
-        if math.isnan(x) or too_low or too_high:
-            raise ValueError(f"{where} must be in {self.range_text}, got {x!r}")
-        return x
+        return checks.number(value, where, self.low, self.high, low_open=self.low_open, high_open=self.high_open,
+                             finite=False)
 
     def check_dtype(self, value: float, dtype: torch.dtype, owner: str = "") -> None:
         """``ValueError`` if ``value`` (already validated) has no faithful meaning in ``dtype``.
@@ -90,12 +66,6 @@ class Param:
         zero_excluded = (self.low == 0 and self.low_open) or (self.high == 0 and self.high_open)
         if zero_excluded and value != 0 and abs(value) <= info.smallest_normal * info.eps / 2:
             raise ValueError(f"{where}={value:g} rounds to 0 in {dtype}; use a larger value or a wider dtype")
-
-
-def _fmt(x: float) -> str:
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return f"{x:g}"
 
 
 @dataclass(frozen=True)
@@ -118,6 +88,7 @@ class _Spec:
     formula: Formula
     params: tuple[Param, ...] = ()
     summary: str = ""
+    grad_source: str = "closed form"  # or "autograd": the derivative of an entry registered without one
 
     def param(self, name: str) -> Param:
         for p in self.params:

@@ -27,10 +27,12 @@ def skip_or_fail(reason: str):
 
 def param_settings(spec) -> list[dict]:
     """Defaults, plus each parameter at both ends of its slider range and at its sweep values."""
+    from lossviz.presentation import slider, sweep
+
     out = [{}]
     for p in spec.params:
-        lo, hi = p.slider_range
-        out += [{p.name: v} for v in dict.fromkeys((lo, hi, *p.sweep))]
+        lo, hi, _ = slider(spec.name, p.name)
+        out += [{p.name: v} for v in dict.fromkeys((lo, hi, *sweep(spec.name, p.name)))]
     return out
 
 
@@ -38,8 +40,11 @@ def param_strategy(spec):
     """Hypothesis: a dict of parameter values drawn from each parameter's slider range."""
     from hypothesis import strategies as st
 
+    from lossviz.presentation import slider
+
+    ranges = {p.name: slider(spec.name, p.name)[:2] for p in spec.params}
     return st.fixed_dictionaries({
-        p.name: st.floats(*p.slider_range, allow_nan=False, exclude_min=p.low_open and p.slider_range[0] == p.low)
+        p.name: st.floats(*ranges[p.name], allow_nan=False, exclude_min=p.low_open and ranges[p.name][0] == p.low)
         for p in spec.params
     })
 

@@ -25,7 +25,7 @@ def _toy_loss_grad(pred, target, *, width=1.0):
 TOY_LOSS = LossSpec(
     name="toy_cubic", title="Toy cubic loss", summary="A throwaway entry for this test.",
     formula=Formula(value="|r|^3 / w", grad="3 r |r| / w", mathtext="$|r|^3 / w$"),
-    params=(Param("width", 1.0, 0.0, math.inf, "divides the loss", low_open=True, high_open=True, ui_low=0.5, ui_high=2.0),),
+    params=(Param("width", 1.0, 0.0, math.inf, "divides the loss", low_open=True, high_open=True),),
     value_fn=_toy_loss, grad_fn=_toy_loss_grad,
 )
 TOY_ACTIVATION = ActivationSpec(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 import lossviz
-from lossviz import curves, export, plot_mpl
+from lossviz import curves, export, plot_mpl, presentation
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,7 +72,7 @@ def test_param_override_reaches_the_drawing():
 def test_sweep_draws_each_value():
     fig = entry("sweep_huber_delta").build()
     lines = lines_by_gid(fig)
-    for i, delta in enumerate(lossviz.get_loss("huber").param("delta").sweep):
+    for i, delta in enumerate(presentation.sweep("huber", "delta")):
         assert lines[f"huber-grad-{i}"].get_ydata().max() == pytest.approx(min(delta, 3.0))
 
 
@@ -178,7 +179,7 @@ def _cli(*args, cwd=None):
         (["--only", "swishy"], "unknown figure or name 'swishy'"),
         (["--param", "huber.delta"], "malformed --param"),
         (["--param", "huber.delta=abc"], "is not a number"),
-        (["--param", "huber.delta=-1"], r"huber.delta must be in \(0, inf\)"),
+        (["--param", "huber.delta=-1"], r"huber.delta must be a number in \(0, inf\)"),
         (["--param", "huber.beta=1"], "has no parameter 'beta'"),
         (["--param", "mse.delta=1"], "unknown loss or activation 'mse'"),
         (["--format", "gif"], "unknown format 'gif'"),
@@ -314,7 +315,7 @@ def test_new_sweeps_in_the_catalogue():
     assert "sweep_general_alpha" not in stems  # robust_family is its sweep
     fig = entry("sweep_focal_gamma").build()
     lines = lines_by_gid(fig)
-    for i, gamma in enumerate(lossviz.get_loss("focal").param("gamma").sweep):
+    for i, gamma in enumerate(presentation.sweep("focal", "gamma")):
         c = curves.loss_curve("focal", {"gamma": gamma})
         np.testing.assert_allclose(lines[f"focal-value-{i}"].get_ydata(), c.series["value"], rtol=1e-12)
 
@@ -325,7 +326,7 @@ def test_prediction_grid_draws_each_guess_with_its_own_correctness():
     rng = np.random.default_rng(0)
     grid = {"images": rng.integers(0, 255, (8, 28, 28)).tolist(), "labels": [0, 1, 2, 3, 4, 5, 6, 7],
             "pred": {"cross_entropy": [0, 1, 2, 3, 4, 5, 6, 0], "l1": [9, 1, 2, 3, 4, 5, 6, 7]}}
-    fig = plot_mpl.predictions_figure(grid)
+    fig = plot_mpl.predictions_figure(grid, CLASSES)  # class names are data: the caller's
     texts = {t.get_gid(): t for ax in fig.axes for t in ax.texts}
     for i, label in enumerate(grid["labels"]):
         assert texts[f"true-{i}"].get_text() == CLASSES[label]
@@ -369,90 +370,31 @@ def _run_curves():
             for name, acc in (("cross_entropy", 0.8), ("l2", 0.7))}
 
 
-_BUILT_HERE: list = []  # the builds that ran in the test's process (not in a renderer)
+def test_a_pool_draws_the_bytes_drawn_here(tmp_path):
+    """A large set is drawn by a process pool: every file is the bytes drawn in this process,
+    under this process's rcParams and style (a figure of each kind, a trained playground one,
+    a run's two, every format)."""
+    from matplotlib import rc_context
+
+    stems = ("loss_huber", "sweep_huber_delta", "surrogate_losses", "robust_family", "activations_grid")
+    entries = [entry(s) for s in stems] + [e for e in export.playground_entries() if e.stem == "playground_boundaries_gaussian"]
+    entries += [export.FigureEntry("p", "", "", (), functools.partial(plot_mpl.predictions_figure, _run_grid(), tuple("abcdefghij"))),
+                export.FigureEntry("t", "", "", (), functools.partial(plot_mpl.training_figure, _run_curves()))]
+    with rc_context({"axes.grid": False, "font.size": 9}):  # a caller's own settings reach the pool too
+        here = export.export(entries, tmp_path / "here", formats=("png", "svg", "pdf"), style="dark", processes=1)
+        pooled = export.export(entries, tmp_path / "pool", formats=("png", "svg", "pdf"), style="dark", processes=2)
+    assert [p.name for p in here] == [p.name for p in pooled] and len(here) == 3 * len(entries) + 1
+    for a, b in zip(here, pooled):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    plain = export.export(entries[:1], tmp_path / "plain", formats=("svg",), processes=1)
+    assert plain[0].read_bytes() != (tmp_path / "here" / "loss_huber.svg").read_bytes()  # the rc and style did count
 
 
-class _Counted:
-    """A build that notes in ``_BUILT_HERE`` when it runs in the process that made it."""
-
-    def __init__(self, build):
-        import os
-
-        self.build, self.parent = build, os.getpid()
-
-    def __call__(self):
-        import os
-
-        if os.getpid() == self.parent:
-            _BUILT_HERE.append(self)
-        return self.build()
-
-
-class _DiesInARenderer(_Counted):
-    """A build that ends the renderer process drawing it (and draws normally in the test's)."""
-
-    def __init__(self, parent: int | None = None):
-        super().__init__(lambda: plot_mpl.predictions_figure(_run_grid()))
-        self.parent = parent or self.parent
-
-    def __call__(self):
-        import os
-
-        if os.getpid() != self.parent:
-            os._exit(3)
-        return super().__call__()
-
-    def __reduce__(self):  # travels without its drawing (a closure): a renderer only dies of it
-        return (_DiesInARenderer, (self.parent,))
-
-
-def test_renderers_draw_the_bytes_drawn_here():
-    """Figures drawn by renderer processes (the run's figures in `lossviz compare`) are the bytes
-    drawn in this process; what cannot travel (a lambda), fails there or kills its renderer is
-    drawn here, and nothing else is. In a fresh process: a pytest-xdist worker runs threads, and
-    renderers are not forked from a process with other threads (``render.can_fork``)."""
-    from lossviz import render
-
-    if render.usable_cores() < 2:
-        pytest.skip("one core: no renderer processes, every figure is drawn in the caller")
-    res = subprocess.run([sys.executable, "-c", "from tests.test_figures import _check_renderers; _check_renderers(); print('ok')"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0 and res.stdout.split() == ["ok"], res.stderr
-
-
-def _check_renderers():
-    from lossviz import render
-    from lossviz.style import color_of
-
-    builds = [_Counted(render.Plot("predictions_figure", (_run_grid(),))),
-              _Counted(render.Plot("training_figure", (_run_curves(),), {"colors": {n: color_of(n) for n in _run_curves()}})),
-              _Counted(lambda: plot_mpl.predictions_figure(_run_grid(), max_losses=1))]
-    here = [render.draw(b, ("png", "svg")) for b in builds]
-    _BUILT_HERE.clear()
-    with render.Renderers(2) as renderers:
-        assert len(renderers._conns) == 2
-        assert renderers.draw_all(builds, ("png", "svg")) == here
-        assert _BUILT_HERE == [builds[2]]
-        with pytest.raises(ValueError, match="no colour"):  # a build that fails fails here too, with its own error
-            renderers.draw_all([render.Plot("training_figure", ({"x": {}},))], ("png",))
-        _BUILT_HERE.clear()
-        renderers._procs[0].terminate()  # the first renderer ended: it ends the one it forked
-        renderers._procs[0].join()
-        assert renderers.draw_all(builds[:2], ("png",)) == [h[:1] for h in here[:2]]
-        assert _BUILT_HERE == builds[:2]
-    with render.Renderers(2) as renderers:  # a renderer that dies while drawing: its figure is drawn here
-        dies = _DiesInARenderer()
-        expected = render.draw(dies, ("png",))
-        _BUILT_HERE.clear()
-        assert renderers.draw_all([dies, builds[0]], ("png",)) == [expected, here[0][:1]]
-        assert _BUILT_HERE == [dies] and len(renderers._conns) == 1  # the other renderer drew builds[0]
-    import functools
-
-    jobs = [functools.partial(render.draw, _Counted(lambda: plot_mpl.predictions_figure(_run_grid())), ("png",)) for _ in range(3)]
-    with render.Renderers(2, warm=False, inherited=jobs) as renderers:  # the exporter's way: closures held from the fork
-        _BUILT_HERE.clear()
-        assert renderers.run_all(jobs) == [here[0][:1]] * 3
-        assert _BUILT_HERE == []
+def test_entries_that_do_not_pickle_are_drawn_here(tmp_path):
+    entries = [export.FigureEntry(f"p{i}", "", "", (), lambda: plot_mpl.predictions_figure(_run_grid(), tuple("abcdefghij")))
+               for i in range(2)]
+    written = export.export(entries, tmp_path, formats=("png",), processes=2, index=False)
+    assert [p.name for p in written] == ["p0.png", "p1.png"] and written[0].read_bytes() == written[1].read_bytes()
 
 
 def test_svg_is_laid_out_as_the_png_whatever_comes_first():
@@ -468,27 +410,6 @@ def test_svg_is_laid_out_as_the_png_whatever_comes_first():
     fig = entry("loss_huber").build()
     export.render(fig, "png")
     assert geometry(export.render(fig, "svg")) == geometry(alone)
-
-
-def test_a_runs_figures_are_drawn_without_matplotlib_or_torch_in_renderers(tmp_path):
-    """`lossviz compare` starts its renderers before torch: the figure modules they load need no
-    torch, and the parent, which has torch, never loads matplotlib for the run's figures."""
-    code = "import sys\nfrom lossviz import plot_mpl, render, style\nprint('torch' in sys.modules)"
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert res.stdout.split() == ["False"], res.stderr
-    code = ("import sys\n"
-            "from lossviz import render\n"
-            "r = render.Renderers(2)\n"
-            "import torch\n"
-            f"grid = {_run_grid()!r}\n"
-            f"paths = render.write_figures({{'p': render.Plot('predictions_figure', (grid,), {{'classes': tuple('abcdefghij')}})}},"
-            f" {str(tmp_path)!r}, formats=('png',), renderers=r)\n"
-            "r.close()\n"
-            "print(len(paths), 'matplotlib' in sys.modules)\n")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.split() == ["1", "False"]
-    assert (tmp_path / "p.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_training_figure_ticks_whole_epochs():

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lossviz
-from lossviz.losses import cross_entropy_naive, general_partition
+from lossviz.numerics.classification import cross_entropy_naive
+from lossviz.numerics.robust import general_partition
 from tests.conftest import param_settings, param_strategy
 
 REGRESSION = [n for n in lossviz.losses() if lossviz.get_loss(n).kind == "regression"]

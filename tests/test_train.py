@@ -15,7 +15,7 @@ import torch
 
 import lossviz
 from lossviz import train
-from lossviz.train import loop, models, parallel, runs
+from lossviz.train import loop, models, runs
 from lossviz.cli import main
 from lossviz.data import load_fashion_mnist
 from tests.clirun import cli_in_process
@@ -76,7 +76,7 @@ def test_closed_form_gradients_equal_autograd(kind, hidden, activation, target):
         torch.testing.assert_close(ours[k], ref[k], rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("kind", lossviz.models())
+@pytest.mark.parametrize("kind", train.model_names())
 def test_sgd_step_equals_the_gradient_step(kind):
     """The training path (update written straight into the weights) moves each model by -step_m * gradient."""
     config = train.TrainConfig(losses=("cross_entropy", "l2", "huber"), model=kind).validate()
@@ -95,27 +95,23 @@ def test_sgd_step_equals_the_gradient_step(kind):
     assert torch.equal(model.select(1)["w1"], models.StackedModel(kind, before).select(1)["w1"])
 
 
-@pytest.mark.skipif(models.onednn_kernel() is None, reason="torch has no oneDNN linear kernel here")
 @pytest.mark.parametrize("rows", [1, 96, 256])
-def test_onednn_products_equal_torch(rows, monkeypatch):
-    """The fast kernel computes the same products as torch's own, on the training shapes
-    (forced on: whether it is used depends on a speed measurement of this machine)."""
-    monkeypatch.setattr(models, "_onednn_linear", models.onednn_kernel)
+def test_products_are_torchs_own(rows):
+    """One product kernel, by rule: torch.nn.functional.linear and addmm_, bit for bit, on the
+    training shapes (a strided d_out, as the trainer passes it)."""
     g = torch.Generator().manual_seed(rows)
     x, w, b = torch.rand(rows, 784, generator=g), torch.randn(40, 784, generator=g), torch.randn(40, generator=g)
     d = torch.randn(rows, 40, generator=g)
-    assert models._fast(x, w) is not None  # float32 on the CPU takes the fast path
-    # Sums of 784 products of size ~1: float32 rounding differs by ~1e-5 between kernels.
-    torch.testing.assert_close(models.linear(x, w, b), torch.nn.functional.linear(x, w, b), rtol=1e-5, atol=1e-4)
-    want = w - d.T @ x
-    models.sub_weight_grad_(w, d.T.contiguous().T, x)  # a strided d_out, as the trainer passes
-    torch.testing.assert_close(w, want, rtol=1e-5, atol=1e-4)
-    assert models._fast(x.double(), w.double()) is None and models._fast(x.requires_grad_(), w) is None
+    assert torch.equal(models.linear(x, w, b), torch.nn.functional.linear(x, w, b))
+    want = w.clone().addmm_(d.T, x, alpha=-1)
+    models.sub_weight_grad_(w, d.T.contiguous().T, x)
+    assert torch.equal(w, want)
+    assert not hasattr(models, "onednn_kernel") and not (ROOT / "lossviz" / "train" / "kernels.py").exists()
 
 
-@pytest.mark.parametrize("kind", lossviz.models())
+@pytest.mark.parametrize("kind", train.model_names())
 def test_float32_training_step_matches_float64(kind):
-    """The float32 step (oneDNN products where available) moves the weights as float64 does."""
+    """The float32 step moves the weights as float64 does."""
     config = train.TrainConfig(losses=("cross_entropy", "l1", "huber"), model=kind).validate()
     m64 = models.init_model(kind, 3, hidden=(32,) if kind == "mlp" else None, seed=2, dtype=torch.float64)
     x, y = perturbed_batch(m64, seed=5, n=64, scale=0.2)
@@ -208,78 +204,77 @@ def test_side_by_side_equals_training_alone(toy):
     torch.testing.assert_close(finals[2]["w1"][1], finals[1]["w1"][0], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", lossviz.models())
-def test_worker_processes_give_the_same_training(toy, kind, monkeypatch):
-    """Losses split between forked processes train exactly as in one process."""
-    cfg = train.TrainConfig(losses=("cross_entropy", "l2", "l1"), model=kind, epochs=2, batch_size=64).validate()
-    used = []
-    real = parallel.compare_in_groups
-    monkeypatch.setattr(parallel, "compare_in_groups", lambda *a: used.append(a[-1]) or real(*a))
+def _numbers(records) -> list[dict]:
+    """Every field of the records but the wall time: what a configuration alone decides."""
+    return [{k: v for k, v in r.to_dict().items() if k != "seconds"} for r in records]
+
+
+@pytest.mark.parametrize("kind", train.model_names())
+def test_the_thread_count_does_not_change_the_numbers(toy, kind):
+    """The same config on 1 and on 2 intra-op threads: the same records and weights, bit for bit
+    (which is why ``threads`` is a runtime option and not a TrainConfig field)."""
+    cfg = train.TrainConfig(losses=("cross_entropy", "l2", "l1", "huber"), model=kind, epochs=2, batch_size=64).validate()
+    before = torch.get_num_threads()
     results = {}
-    for workers in (1, 2):
-        states = []
-        hist = train.compare(cfg, toy, on_epoch=lambda r, st: states.append(st), workers=workers)
-        results[workers] = (hist, states[-1])
-    assert used == [2]  # the second run did fork
-    (one, s1), (two, s2) = results[1], results[2]
-    assert [(r.loss, r.epoch) for r in one] == [(r.loss, r.epoch) for r in two]
-    for a, b in zip(one, two):
-        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5) and a.confusion == b.confusion
-    for k in s1.params:
-        torch.testing.assert_close(s2.params[k], s1.params[k], rtol=1e-5, atol=1e-6)
-    assert s1.test_pred == s2.test_pred and (s1.seed_index, s1.epoch) == (s2.seed_index, s2.epoch)
+    for threads in (1, 2):
+        seen, cks = [], []
+        hist = train.compare(cfg, toy, threads=threads, on_epoch=lambda r, c: (cks.append(c), seen.append(torch.get_num_threads())))
+        assert seen == [threads, threads] and torch.get_num_threads() == before  # set while training, then restored
+        results[threads] = (_numbers(hist), cks[-1].params)
+    assert results[1][0] == results[2][0]
+    assert all(torch.equal(results[1][1][k], results[2][1][k]) for k in results[1][1])
+    assert "threads" not in cfg.to_dict()
+    with pytest.raises(ValueError, match=r"threads must be an integer in \[1, 1024\]"):
+        train.compare(cfg, toy, threads=0)
 
 
-def test_worker_failure_is_reported(toy, monkeypatch):
-    real = loop.train_epoch
-
-    def fails_for_l2(model, config, *a, **k):
-        if config.losses == ("l2",):
-            raise ValueError("boom")
-        return real(model, config, *a, **k)
-
-    monkeypatch.setattr(loop, "train_epoch", fails_for_l2)  # the forked worker inherits it
-    cfg = train.TrainConfig(losses=("cross_entropy", "l2"), epochs=1, batch_size=64).validate()
-    with pytest.raises(RuntimeError, match="a training worker failed: ValueError: boom"):
-        train.compare(cfg, toy, workers=2)
+def test_training_runs_on_one_thread_by_default(toy):
+    cfg = train.TrainConfig(losses=("cross_entropy",), epochs=1, batch_size=64).validate()
+    seen = []
+    train.compare(cfg, toy, on_epoch=lambda r, c: seen.append(torch.get_num_threads()))
+    assert seen == [train.DEFAULT_THREADS] == [1]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes are forked on Linux only")
-def test_worker_ends_when_its_parent_is_killed(tmp_path, toy):
-    """A killed main process leaves no worker training on (its pipe breaks at the next epoch)."""
-    out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "lossviz.cli", "compare", "--data-root", str(tmp_path / "data"),
-                             "--losses", "cross_entropy,l2", "--epochs", "10000", "--workers", "2", "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not ((out / "metrics.jsonl").is_file() and (out / "metrics.jsonl").stat().st_size) and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-    def workers() -> list[str]:  # other processes whose command line names this run folder
-        found = []
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-            try:
-                if str(out).encode() in cmdline.read_bytes() and cmdline.parent.name != str(proc.pid):
-                    found.append(cmdline.parent.name)
-            except OSError:  # ended meanwhile
-                pass
-        return found
-
-    assert workers(), "the run should have a worker process"
-    proc.kill()
-    proc.wait()
-    deadline = time.monotonic() + 10
-    while workers() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not workers()
+_FRESH_RUN = """
+import json, sys, torch
+sys.path.insert(0, {root!r})
+torch.set_num_threads({threads})
+x = torch.randn(600, 600)
+(x @ x).sum()  # this process's thread pool is up, with its own thread count
+from lossviz import train
+from lossviz.data import load_fashion_mnist
+data = load_fashion_mnist({data!r}, allow_download=False)
+cfg = train.TrainConfig(losses=("cross_entropy", "l2", "l1", "huber"), model={model!r}, hidden={hidden!r}, epochs=2,
+                        train_subset={subset!r}, test_subset={subset!r}).validate()
+print(json.dumps([{{k: v for k, v in r.to_dict().items() if k != "seconds"}} for r in train.compare(cfg, data)]))
+"""
 
 
-def test_losses_split_into_contiguous_groups():
-    cfg = train.TrainConfig(losses=("cross_entropy", "l2", "l1", "huber")).validate()
-    assert parallel.groups(cfg, 2) == [("cross_entropy", "l2"), ("l1", "huber")]
-    assert parallel.groups(cfg, 3) == [("cross_entropy", "l2"), ("l1",), ("huber",)]
-    assert parallel.n_workers(cfg, torch.device("cpu"), 9) <= 4
-    assert parallel.n_workers(cfg, torch.device("cpu"), 1) == 1
+def _fresh_run(data, threads: int, env: dict, model: str = "softmax", hidden=None, subset=None):
+    import os
+
+    script = _FRESH_RUN.format(root=str(ROOT), threads=threads, data=str(data), model=model, hidden=hidden, subset=subset)
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, **env})
+    assert res.returncode == 0, res.stderr[-2000:]
+    return json.loads(res.stdout)
+
+
+@pytest.mark.parametrize("kind,hidden", [("softmax", None), ("mlp", (32,))])
+def test_two_fresh_processes_give_the_same_numbers(tmp_path, toy, kind, hidden):
+    """A run's numbers depend on its configuration alone: not on the process, its thread count
+    before training, or OMP_NUM_THREADS (every metric of metrics.jsonl but the wall time)."""
+    data = tmp_path / "data"
+    a = _fresh_run(data, 1, {"OMP_NUM_THREADS": "1"}, kind, hidden)
+    b = _fresh_run(data, 2, {"OMP_NUM_THREADS": "2"}, kind, hidden)
+    assert a == b and len(a) == 8 and all(r["status"] == "ok" for r in a)
+
+
+@pytest.mark.slow
+def test_two_fresh_processes_give_the_same_numbers_on_the_real_data(data_root):
+    a = _fresh_run(data_root, 1, {"OMP_NUM_THREADS": "1"}, subset=20000)
+    b = _fresh_run(data_root, 2, {"OMP_NUM_THREADS": "2"}, subset=20000)
+    assert a == b and len(a) == 8
 
 
 def test_loss_decreases_and_learns(toy):
@@ -308,6 +303,49 @@ def test_expected_calibration_error():
     # Bins: 0.9 (two right: acc 1, conf 0.9), 0.6 (wrong: acc 0, conf 0.6), 0.7 (right: acc 1, conf 0.7).
     want = 0.5 * 0.1 + 0.25 * 0.6 + 0.25 * 0.3
     assert train.expected_calibration_error(probs, labels) == pytest.approx(want)
+
+
+def _torchmetrics_ece(probs, labels, n_bins=15):
+    tm = pytest.importorskip("torchmetrics.functional.classification")
+    return tm.multiclass_calibration_error(probs, labels, num_classes=probs.shape[1], n_bins=n_bins, norm="l1").item()
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n_bins", [1, 10, 15])
+def test_ece_equals_torchmetrics_on_random_predictions(seed, n_bins):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(2000, 10, generator=g) * (1 + 3 * seed)
+    labels = torch.randint(0, 10, (2000,), generator=g)
+    labels[:1000] = logits[:1000].argmax(-1)  # some right, some wrong
+    probs = torch.softmax(logits, -1)
+    assert train.expected_calibration_error(probs, labels, n_bins) == pytest.approx(_torchmetrics_ece(probs, labels, n_bins), abs=1e-6)
+
+
+@pytest.mark.parametrize("n_bins", [10, 15])
+def test_ece_equals_torchmetrics_on_bin_edges_and_at_0_and_1(n_bins):
+    """Confidences exactly on the float32 bin edges (b / n_bins, including 1: a group of its own),
+    and just beside them; two classes, so the confidence is at least 1/2."""
+    edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float32)
+    conf = edges[edges >= 0.5]
+    conf = torch.cat([conf, torch.nextafter(conf, torch.tensor(0.0)), torch.nextafter(conf, torch.tensor(1.0)).clamp(max=1)])
+    conf = conf.repeat(7)
+    probs = torch.stack([conf, 1 - conf], 1)
+    labels = (torch.arange(len(conf)) % 3 == 0).long()  # right where the label is 0
+    assert train.expected_calibration_error(probs, labels, n_bins) == pytest.approx(_torchmetrics_ece(probs, labels, n_bins), abs=1e-6)
+    ones = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # confidence exactly 1, one of them wrong
+    assert train.expected_calibration_error(ones, torch.tensor([0, 1, 1]), n_bins) == pytest.approx(1 / 3)
+    assert _torchmetrics_ece(ones, torch.tensor([0, 1, 1]), n_bins) == pytest.approx(1 / 3)
+
+
+def test_ece_of_many_models_equals_each_alone():
+    """calibration_errors scores M columns in one pass, each as expected_calibration_error does."""
+    g = torch.Generator().manual_seed(5)
+    probs = torch.softmax(torch.randn(500, 3, 10, generator=g) * 2, -1)
+    labels = torch.randint(0, 10, (500,), generator=g)
+    conf, pred = probs.max(-1)
+    many = train.calibration_errors(conf, pred == labels[:, None])
+    for m in range(3):
+        assert many[m].item() == pytest.approx(train.expected_calibration_error(probs[:, m], labels), abs=1e-12)
 
 
 def _compare_cli(tmp_path, *extra):
@@ -403,19 +441,19 @@ def test_resume_refuses_weights_of_another_layout(toy):
         (["--losses", "cross_entropy,mse"], "unknown loss 'mse'"),
         (["--losses", "l2,l2"], "listed twice"),
         (["--epochs", "0"], "epochs must be an integer"),
-        (["--lr", "nan"], "lr must be a number"),
-        (["--lr", "-1"], "lr must be a number"),
+        (["--lr", "nan"], "lr must be a finite number"),
+        (["--lr", "-1"], "lr must be a finite number"),
         (["--batch-size", "x"], "invalid int value"),
         (["--activation", "softmax", "--model", "mlp"], "must be elementwise"),
         (["--device", "tpu"], "device"),
-        (["--workers", "0"], r"workers must be an integer in \[1, 1024\]"),
-        (["--param", "huber.delta=0"], r"huber.delta must be in \(0, inf\)"),
+        (["--threads", "0"], r"threads must be an integer in \[1, 1024\]"),
+        (["--param", "huber.delta=0"], r"huber.delta must be a number in \(0, inf\)"),
         (["--param", "l1.delta=1"], "has no parameter 'delta'"),
         (["--model", "cnn"], "unknown model 'cnn'; valid names: softmax, mlp"),
         (["--hidden", "64"], "softmax has no hidden layers"),
         (["--model", "mlp", "--hidden", "64,x"], "expected whole numbers"),
         (["--model", "mlp", "--hidden", "0"], "hidden must be"),
-        (["--weight-decay", "-1"], r"weight_decay must be a number in \[0"),
+        (["--weight-decay", "-1"], r"weight_decay must be a finite number in \[0"),
         (["--seed", "99999999999999999999"], "seed must be an integer"),
         (["--out", ""], "--out must name a folder"),
         (["--figures", "gif"], "unknown format 'gif'"),
@@ -436,7 +474,7 @@ def test_cli_bad_argument_through_the_console(tmp_path):
     """The cases above run in this process; one goes through a fresh interpreter, as typed."""
     res = subprocess.run([sys.executable, "-m", "lossviz.cli", "compare", "--data-root", str(tmp_path), "--out", str(tmp_path / "r"),
                           "--lr", "nan"], capture_output=True, text=True)
-    assert res.returncode == 2 and res.stderr.strip().splitlines() == ["lossviz: error: lr must be a number in (0, 10000), got nan"], res.stderr
+    assert res.returncode == 2 and res.stderr.strip().splitlines() == ["lossviz: error: lr must be a finite number in (0, 10000), got nan"], res.stderr
     assert not (tmp_path / "r").exists()
 
 
@@ -582,10 +620,10 @@ def test_figures_bad_format_leaves_nothing(tmp_path, fmt, message):
 
 
 def test_model_registry():
-    assert lossviz.models() == ["softmax", "mlp"]
-    assert lossviz.get_model("mlp").title == "Multilayer perceptron" and lossviz.get_model("softmax").hidden is None
+    assert train.model_names() == ["softmax", "mlp"]
+    assert train.get_model("mlp").title == "Multilayer perceptron" and train.get_model("softmax").hidden is None
     with pytest.raises(ValueError, match="unknown model 'cnn'; valid names: softmax, mlp"):
-        lossviz.get_model("cnn")
+        train.get_model("cnn")
     with pytest.raises(ValueError, match="unknown model"):
         train.TrainConfig(model="cnn").validate()
     assert train.TrainConfig(model="mlp", hidden=(64, 32)).validate().hidden == (64, 32)
@@ -604,11 +642,11 @@ def test_input_size_and_classes_come_from_the_data():
     toy2d = SimpleNamespace(train_images=x, train_labels=y, test_images=x[:100], test_labels=y[:100])
     cfg = train.TrainConfig(losses=("cross_entropy", "l2"), model="mlp", hidden=(8, 8), epochs=3, batch_size=32, lr=0.5).validate()
     cks = []
-    hist = train.compare(cfg, toy2d, workers=1, on_epoch=lambda r, c: cks.append(c))
+    hist = train.compare(cfg, toy2d, on_epoch=lambda r, c: cks.append(c))
     assert cks[-1].params["w1"].shape == (2, 8, 2) and cks[-1].params["w3"].shape == (2, 3, 8)
     assert len(hist[-1].confusion) == 3
     softmax = train.TrainConfig(losses=("cross_entropy",), epochs=20, batch_size=32, lr=1.0).validate()
-    assert train.compare(softmax, toy2d, workers=1)[-1].test_acc > 0.6  # chance: about 0.45
+    assert train.compare(softmax, toy2d)[-1].test_acc > 0.6  # chance: about 0.45
 
 
 def test_default_comparison_has_no_identical_losses():
@@ -646,7 +684,7 @@ def test_weight_decay_shrinks_the_weights(toy):
     norms = []
     for cfg in (plain, decayed):
         cks = []
-        train.compare(cfg, toy, on_epoch=lambda r, c: cks.append(c), workers=1)
+        train.compare(cfg, toy, on_epoch=lambda r, c: cks.append(c))
         norms.append(cks[-1].params["w1"].norm().item())
     assert norms[1] < 0.9 * norms[0]
 
@@ -663,26 +701,3 @@ def test_explorer_installs_under_the_lossviz_name():
     assert "lossviz.explorer" in found and "lossviz.explorer.pages" in found and "lossviz.train" in found
     assert not [p for p in found if not p.startswith("lossviz")]
     assert not (root / "lossviz" / "explorer").is_symlink() and not (root / "apps").exists()
-
-
-def test_forked_groups_do_not_hang_after_this_process_used_its_thread_pool(tmp_path):
-    """GNU OpenMP is not fork-safe: a forked group that enters a parallel region with several
-    threads after the parent used its pool waits forever. 4 threads in the parent and 2 groups
-    gave each child 2 threads (a hang) before the groups were kept to one thread."""
-    script = f"""
-import sys, torch
-sys.path.insert(0, {str(ROOT)!r})
-torch.set_num_threads(4)
-x = torch.randn(1500, 1500)
-(x @ x).tanh().sum()  # this process's thread pool is up
-from lossviz import train
-from lossviz.data import load_fashion_mnist
-from tests.idx import write_fake_fashion_mnist
-from pathlib import Path
-data = load_fashion_mnist(write_fake_fashion_mnist(Path({str(tmp_path / 'data')!r}), n_train=1200, n_test=200), allow_download=False)
-cfg = train.TrainConfig(losses=("cross_entropy", "l2"), model="mlp", hidden=(256,), epochs=1, batch_size=256).validate()
-train.compare(cfg, data, workers=2)
-print("trained")
-"""
-    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0 and "trained" in res.stdout, res.stderr[-2000:]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from lossviz import stable
+from lossviz.numerics import stable
 from lossviz.train import models
 from lossviz.train.config import TrainConfig
 

@@ -9,6 +9,7 @@ from lossviz import curves, plot_mpl
 from lossviz.explorer import controls, figures, state
 from lossviz.explorer.pages.losses import check_range, label
 from lossviz.plot_plotly import vanishing_intervals
+from lossviz.presentation import slider
 from lossviz.registry import activations, get_activation
 from lossviz.style import color_of
 
@@ -32,8 +33,8 @@ def schema() -> list:
     fields = [state.Names("activations", "activations", tuple(names()), default),
               state.Number("xmin", "x from", -20, 20, 0.5, -6.0), state.Number("xmax", "x to", -20, 20, 0.5, 6.0)]
     for n, p in params():
-        lo, hi = p.slider_range
-        fields.append(state.Number(f"{n}.{p.name}", f"{n} {p.name}", lo, hi, p.ui_step, p.default))
+        lo, hi, step = slider(n, p.name)
+        fields.append(state.Number(f"{n}.{p.name}", f"{n} {p.name}", lo, hi, step, p.default))
     return fields + [state.Flag("vanish", f"shade where |f′| < {VANISH}"), state.Flag("present", "presentation")]
 
 

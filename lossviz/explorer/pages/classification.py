@@ -13,6 +13,7 @@ from dash import Output, dcc, html
 from lossviz import curves, plot_mpl
 from lossviz.explorer import controls, figures, state
 from lossviz.explorer.pages.losses import label
+from lossviz.presentation import slider
 from lossviz.registry import get_loss, losses
 from lossviz.style import color_of
 
@@ -34,8 +35,8 @@ def schema() -> list:
     fields = [state.Names("losses", "losses", tuple(names()), default),
               state.Number("classes", "classes (the others' logits at 0)", 2, 10, 1, 2)]
     for n, p in params():
-        lo, hi = p.slider_range
-        fields.append(state.Number(f"{n}.{p.name}", f"{n} {p.name}", lo, hi, p.ui_step, p.default))
+        lo, hi, step = slider(n, p.name)
+        fields.append(state.Number(f"{n}.{p.name}", f"{n} {p.name}", lo, hi, step, p.default))
     return fields + [state.Flag("zero_one", "the 0-1 loss", True), state.Flag("present", "presentation")]
 
 

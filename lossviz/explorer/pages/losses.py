@@ -8,6 +8,7 @@ from dash import Output, dcc
 from lossviz import curves, plot_mpl
 from lossviz.explorer import controls, figures, state
 from lossviz.explorer.state import Flag, Names, Number
+from lossviz.presentation import slider
 from lossviz.registry import get_loss, losses
 from lossviz.style import color_of
 
@@ -33,8 +34,8 @@ def schema() -> list:
               Number("xmin", "prediction from", -20, 20, 0.5, -3.0),
               Number("xmax", "prediction to", -20, 20, 0.5, 3.0)]
     for n, p in params():
-        lo, hi = p.slider_range
-        fields.append(Number(f"{n}.{p.name}", f"{n} {p.name}", lo, hi, p.ui_step, p.default))
+        lo, hi, step = slider(n, p.name)
+        fields.append(Number(f"{n}.{p.name}", f"{n} {p.name}", lo, hi, step, p.default))
     return fields + [Flag("normalized", "normalized likelihood"), Flag("present", "presentation")]
 
 

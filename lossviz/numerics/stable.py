@@ -1,4 +1,5 @@
-"""Numerically stable softmax and log-softmax over the last dimension, written out.
+"""Numerically stable softmax and log-softmax over the last dimension, written out; and the
+tests for parameters beyond what a dtype holds, shared by the loss families.
 
 Both subtract the row maximum m first: softmax(x) = exp(x - m) / sum exp(x - m), where every
 exponent is <= 0 (no overflow) and the sum is >= 1 (no division by zero, no log(0)).
@@ -26,3 +27,16 @@ def log_softmax(x: torch.Tensor) -> torch.Tensor:
     shifted = x - x.amax(-1, keepdim=True)
     # In place on ``shifted`` is safe for autograd too: no backward needs its values.
     return shifted.sub_(torch.log(torch.exp(shifted).sum(-1, keepdim=True)))
+
+
+# Parameters beyond what a dtype holds: the functions that give such a value its limiting
+# meaning (Huber's delta = 1e39 in float32: quadratic everywhere) test for it with these.
+def beyond(value: float, dtype: torch.dtype) -> bool:
+    """Whether a parameter is larger than any finite number of ``dtype`` (1e39 in float32)."""
+    return abs(value) > torch.finfo(dtype).max
+
+
+def rounds_to_zero(value: float, dtype: torch.dtype) -> bool:
+    """Whether a parameter is below half the dtype's smallest number (1e-50 in float32)."""
+    info = torch.finfo(dtype)
+    return abs(value) <= info.smallest_normal * info.eps / 2

@@ -1,7 +1,8 @@
 """Activations as plain torch functions: value and closed-form derivative.
 
 Elementwise activations return f'(x) with the shape of x. Softmax (over the last dimension)
-returns its full Jacobian. The ``ACTIVATIONS`` tuple at the bottom is the single list.
+returns its full Jacobian. Each activation's spec follows its two functions; ``ACTIVATIONS``
+at the bottom names them in registration order.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import math
 
 import torch
 
-from lossviz import stable
+from lossviz.numerics import stable
 from lossviz.spec import ActivationSpec, Formula, Param
 
 
@@ -22,6 +23,16 @@ def relu(x: torch.Tensor) -> torch.Tensor:
 def relu_grad(x: torch.Tensor) -> torch.Tensor:
     """1 for x > 0, else 0. At the kink x = 0 we take the subgradient 0, as torch does."""
     return (x > 0).to(x.dtype)
+
+
+RELU = ActivationSpec(
+    name="relu",
+    title="ReLU",
+    summary="max(x, 0): gradient 1 or 0, cheap, does not saturate for x > 0.",
+    formula=Formula(value="\\operatorname{ReLU}(x) = \\max(x, 0)", grad="\\frac{d}{dx} = \\begin{cases} 1 & x > 0 \\\\ 0 & x \\le 0 \\end{cases}", mathtext="$\\max(x, 0)$"),
+    value_fn=relu,
+    grad_fn=relu_grad,
+)
 
 
 def prelu(x: torch.Tensor, *, alpha: float = 0.25) -> torch.Tensor:
@@ -38,6 +49,19 @@ def prelu_grad(x: torch.Tensor, *, alpha: float = 0.25) -> torch.Tensor:
     return torch.where(x > 0, torch.ones_like(x), torch.full_like(x, alpha))
 
 
+PRELU = ActivationSpec(
+    name="prelu",
+    title="pReLU",
+    summary="ReLU with slope alpha for x <= 0, so negative inputs still pass a gradient.",
+    formula=Formula(value="\\operatorname{pReLU}(x) = \\max(0, x) + \\alpha \\min(0, x)", grad="\\frac{d}{dx} = \\begin{cases} 1 & x > 0 \\\\ \\alpha & x \\le 0 \\end{cases}", mathtext="$\\max(0, x) + \\alpha\\min(0, x)$"),
+    params=(
+        Param("alpha", 0.25, -math.inf, math.inf, "slope for negative inputs", low_open=True, high_open=True),
+    ),
+    value_fn=prelu,
+    grad_fn=prelu_grad,
+)
+
+
 def sigmoid(x: torch.Tensor) -> torch.Tensor:
     """1 / (1 + exp(-x)); torch's kernel picks exp(x) / (1 + exp(x)) for x < 0, so no overflow."""
     return torch.sigmoid(x)
@@ -49,6 +73,16 @@ def sigmoid_grad(x: torch.Tensor) -> torch.Tensor:
     return s * (1 - s)
 
 
+SIGMOID = ActivationSpec(
+    name="sigmoid",
+    title="Sigmoid",
+    summary="Squashes to (0, 1); derivative at most 1/4, vanishing for large |x|.",
+    formula=Formula(value="\\sigma(x) = \\frac{1}{1 + e^{-x}}", grad="\\frac{d}{dx} = \\sigma(x)(1 - \\sigma(x))", mathtext="$\\sigma(x) = 1/(1 + e^{-x})$"),
+    value_fn=sigmoid,
+    grad_fn=sigmoid_grad,
+)
+
+
 def tanh(x: torch.Tensor) -> torch.Tensor:
     """(1 - exp(-2x)) / (1 + exp(-2x)), via torch.tanh (saturates to +-1, never overflows)."""
     return torch.tanh(x)
@@ -58,6 +92,16 @@ def tanh_grad(x: torch.Tensor) -> torch.Tensor:
     """1 - tanh(x)^2."""
     t = torch.tanh(x)
     return 1 - t * t
+
+
+TANH = ActivationSpec(
+    name="tanh",
+    title="Tanh",
+    summary="Squashes to (-1, 1), zero-centred; derivative at most 1, vanishing for large |x|.",
+    formula=Formula(value="\\tanh(x) = \\frac{1 - e^{-2x}}{1 + e^{-2x}}", grad="\\frac{d}{dx} = 1 - \\tanh^2(x)", mathtext="$\\tanh(x) = (1 - e^{-2x})/(1 + e^{-2x})$"),
+    value_fn=tanh,
+    grad_fn=tanh_grad,
+)
 
 
 def _scaled_shifted(x: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -102,6 +146,21 @@ def softmax_grad(x: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
     return torch.where(jac == 0, jac, jac / temperature)
 
 
+SOFTMAX = ActivationSpec(
+    name="softmax",
+    title="Softmax",
+    summary="Turns a vector of logits into probabilities; temperature T sharpens or flattens.",
+    kind="vector",
+    formula=Formula(value="\\operatorname{softmax}(\\mathbf x)_i = \\frac{e^{x_i / T}}{\\sum_k e^{x_k / T}}", grad="\\frac{\\partial s_i}{\\partial x_j} = \\frac{s_i (\\delta_{ij} - s_j)}{T}", mathtext="$s_i = e^{x_i/T} / \\sum_k e^{x_k/T}$"),
+    params=(
+        Param("temperature", 1.0, 0.0, math.inf, "divides the logits before softmax",
+              low_open=True, high_open=True, extreme_ok=True),  # a T that rounds to 0 in the dtype gives the argmax, its limit
+    ),
+    value_fn=softmax,
+    grad_fn=softmax_grad,
+)
+
+
 # --- ReLU's smooth and leaky relatives --------------------------------------------------------
 
 
@@ -117,6 +176,19 @@ def leaky_relu(x: torch.Tensor, *, negative_slope: float = 0.01) -> torch.Tensor
 def leaky_relu_grad(x: torch.Tensor, *, negative_slope: float = 0.01) -> torch.Tensor:
     """1 for x > 0, negative_slope otherwise; at x = 0 we take negative_slope, as torch does."""
     return torch.where(x > 0, torch.ones_like(x), torch.full_like(x, negative_slope))
+
+
+LEAKY_RELU = ActivationSpec(
+    name="leaky_relu",
+    title="Leaky ReLU",
+    summary="ReLU with a small fixed slope for x <= 0, so no unit is ever completely dead.",
+    formula=Formula(value="\\operatorname{LeakyReLU}(x) = \\max(0, x) + a \\min(0, x)", grad="\\frac{d}{dx} = \\begin{cases} 1 & x > 0 \\\\ a & x \\le 0 \\end{cases}", mathtext="$\\max(0, x) + a\\min(0, x)$"),
+    params=(
+        Param("negative_slope", 0.01, -math.inf, math.inf, "slope a for negative inputs", low_open=True, high_open=True),
+    ),
+    value_fn=leaky_relu,
+    grad_fn=leaky_relu_grad,
+)
 
 
 def elu(x: torch.Tensor, *, alpha: float = 1.0) -> torch.Tensor:
@@ -142,6 +214,19 @@ _INV_SQRT2 = 1 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1 / math.sqrt(2.0 * math.pi)
 
 
+ELU = ActivationSpec(
+    name="elu",
+    title="ELU",
+    summary="x for x > 0, alpha (e^x - 1) below: smooth at 0 for alpha = 1, saturates at -alpha.",
+    formula=Formula(value="\\operatorname{ELU}(x) = \\begin{cases} x & x > 0 \\\\ \\alpha (e^x - 1) & x \\le 0 \\end{cases}", grad="\\frac{d}{dx} = \\begin{cases} 1 & x > 0 \\\\ \\alpha e^x & x \\le 0 \\end{cases}", mathtext="$x$ if $x > 0$, else $\\alpha(e^x - 1)$"),
+    params=(
+        Param("alpha", 1.0, 0.0, math.inf, "the negative saturation value is -alpha", high_open=True),
+    ),
+    value_fn=elu,
+    grad_fn=elu_grad,
+)
+
+
 def gelu(x: torch.Tensor) -> torch.Tensor:
     """x Phi(x), Phi the standard normal CDF (Hendrycks & Gimpel 2016), the exact erf form.
 
@@ -154,6 +239,16 @@ def gelu(x: torch.Tensor) -> torch.Tensor:
 def gelu_grad(x: torch.Tensor) -> torch.Tensor:
     """Phi(x) + x phi(x), phi the standard normal density."""
     return 0.5 * torch.erfc(-x * _INV_SQRT2) + x * _INV_SQRT_2PI * torch.exp(-0.5 * x * x)
+
+
+GELU = ActivationSpec(
+    name="gelu",
+    title="GELU",
+    summary="x Phi(x): the input weighted by how likely a standard normal is below it (BERT, GPT).",
+    formula=Formula(value="\\operatorname{GELU}(x) = x \\Phi(x) = \\tfrac{x}{2}\\big(1 + \\operatorname{erf}(x / \\sqrt 2)\\big)", grad="\\frac{d}{dx} = \\Phi(x) + x \\varphi(x)", mathtext="$x\\,\\Phi(x)$"),
+    value_fn=gelu,
+    grad_fn=gelu_grad,
+)
 
 
 _GELU_K = math.sqrt(2.0 / math.pi)
@@ -183,6 +278,16 @@ def gelu_tanh_grad(x: torch.Tensor) -> torch.Tensor:
     return s + 2 * c * s * (1 - s) * _GELU_K * (1 + 3 * _GELU_C * c * c)
 
 
+GELU_TANH = ActivationSpec(
+    name="gelu_tanh",
+    title="GELU (tanh approximation)",
+    summary="GELU with Phi approximated by tanh, as in GPT-2; within 5e-4 of the exact form.",
+    formula=Formula(value="\\tfrac{x}{2}\\big(1 + \\tanh u\\big),\\ u = \\sqrt{2/\\pi}\\,(x + 0.044715 x^3)", grad="\\frac{d}{dx} = \\tfrac12 (1 + \\tanh u) + \\tfrac{x}{2} (1 - \\tanh^2 u)\\, \\sqrt{2/\\pi}\\,(1 + 0.134145 x^2)", mathtext="$\\frac{x}{2}(1 + \\tanh u)$"),
+    value_fn=gelu_tanh,
+    grad_fn=gelu_tanh_grad,
+)
+
+
 def silu(x: torch.Tensor, *, beta: float = 1.0) -> torch.Tensor:
     """Swish x sigmoid(beta x) (Ramachandran et al. 2017); beta = 1 is SiLU (Elfwing et al.).
 
@@ -198,6 +303,19 @@ def silu_grad(x: torch.Tensor, *, beta: float = 1.0) -> torch.Tensor:
     """s + beta x s (1 - s), s = sigmoid(beta x)."""
     s = torch.sigmoid(beta * x)
     return s + beta * x * s * (1 - s)
+
+
+SILU = ActivationSpec(
+    name="silu",
+    title="SiLU / Swish",
+    summary="x sigmoid(beta x): smooth, non-monotonic dip below 0; beta = 1 is SiLU, large beta approaches ReLU.",
+    formula=Formula(value="\\operatorname{Swish}_\\beta(x) = x\\, \\sigma(\\beta x)", grad="\\frac{d}{dx} = \\sigma(\\beta x) + \\beta x\\, \\sigma(\\beta x)(1 - \\sigma(\\beta x))", mathtext="$x\\,\\sigma(\\beta x)$"),
+    params=(
+        Param("beta", 1.0, 0.0, math.inf, "sharpness of the sigmoid gate (0: x/2)", high_open=True),
+    ),
+    value_fn=silu,
+    grad_fn=silu_grad,
+)
 
 
 def softplus(x: torch.Tensor, *, beta: float = 1.0) -> torch.Tensor:
@@ -219,6 +337,19 @@ def softplus_grad(x: torch.Tensor, *, beta: float = 1.0) -> torch.Tensor:
     return torch.sigmoid(beta * x)
 
 
+SOFTPLUS = ActivationSpec(
+    name="softplus",
+    title="Softplus",
+    summary="(1/beta) log(1 + e^(beta x)): a smooth ReLU whose derivative is the sigmoid.",
+    formula=Formula(value="\\operatorname{softplus}_\\beta(x) = \\tfrac{1}{\\beta} \\log(1 + e^{\\beta x})", grad="\\frac{d}{dx} = \\sigma(\\beta x)", mathtext="$\\frac{1}{\\beta}\\log(1 + e^{\\beta x})$"),
+    params=(
+        Param("beta", 1.0, 0.0, math.inf, "sharpness (large: close to ReLU)", low_open=True, high_open=True),
+    ),
+    value_fn=softplus,
+    grad_fn=softplus_grad,
+)
+
+
 def mish(x: torch.Tensor) -> torch.Tensor:
     """x tanh(softplus(x)) (Misra 2019)."""
     return x * torch.tanh(softplus(x))
@@ -230,127 +361,15 @@ def mish_grad(x: torch.Tensor) -> torch.Tensor:
     return t + x * (1 - t * t) * torch.sigmoid(x)
 
 
-ACTIVATIONS: tuple[ActivationSpec, ...] = (
-    ActivationSpec(
-        name="relu",
-        title="ReLU",
-        summary="max(x, 0): gradient 1 or 0, cheap, does not saturate for x > 0.",
-        formula=Formula(value="\\operatorname{ReLU}(x) = \\max(x, 0)", grad="\\frac{d}{dx} = \\begin{cases} 1 & x > 0 \\\\ 0 & x \\le 0 \\end{cases}", mathtext="$\\max(x, 0)$"),
-        value_fn=relu,
-        grad_fn=relu_grad,
-    ),
-    ActivationSpec(
-        name="prelu",
-        title="pReLU",
-        summary="ReLU with slope alpha for x <= 0, so negative inputs still pass a gradient.",
-        formula=Formula(value="\\operatorname{pReLU}(x) = \\max(0, x) + \\alpha \\min(0, x)", grad="\\frac{d}{dx} = \\begin{cases} 1 & x > 0 \\\\ \\alpha & x \\le 0 \\end{cases}", mathtext="$\\max(0, x) + \\alpha\\min(0, x)$"),
-        params=(
-            Param("alpha", 0.25, -math.inf, math.inf, "slope for negative inputs",
-                  low_open=True, high_open=True, ui_low=-0.5, ui_high=1.0, ui_step=0.01, sweep=(0.0, 0.1, 0.25, 0.5)),
-        ),
-        value_fn=prelu,
-        grad_fn=prelu_grad,
-    ),
-    ActivationSpec(
-        name="sigmoid",
-        title="Sigmoid",
-        summary="Squashes to (0, 1); derivative at most 1/4, vanishing for large |x|.",
-        formula=Formula(value="\\sigma(x) = \\frac{1}{1 + e^{-x}}", grad="\\frac{d}{dx} = \\sigma(x)(1 - \\sigma(x))", mathtext="$\\sigma(x) = 1/(1 + e^{-x})$"),
-        value_fn=sigmoid,
-        grad_fn=sigmoid_grad,
-    ),
-    ActivationSpec(
-        name="tanh",
-        title="Tanh",
-        summary="Squashes to (-1, 1), zero-centred; derivative at most 1, vanishing for large |x|.",
-        formula=Formula(value="\\tanh(x) = \\frac{1 - e^{-2x}}{1 + e^{-2x}}", grad="\\frac{d}{dx} = 1 - \\tanh^2(x)", mathtext="$\\tanh(x) = (1 - e^{-2x})/(1 + e^{-2x})$"),
-        value_fn=tanh,
-        grad_fn=tanh_grad,
-    ),
-    ActivationSpec(
-        name="softmax",
-        title="Softmax",
-        summary="Turns a vector of logits into probabilities; temperature T sharpens or flattens.",
-        kind="vector",
-        formula=Formula(value="\\operatorname{softmax}(\\mathbf x)_i = \\frac{e^{x_i / T}}{\\sum_k e^{x_k / T}}", grad="\\frac{\\partial s_i}{\\partial x_j} = \\frac{s_i (\\delta_{ij} - s_j)}{T}", mathtext="$s_i = e^{x_i/T} / \\sum_k e^{x_k/T}$"),
-        params=(
-            Param("temperature", 1.0, 0.0, math.inf, "divides the logits before softmax",
-                  low_open=True, high_open=True, ui_low=0.1, ui_high=5.0, sweep=(0.5, 1.0, 2.0),
-                  extreme_ok=True),  # a T that rounds to 0 in the dtype gives the argmax, its limit
-        ),
-        value_fn=softmax,
-        grad_fn=softmax_grad,
-    ),
-    ActivationSpec(
-        name="leaky_relu",
-        title="Leaky ReLU",
-        summary="ReLU with a small fixed slope for x <= 0, so no unit is ever completely dead.",
-        formula=Formula(value="\\operatorname{LeakyReLU}(x) = \\max(0, x) + a \\min(0, x)", grad="\\frac{d}{dx} = \\begin{cases} 1 & x > 0 \\\\ a & x \\le 0 \\end{cases}", mathtext="$\\max(0, x) + a\\min(0, x)$"),
-        params=(
-            Param("negative_slope", 0.01, -math.inf, math.inf, "slope a for negative inputs",
-                  low_open=True, high_open=True, ui_low=0.0, ui_high=0.5, ui_step=0.01, sweep=(0.0, 0.01, 0.1, 0.3)),
-        ),
-        value_fn=leaky_relu,
-        grad_fn=leaky_relu_grad,
-    ),
-    ActivationSpec(
-        name="elu",
-        title="ELU",
-        summary="x for x > 0, alpha (e^x - 1) below: smooth at 0 for alpha = 1, saturates at -alpha.",
-        formula=Formula(value="\\operatorname{ELU}(x) = \\begin{cases} x & x > 0 \\\\ \\alpha (e^x - 1) & x \\le 0 \\end{cases}", grad="\\frac{d}{dx} = \\begin{cases} 1 & x > 0 \\\\ \\alpha e^x & x \\le 0 \\end{cases}", mathtext="$x$ if $x > 0$, else $\\alpha(e^x - 1)$"),
-        params=(
-            Param("alpha", 1.0, 0.0, math.inf, "the negative saturation value is -alpha",
-                  high_open=True, ui_low=0.0, ui_high=2.0, sweep=(0.5, 1.0, 2.0)),
-        ),
-        value_fn=elu,
-        grad_fn=elu_grad,
-    ),
-    ActivationSpec(
-        name="gelu",
-        title="GELU",
-        summary="x Phi(x): the input weighted by how likely a standard normal is below it (BERT, GPT).",
-        formula=Formula(value="\\operatorname{GELU}(x) = x \\Phi(x) = \\tfrac{x}{2}\\big(1 + \\operatorname{erf}(x / \\sqrt 2)\\big)", grad="\\frac{d}{dx} = \\Phi(x) + x \\varphi(x)", mathtext="$x\\,\\Phi(x)$"),
-        value_fn=gelu,
-        grad_fn=gelu_grad,
-    ),
-    ActivationSpec(
-        name="gelu_tanh",
-        title="GELU (tanh approximation)",
-        summary="GELU with Phi approximated by tanh, as in GPT-2; within 5e-4 of the exact form.",
-        formula=Formula(value="\\tfrac{x}{2}\\big(1 + \\tanh u\\big),\\ u = \\sqrt{2/\\pi}\\,(x + 0.044715 x^3)", grad="\\frac{d}{dx} = \\tfrac12 (1 + \\tanh u) + \\tfrac{x}{2} (1 - \\tanh^2 u)\\, \\sqrt{2/\\pi}\\,(1 + 0.134145 x^2)", mathtext="$\\frac{x}{2}(1 + \\tanh u)$"),
-        value_fn=gelu_tanh,
-        grad_fn=gelu_tanh_grad,
-    ),
-    ActivationSpec(
-        name="silu",
-        title="SiLU / Swish",
-        summary="x sigmoid(beta x): smooth, non-monotonic dip below 0; beta = 1 is SiLU, large beta approaches ReLU.",
-        formula=Formula(value="\\operatorname{Swish}_\\beta(x) = x\\, \\sigma(\\beta x)", grad="\\frac{d}{dx} = \\sigma(\\beta x) + \\beta x\\, \\sigma(\\beta x)(1 - \\sigma(\\beta x))", mathtext="$x\\,\\sigma(\\beta x)$"),
-        params=(
-            Param("beta", 1.0, 0.0, math.inf, "sharpness of the sigmoid gate (0: x/2)",
-                  high_open=True, ui_low=0.0, ui_high=5.0, sweep=(0.5, 1.0, 2.0, 5.0)),
-        ),
-        value_fn=silu,
-        grad_fn=silu_grad,
-    ),
-    ActivationSpec(
-        name="softplus",
-        title="Softplus",
-        summary="(1/beta) log(1 + e^(beta x)): a smooth ReLU whose derivative is the sigmoid.",
-        formula=Formula(value="\\operatorname{softplus}_\\beta(x) = \\tfrac{1}{\\beta} \\log(1 + e^{\\beta x})", grad="\\frac{d}{dx} = \\sigma(\\beta x)", mathtext="$\\frac{1}{\\beta}\\log(1 + e^{\\beta x})$"),
-        params=(
-            Param("beta", 1.0, 0.0, math.inf, "sharpness (large: close to ReLU)",
-                  low_open=True, high_open=True, ui_low=0.25, ui_high=5.0, sweep=(0.5, 1.0, 2.0, 5.0)),
-        ),
-        value_fn=softplus,
-        grad_fn=softplus_grad,
-    ),
-    ActivationSpec(
-        name="mish",
-        title="Mish",
-        summary="x tanh(softplus(x)): smooth and non-monotonic like Swish, slightly lower minimum.",
-        formula=Formula(value="\\operatorname{Mish}(x) = x \\tanh(\\operatorname{softplus}(x))", grad="\\frac{d}{dx} = \\tanh(\\operatorname{sp}(x)) + x\\, \\operatorname{sech}^2(\\operatorname{sp}(x))\\, \\sigma(x)", mathtext="$x\\,\\tanh(\\log(1 + e^x))$"),
-        value_fn=mish,
-        grad_fn=mish_grad,
-    ),
+MISH = ActivationSpec(
+    name="mish",
+    title="Mish",
+    summary="x tanh(softplus(x)): smooth and non-monotonic like Swish, slightly lower minimum.",
+    formula=Formula(value="\\operatorname{Mish}(x) = x \\tanh(\\operatorname{softplus}(x))", grad="\\frac{d}{dx} = \\tanh(\\operatorname{sp}(x)) + x\\, \\operatorname{sech}^2(\\operatorname{sp}(x))\\, \\sigma(x)", mathtext="$x\\,\\tanh(\\log(1 + e^x))$"),
+    value_fn=mish,
+    grad_fn=mish_grad,
 )
+
+
+# In registration order (colours follow it: ``style.color_of``).
+ACTIVATIONS = (RELU, PRELU, SIGMOID, TANH, SOFTMAX, LEAKY_RELU, ELU, GELU, GELU_TANH, SILU, SOFTPLUS, MISH)
