@@ -3,6 +3,7 @@ folders checked first. The one place every face (exporter, trainer, explorer job
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -39,3 +40,9 @@ def prepare_out_dir(out: Path) -> Path:
     if not os.access(out, os.W_OK | os.X_OK):
         raise ValueError(f"output folder {out} is not writable")
     return out
+
+
+def json_bytes(obj) -> bytes:
+    """``obj`` as indented JSON text with a final newline, as bytes for ``write_atomic``; NaN and
+    infinities refused (they are not JSON)."""
+    return (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode()

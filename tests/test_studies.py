@@ -159,7 +159,7 @@ def test_study_noise_cli(toy_root, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["--rates", "0,1.5"], "noise rates must be in [0, 1)"),
+    (["--rates", "0,1.5"], "noise rates must be a finite number in [0, 1)"),
     (["--rates", "0,x"], "is not a number"),
     (["--rates", "0.2,0.2"], "listed twice"),
     (["--rates", ""], "at least one noise rate"),
@@ -181,9 +181,9 @@ def test_study_noise_refuses_a_used_folder(capsys, tmp_path, toy_root):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["--label-noise", "1.5"], "label_noise must be a number in [0, 1)"),
+    (["--label-noise", "1.5"], "label_noise must be a finite number in [0, 1)"),
     (["--label-noise", "-0.1"], "label_noise"),
-    (["--noise", "other"], "noise must be one of symmetric, pairflip"),
+    (["--noise", "other"], "unknown noise 'other'; valid: symmetric, pairflip"),
     (["--holdout", "-3"], "holdout must be an integer"),
 ])
 def test_compare_noise_flags_bad_values_one_line(argv, needle, capsys, tmp_path):
@@ -458,9 +458,9 @@ def test_landscape_of_a_run_and_its_figures(toy, tmp_path, capsys):
 @pytest.mark.parametrize("argv,needle", [
     (["--grid", "2"], "--grid must be an integer in [3, 401]"),
     (["--grid", "x"], "invalid int value"),
-    (["--span", "0"], "--span must be a number in (0, 100]"),
+    (["--span", "0"], "--span must be a finite number in (0, 100]"),
     (["--span", "nan"], "--span"),
-    (["--subset", "0"], "--subset must be a positive integer"),
+    (["--subset", "0"], "--subset must be an integer in [1, 10000000]"),
     (["--figures", "bmp"], "unknown format"),
 ])
 def test_landscape_bad_arguments_one_line(argv, needle, capsys, tmp_path):

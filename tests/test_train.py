@@ -455,7 +455,7 @@ def test_resume_refuses_weights_of_another_layout(toy):
         (["--model", "mlp", "--hidden", "0"], "hidden must be"),
         (["--weight-decay", "-1"], r"weight_decay must be a finite number in \[0"),
         (["--seed", "99999999999999999999"], "seed must be an integer"),
-        (["--out", ""], "--out must name a folder"),
+        (["--out", ""], "--out must name a (file or )?folder"),
         (["--figures", "gif"], "unknown format 'gif'"),
         (["--config", "missing.json"], "cannot read config file"),
         (["--param", "huber.delta=0.1", "--losses", "l1"], "neither a compared loss"),

@@ -7,11 +7,11 @@ into 15 equal-width bins; per bin, accuracy against mean confidence is the relia
     ECE = sum_b |B_b| / N * |acc(B_b) - conf(B_b)|,     MCE = max_b |acc(B_b) - conf(B_b)|,
 
 and the Brier score is the mean squared distance of the probability vector from the one-hot
-label, sum_c (p_c - y_c)^2, in [0, 2] (Brier 1950). Binning follows torchmetrics'
-``multiclass_calibration_error(n_bins=15, norm="l1")`` exactly, so the ECEs are equal: bin b holds
-confidences in [b/15, (b+1)/15), boundaries from float32 ``linspace``; a confidence of exactly 1
-lies on the last boundary and forms a group of its own in the ECE (the diagram draws it in the
-last bin).
+label, sum_c (p_c - y_c)^2, in [0, 2] (Brier 1950). The bins and the ECE are the trainer's
+(``lossviz.train.metrics``, torchmetrics' ``multiclass_calibration_error(n_bins=15, norm="l1")``
+convention): bin b holds confidences in [b/15, (b+1)/15), boundaries from float32 ``linspace``; a
+confidence of exactly 1 lies on the last boundary and forms a group of its own in the ECE and
+MCE (the diagram draws it in the last bin).
 
 Temperature scaling divides every logit by one T > 0 fitted to minimise the negative
 log-likelihood on held-out data: the predicted classes (and the accuracy) do not change, only
@@ -29,7 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-N_BINS = 15
+from lossviz import checks
+from lossviz.train.metrics import ECE_BINS, calibration_bins, calibration_errors
+from lossviz.train.stats import mean_std
+
+N_BINS = ECE_BINS
 T_RANGE = (0.01, 100.0)  # temperatures searched; a fit at either end is reported as such
 RESULTS_FILE = "calibration.json"
 
@@ -61,29 +65,24 @@ def reliability(probs, labels, n_bins: int = N_BINS) -> Reliability:
     """Reliability bins, ECE, MCE, Brier score and NLL of class probabilities (N, C) for labels (N,).
 
     Confidence and correctness as torchmetrics computes them (float32 confidences, the argmax
-    as the prediction); the sums in float64.
+    as the prediction), binned by the trainer's ``calibration_bins``; the sums in float64.
     """
     probs = _tensor(probs).detach().cpu()
     labels = _tensor(labels).detach().cpu().long()
     if probs.dim() != 2 or labels.shape != probs.shape[:1] or len(labels) == 0:
         raise ValueError(f"expected probabilities (N, C) and labels (N,), got {tuple(probs.shape)} and {tuple(labels.shape)}")
-    if not isinstance(n_bins, int) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
-    conf32, pred = probs.float().max(-1)
-    hit = (pred == labels).double()
-    edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float32)
-    group = torch.bucketize(conf32, edges, right=True) - 1  # n_bins for a confidence of exactly 1
-    conf = conf32.double()
+    n_bins = checks.integer(n_bins, "n_bins", 1, 10_000)
+    conf, pred = probs.max(-1)
+    hit = pred == labels
+    # The trainer's binning (torchmetrics'): groups 0..n_bins-1, and n_bins for a confidence of exactly 1.
+    size, hits, conf_sum = (t[0] for t in calibration_bins(conf[:, None], hit[:, None], n_bins))
     n = len(labels)
-    size = torch.bincount(group, minlength=n_bins + 1).double()
-    gap = torch.bincount(group, weights=hit - conf, minlength=n_bins + 1)
-    ece = (gap.abs().sum() / n).item()
+    ece = calibration_errors(conf[:, None], hit[:, None], n_bins).item()
+    gap = hits - conf_sum
     filled = size > 0
     mce = (gap[filled].abs() / size[filled]).max().item()
     # The diagram's bins: the group "confidence exactly 1" drawn in the last bin.
-    size_d, hits_d, conf_d = (torch.bincount(group.clamp(max=n_bins - 1), weights=w, minlength=n_bins)
-                              for w in (None, hit, conf))
-    size_d = size_d.double()
+    size_d, hits_d, conf_d = (torch.cat([t[:n_bins - 1], t[n_bins - 1:].sum(0, keepdim=True)]) for t in (size, hits, conf_sum))
     p64 = probs.double()
     onehot = torch.nn.functional.one_hot(labels, probs.shape[1]).double()
     brier = ((p64 - onehot) ** 2).sum(-1).mean().item()
@@ -94,7 +93,7 @@ def reliability(probs, labels, n_bins: int = N_BINS) -> Reliability:
         return [(s / c).item() if c > 0 else None for s, c in zip(sums, size_d)]
 
     return Reliability(size_d.long().tolist(), per_bin(hits_d), per_bin(conf_d), ece, mce, brier, nll,
-                       hit.mean().item(), n)
+                       hit.double().mean().item(), n)
 
 
 def nll_grad(logits: torch.Tensor, labels: torch.Tensor, beta: float) -> float:
@@ -145,7 +144,7 @@ def study_calibration(run: Path, data=None, *, temperature: bool = True) -> dict
     held-out training images (``heldout_range``), then the test set again with logits / T.
     ``data``: the run's Fashion-MNIST (default: loaded from the run's recorded data source).
     """
-    from lossviz.files import write_atomic
+    from lossviz.files import json_bytes, write_atomic
     from lossviz.train import predict, runs
 
     run = Path(run)
@@ -195,12 +194,11 @@ def study_calibration(run: Path, data=None, *, temperature: bool = True) -> dict
             for metric in ("ece", "mce", "brier", "nll", "acc"):
                 vals = [e[phase][metric] for e in row["seeds"].values() if phase in e]
                 if vals:
-                    row[f"{phase}_{metric}"] = float(np.mean(vals))
-                    row[f"{phase}_{metric}_std"] = float(np.std(vals))
+                    row[f"{phase}_{metric}"], row[f"{phase}_{metric}_std"] = mean_std(vals)
         ts = [e["temperature"] for e in row["seeds"].values() if "temperature" in e]
         if ts:
-            row["temperature"] = float(np.mean(ts))
-    write_atomic(run / RESULTS_FILE, (json.dumps(out, indent=1, allow_nan=False) + "\n").encode())
+            row["temperature"] = mean_std(ts)[0]
+    write_atomic(run / RESULTS_FILE, json_bytes(out))
     return out
 
 

@@ -22,9 +22,10 @@ class Cell:
 
 
 def train_run(config: TrainConfig, data, out: Path, *, on_batch: Callable[[int, int], None] | None = None,
-              workers: int | None = None, figures: tuple[str, ...] = ("png",)) -> dict:
+              threads: int | None = None, figures: tuple[str, ...] = ("png",)) -> dict:
     """Train ``config`` on ``data`` into the run folder ``out`` (as ``lossviz compare`` does:
-    metrics, weights, predictions.npz, label_noise.npz, figures); returns the results table."""
+    metrics, weights, predictions.npz, label_noise.npz, figures); returns the results table.
+    ``threads``: as for ``train.compare`` (default one)."""
     from lossviz import train
     from lossviz.train import runs
 
@@ -32,9 +33,14 @@ def train_run(config: TrainConfig, data, out: Path, *, on_batch: Callable[[int, 
     with runs.RunWriter(Path(out), config, data_source=str(source) if source is not None else None) as writer:
         prep = train.prepare(config, data)
         writer.record_label_noise(prep)
-        train.compare(config, prep, checkpoint=writer.checkpoint, on_epoch=writer.on_epoch, on_batch=on_batch, workers=workers)
+        train.compare(config, prep, checkpoint=writer.checkpoint, on_epoch=writer.on_epoch, on_batch=on_batch, threads=threads)
         n = config.test_subset
-        return writer.finish(data.test_images[:n], data.test_labels[:n], figures=figures)
+        results = writer.finish(data.test_images[:n], data.test_labels[:n])
+    if figures:
+        from lossviz import export
+
+        export.run_figures(out, formats=figures)
+    return results
 
 
 def batches_of(cell: Cell, data) -> int:
@@ -47,12 +53,12 @@ def batches_of(cell: Cell, data) -> int:
 
 
 def run_here(cells: list[Cell], data, root: Path, *, on_batch: Callable[[], None] | None = None,
-             on_cell: Callable[[Cell, dict], None] | None = None, workers: int | None = None,
+             on_cell: Callable[[Cell, dict], None] | None = None, threads: int | None = None,
              figures: tuple[str, ...] = ("png",)) -> dict[str, dict]:
     """Every cell in this process, one after the other; returns {cell name: results}."""
     out = {}
     for cell in cells:
-        out[cell.name] = train_run(cell.config, data, Path(root) / cell.name, workers=workers, figures=figures,
+        out[cell.name] = train_run(cell.config, data, Path(root) / cell.name, threads=threads, figures=figures,
                                    on_batch=(lambda i, n: on_batch()) if on_batch else None)
         if on_cell is not None:
             on_cell(cell, out[cell.name])

@@ -18,8 +18,6 @@ model's training loss.
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from lossviz import checks
 from lossviz.train import models
 from lossviz.train.config import TrainConfig
 
@@ -109,11 +108,13 @@ def losses_at(config: TrainConfig, params: dict[str, torch.Tensor], directions: 
         function, applied as the trainer applies it) and cross-entropy, averaged over the N
         examples.
 
-    Layout: examples last, (g, M, units, N), so that every elementwise pass runs over long
-    contiguous rows and the softmax's reductions over the 10 classes are sums of 10 rows.
+    The grid points of a chunk are g * M stacked models, their first layer made from the K + 1
+    products above, the rest by the trainer's ``models.later_layers``; each model's loss is the
+    trainer's ``loss_values`` (the heads repeated once per grid point) and the registry's
+    cross-entropy.
     """
-    from lossviz.registry import get_activation
-    from lossviz.train.loop import _on_probs, loss_heads, one_hot
+    from lossviz.registry import get_activation, get_loss
+    from lossviz.train import loss_heads, loss_values, one_hot
 
     _check(config, params, directions)
     coords = torch.as_tensor(coords, dtype=x.dtype)
@@ -123,7 +124,7 @@ def losses_at(config: TrainConfig, params: dict[str, torch.Tensor], directions: 
     model = _stacked(config, params)
     n, m, n_layers = len(labels), model.n_models, model.n_layers
     heads = loss_heads(config)
-    on_probs = _on_probs(config, heads)
+    cross_entropy = get_loss("cross_entropy").value_fn
     width = params["w1"].shape[1]
     widest = max(v.shape[1] for k, v in params.items() if k.startswith("b"))
     # Examples in blocks, grid points in chunks, so that one batch's activations stay near 2 M
@@ -133,14 +134,12 @@ def losses_at(config: TrainConfig, params: dict[str, torch.Tensor], directions: 
         chunk = max(1, min(p_total, BATCH_FLOATS // (block * m * widest)))
     blocks = []
     for lo in range(0, n, block):
-        xt = x[lo:lo + block].T.contiguous()  # (n_inputs, nb)
-        # Layer 1 at the base point and along each direction, stacked (K + 1, M*H1*nb): K + 1
-        # matrix products over the data serve every grid point, whose pre-activations are then
-        # one more product, [1, c_1, ..., c_K] @ stack.
-        basis = torch.stack([(p["w1"].reshape(-1, xt.shape[0]) @ xt + p["b1"].reshape(-1, 1)).reshape(-1)
-                             for p in (params, *directions)])
-        y = labels[lo:lo + block]
-        blocks.append((basis, y.view(1, 1, 1, -1), one_hot(y, x, n_classes).T.contiguous()))  # onehot (C, nb)
+        xb, y = x[lo:lo + block], labels[lo:lo + block]
+        # Layer 1 at the base point and along each direction, each (M, nb, H1) flattened, stacked
+        # (K + 1, M*nb*H1): a grid point's pre-activations are [1, c_1, ..., c_K] @ this.
+        basis = torch.stack([models.linear(xb, p["w1"].reshape(m * width, -1), p["b1"].reshape(-1))
+                             .view(len(y), m, width).transpose(0, 1).reshape(-1) for p in (params, *directions)])
+        blocks.append((basis, y, one_hot(y, x, n_classes)))
     act = get_activation(model.activation) if n_layers > 1 else None
     own_out = torch.zeros(m, p_total, dtype=torch.float64)
     ce_out = torch.zeros(m, p_total, dtype=torch.float64)
@@ -148,30 +147,19 @@ def losses_at(config: TrainConfig, params: dict[str, torch.Tensor], directions: 
         c = coords[start:start + chunk]  # (g, K)
         g = len(c)
         weights = torch.cat([torch.ones(g, 1, dtype=c.dtype), c], 1)  # (g, K + 1)
-        # Layer i >= 2 at every (grid point, model): W + sum_k c_k D_k, (g, M, out, in).
-        later = [(params[f"w{i}"] + sum(directions[k][f"w{i}"] * c[:, k].view(g, 1, 1, 1) for k in range(k_dirs)),
-                  params[f"b{i}"] + sum(directions[k][f"b{i}"] * c[:, k].view(g, 1, 1) for k in range(k_dirs)))
+        # Layer i >= 2 of every (grid point, model) pair: W + sum_k c_k D_k, (g*M, out, in).
+        later = [((params[f"w{i}"] + sum(directions[k][f"w{i}"] * c[:, k].view(g, 1, 1, 1) for k in range(k_dirs))).flatten(0, 1),
+                  (params[f"b{i}"] + sum(directions[k][f"b{i}"] * c[:, k].view(g, 1, 1) for k in range(k_dirs))).flatten(0, 1))
                  for i in range(2, n_layers + 1)]
-        for basis, y_index, onehot_t in blocks:
-            nb = onehot_t.shape[1]
-            z = (weights @ basis).view(g, m, width, nb)
-            for w, b in later:
-                h = act.value_fn(z, **model.activation_params).view(g * m, -1, nb)
-                z = torch.baddbmm(b.reshape(g * m, -1, 1), w.reshape(g * m, *w.shape[2:]), h).view(g, m, -1, nb)
-            # Softmax over the classes (dim 2), stable: z - max, exp, sum.
-            top = z.amax(2, keepdim=True)
-            e = torch.exp(z - top)
-            total = e.sum(2, keepdim=True)
-            # Cross-entropy: logsumexp(z) - z_y = top + log sum exp(z - top) - z_y.
-            z_y = z.gather(2, y_index.expand(g, m, 1, nb))
-            ce_out[:, start:start + g] += (top + torch.log(total) - z_y).squeeze(2).double().sum(-1).T
-            probs = e.div_(total) if on_probs else None
-            for j, h in enumerate(heads):
-                if h.kind == "regression":  # as loss_values: summed over the classes, on probs or logits
-                    own = h.value((probs if on_probs else z)[:, j], onehot_t, **h.params).sum(1)
-                else:  # classification losses take the logits, classes last
-                    own = h.value(z[:, j].transpose(1, 2), onehot_t.T, **h.params)
-                own_out[j, start:start + g] += own.double().sum(-1)
+        for basis, y, onehot in blocks:
+            nb = len(y)
+            z = (weights @ basis).view(g * m, nb, width).transpose(0, 1)  # (nb, g*M, H1): g*M models side by side
+            if later:
+                z = models.later_layers(z, later, act.value_fn, model.activation_params)
+            own = loss_values(config, z, onehot, heads * g)  # (nb, g*M): model (point j, loss i) is column j*M + i
+            own_out[:, start:start + g] += own.double().sum(0).view(g, m).T
+            ce = cross_entropy(z, y.view(-1, 1).expand(nb, g * m))
+            ce_out[:, start:start + g] += ce.double().sum(0).view(g, m).T
         if on_chunk is not None:
             on_chunk(g)
     own_out /= n
@@ -189,12 +177,9 @@ def _stacked(config: TrainConfig, params: dict) -> models.StackedModel:
 
 
 def check_args(grid: int, span: float, subset: int) -> None:
-    if isinstance(grid, bool) or not isinstance(grid, int) or not 3 <= grid <= 401:
-        raise ValueError(f"--grid must be an integer in [3, 401], got {grid!r}")
-    if isinstance(span, bool) or not isinstance(span, (int, float)) or not (math.isfinite(span) and 0 < span <= 100):
-        raise ValueError(f"--span must be a number in (0, 100], got {span!r}")
-    if isinstance(subset, bool) or not isinstance(subset, int) or not 1 <= subset <= 10**7:
-        raise ValueError(f"--subset must be a positive integer, got {subset!r}")
+    checks.integer(grid, "--grid", 3, 401)
+    checks.number(span, "--span", 0, 100, low_open=True)
+    checks.integer(subset, "--subset", 1, 10**7)
 
 
 def training_inputs(config: TrainConfig, data, subset: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -210,17 +195,24 @@ def training_inputs(config: TrainConfig, data, subset: int) -> tuple[torch.Tenso
 
 def run_landscape(run: Path, data=None, *, grid: int = 41, span: float = 1.0, subset: int = 10_000,
                   on_points: Callable[[int], None] | None = None, chunk: int | None = None,
-                  evaluate: Callable | None = None) -> Landscape:
+                  evaluate: Callable | None = None, threads: int | None = None) -> Landscape:
     """The landscape of every model of a run (its first seed), written to ``run/landscape.npz``
     (and ``landscape.json``: what was computed, and how long it took).
 
     ``evaluate``: computes the 2-D slice's points, with ``losses_at``'s arguments (default:
-    ``losses_at`` here; ``ray_grid.landscape_evaluator(address)`` on Ray)."""
-    from lossviz.files import write_atomic
-    from lossviz.train import predict, runs
+    ``losses_at`` here; ``ray_grid.landscape_evaluator(address)`` on Ray). ``threads``: torch's
+    threads here, as for ``train.compare`` (default one)."""
+    from lossviz.train import DEFAULT_THREADS, intra_op_threads
 
     check_args(grid, span, subset)
-    run = Path(run)
+    with intra_op_threads(DEFAULT_THREADS if threads is None else threads):
+        return _run_landscape(Path(run), data, grid, span, subset, on_points, chunk, evaluate)
+
+
+def _run_landscape(run: Path, data, grid: int, span: float, subset: int, on_points, chunk, evaluate) -> Landscape:
+    from lossviz.files import json_bytes, write_atomic
+    from lossviz.train import predict, runs
+
     config, source = runs.read_config(run)
     weights = runs.read_final_weights(run)
     seed = config.seed if config.seed in weights else min(weights)
@@ -259,7 +251,7 @@ def run_landscape(run: Path, data=None, *, grid: int = 41, span: float = 1.0, su
     meta = {"seed": seed, "grid": grid, "span": span, "subset": len(y), "direction_seed": DIRECTION_SEED,
             "losses": list(config.losses), "seconds_2d": seconds_2d, "seconds_1d": seconds_1d,
             "points_2d": grid * grid, "points_1d": len(alphas)}
-    write_atomic(run / META_FILE, (json.dumps(meta, indent=1) + "\n").encode())
+    write_atomic(run / META_FILE, json_bytes(meta))
     return result
 
 

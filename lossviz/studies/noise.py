@@ -17,13 +17,14 @@ Layout of a study folder:
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import replace
 from pathlib import Path
 
-from lossviz.files import prepare_out_dir, write_atomic
+from lossviz import checks
+from lossviz.files import json_bytes, prepare_out_dir, write_atomic
 from lossviz.studies.grid import Cell
 from lossviz.train.config import NOISE_KINDS, TrainConfig
+from lossviz.train.stats import mean_std
 
 DEFAULT_RATES = (0.0, 0.2, 0.4, 0.6)
 STUDY_FILE = "study.json"
@@ -52,9 +53,7 @@ def parse_rates(text: str) -> tuple[float, ...]:
             r = float(t)
         except ValueError:
             raise ValueError(f"noise rate {t!r} is not a number") from None
-        if not (math.isfinite(r) and 0.0 <= r < 1.0):
-            raise ValueError(f"noise rates must be in [0, 1), got {t}")
-        rates.append(r)
+        rates.append(checks.number(r, "noise rates", 0, 1, high_open=True))
     if len(set(rates)) != len(rates):
         raise ValueError(f"a noise rate is listed twice: {text}")
     if len(rates) > 50:
@@ -68,8 +67,7 @@ def cell_name(rate: float) -> str:
 
 def noise_cells(config: TrainConfig, rates, kind: str = "symmetric") -> list[Cell]:
     """One cell per rate: the base config with ``label_noise=rate``."""
-    if kind not in NOISE_KINDS:
-        raise ValueError(f"noise must be one of {', '.join(NOISE_KINDS)}, got {kind!r}")
+    checks.choice(kind, "noise", NOISE_KINDS)
     return [Cell(cell_name(r), replace(config, label_noise=float(r), noise=kind).validate()) for r in rates]
 
 
@@ -82,12 +80,13 @@ def check_study_out(out: Path) -> None:
 
 
 def study_noise(config: TrainConfig, rates, data, out: Path, *, kind: str = "symmetric", runner=None,
-                on_batch=None, workers: int | None = None, figures: tuple[str, ...] = ("png",)) -> dict:
+                on_batch=None, threads: int | None = None, figures: tuple[str, ...] = ("png",)) -> dict:
     """Train one run per rate into ``out/rate_R`` and summarise them into ``out/noise.json``.
 
     ``runner(cells, data, out)``: how the cells run (default ``grid.run_here``, in this process;
     ``ray_grid.runner(address)`` sends them to Ray). ``figures``: formats of each run's own
-    figures, drawn here (Ray tasks draw PNG). Returns the summary.
+    figures, drawn here (Ray tasks draw PNG). ``threads``: torch's threads per run here (default
+    one, as ``train.compare``). Returns the summary.
     """
     from lossviz.studies import grid
 
@@ -100,13 +99,13 @@ def study_noise(config: TrainConfig, rates, data, out: Path, *, kind: str = "sym
     prepare_out_dir(out)
     study = {"study": "noise", "rates": [c.config.label_noise for c in cells], "noise": kind,
              "config": config.to_dict(), "cells": {str(c.config.label_noise): c.name for c in cells}}
-    write_atomic(out / STUDY_FILE, _dump(study))
+    write_atomic(out / STUDY_FILE, json_bytes(study))
     if runner is None:
-        grid.run_here(cells, data, out, on_batch=on_batch, workers=workers, figures=figures)
+        grid.run_here(cells, data, out, on_batch=on_batch, threads=threads, figures=figures)
     else:
         runner(cells, data, out)
     summary = summarize_noise(out)
-    write_atomic(out / SUMMARY_FILE, _dump(summary))
+    write_atomic(out / SUMMARY_FILE, json_bytes(summary))
     return summary
 
 
@@ -140,20 +139,13 @@ def summarize_noise(out: Path) -> dict:
             row = losses.setdefault(name, {k: [] for k in ("test_acc", "test_acc_std", "train_acc", "per_seed", "diverged")})
             ok = [m for m in last if m.loss == name and m.status == "ok"]
             accs = [m.test_acc for m in ok]
-            mean, std = _mean_std(accs)
+            mean, std = mean_std(accs)
             row["test_acc"].append(mean)
             row["test_acc_std"].append(std)
-            row["train_acc"].append(_mean_std([m.train_acc for m in ok])[0])
+            row["train_acc"].append(mean_std([m.train_acc for m in ok])[0])
             row["per_seed"].append(accs)
             row["diverged"].append(sum(1 for m in last if m.loss == name and m.status == "diverged"))
     return {"rates": rates, "noise": study.get("noise", "symmetric"), "losses": losses}
-
-
-def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
-    if not values:
-        return None, None
-    m = sum(values) / len(values)
-    return m, math.sqrt(sum((v - m) ** 2 for v in values) / len(values))
 
 
 def format_noise_table(summary: dict) -> str:
@@ -179,7 +171,3 @@ def rate_curves(out: Path) -> dict[float, dict]:
         config, metrics = runs.read_run(Path(out) / study["cells"][str(float(r))])
         curves[float(r)] = runs.curves_by_loss(metrics, config)
     return curves
-
-
-def _dump(obj) -> bytes:
-    return (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode()

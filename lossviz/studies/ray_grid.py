@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
+from lossviz import checks
 from lossviz.studies.grid import Cell
 
 LOCAL_CPUS = 2  # a local Ray (no address) on this many CPUs
@@ -30,8 +31,9 @@ def check_ray() -> None:
         raise ValueError("--ray needs Ray, which is not installed: pip install 'lossviz[ray]'") from None
 
 
-def _train_cell(name: str, config: dict, data) -> tuple[str, dict[str, bytes]]:
-    """A Ray task: train one cell into a temporary folder; return its files {relative path: bytes}."""
+def _train_cell(name: str, config: dict, data, threads: int) -> tuple[str, dict[str, bytes]]:
+    """A Ray task: train one cell into a temporary folder, on ``threads`` threads as
+    ``train.compare`` runs here (the same numbers); return its files {relative path: bytes}."""
     import tempfile
 
     from lossviz.studies.grid import train_run
@@ -40,8 +42,7 @@ def _train_cell(name: str, config: dict, data) -> tuple[str, dict[str, bytes]]:
 
     with tempfile.TemporaryDirectory(prefix="lossviz-cell-") as tmp:
         out = Path(tmp) / name
-        workers = config.pop("_workers", 1)
-        train_run(TrainConfig.from_dict(config), data, out, workers=workers)
+        train_run(TrainConfig.from_dict(config), data, out, threads=threads)
         files = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
                  if p.is_file() and p.name != LOCK_NAME}
     return name, files
@@ -117,23 +118,27 @@ def _gather(ray, pending: dict, on_done: Callable[[object, object], None]) -> No
             on_done(key, result)
 
 
-def runner(address: str | None = None, *, workers: int | None = None, num_cpus: int = LOCAL_CPUS,
+def runner(address: str | None = None, *, threads: int | None = None, num_cpus: int = LOCAL_CPUS,
            on_cell: Callable[[Cell, dict], None] | None = None):
     """A study runner (``runner(cells, data, root)``) that runs every cell as a Ray task.
 
     ``address``: an existing cluster ("auto", "ray://head:10001", "head:6379"); None starts a
-    local Ray on ``num_cpus`` CPUs (and stops it afterwards). ``workers``: CPUs per task (the
-    cell's losses in that many processes, as ``lossviz compare --workers``); default 1.
+    local Ray on ``num_cpus`` CPUs (and stops it afterwards). ``threads``: torch's threads per task,
+    and the CPUs each task asks Ray for (default ``train.DEFAULT_THREADS``, one).
     Where Ray is already initialised (a notebook, a test), that session is used as it is.
     """
     check_ray()
-    per_task = workers or 1
+    if threads is not None:
+        checks.integer(threads, "threads", 1, 1024)
 
     def run(cells: list[Cell], data, root: Path) -> dict[str, dict]:
+        from lossviz.train.loop import DEFAULT_THREADS
+
+        per_task = threads or DEFAULT_THREADS
         with session(address, num_cpus) as ray:
             task = ray.remote(num_cpus=per_task, max_retries=1)(_train_cell)
             data_ref = ray.put(data)
-            pending = {task.remote(c.name, {**c.config.to_dict(), "_workers": per_task}, data_ref): c for c in cells}
+            pending = {task.remote(c.name, c.config.to_dict(), data_ref, per_task): c for c in cells}
             results = {}
 
             def done(cell, answer):
@@ -151,13 +156,11 @@ def runner(address: str | None = None, *, workers: int | None = None, num_cpus: 
 
 def _landscape_part(config: dict, params, directions, coords, x, y, n_classes: int):
     """A Ray task: the losses at one part of a landscape's grid points."""
-    import torch
-
     from lossviz.studies.landscape import losses_at
-    from lossviz.train import TrainConfig
+    from lossviz.train import TrainConfig, intra_op_threads
 
-    torch.set_num_threads(1)
-    return losses_at(TrainConfig.from_dict(config), params, directions, coords, x, y, n_classes=n_classes)
+    with intra_op_threads():  # the policy of a landscape computed here
+        return losses_at(TrainConfig.from_dict(config), params, directions, coords, x, y, n_classes=n_classes)
 
 
 def landscape_evaluator(address: str | None = None, *, num_cpus: int = LOCAL_CPUS, parts: int | None = None):

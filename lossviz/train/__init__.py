@@ -1,10 +1,13 @@
-"""The trainer as a small library: several losses trained side by side, fairly and fast.
+"""The trainer as a small library: several losses trained side by side, in one process.
 
     config.py    TrainConfig, the one source of truth for a run's settings (CLI, jobs, config.json)
-    models.py    the model registry (softmax regression, MLPs) and their closed-form backprop
-    loop.py      train_epoch / evaluate for M models side by side; typed records and checkpoints
-    parallel.py  optional process groups (forked, one per core) apart from the plain loop
-    runs.py      the run folder: write, lock, read, resume, draw
+    models.py    the model registry (softmax regression, MLPs): get_model, model_names; closed-form backprop
+    heads.py     the compared losses on model outputs: values and d loss / d logits, M models at once
+    loop.py      prepare, train_epoch / evaluate side by side, compare_here; the thread policy
+    records.py   EpochRecord, Checkpoint, Evaluation: what training returns, as plain data
+    metrics.py   accuracy, confusion matrices, the expected calibration error
+    stats.py     mean +- std over repeats (no torch)
+    runs.py      the run folder: write, lock, read, resume (records only)
 
 >>> from lossviz import train
 >>> config = train.TrainConfig(losses=("cross_entropy", "l2"), epochs=2).validate()
@@ -17,15 +20,20 @@ import importlib
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
-    from lossviz.train.loop import Checkpoint, EpochRecord
+    from lossviz.train.records import Checkpoint, EpochRecord
 
 # Loaded on first use, so that `lossviz.train.config` (the command line's flags) imports no torch.
 _LAZY = {
     "config": ("REGRESSION_TARGETS", "TrainConfig", "resolve_device"),
-    "loop": ("ECE_BINS", "Checkpoint", "EpochRecord", "Evaluation", "Prepared", "batch_order", "batches_per_epoch",
-             "calibration_errors", "compare_here", "evaluate", "expected_calibration_error", "identical_losses",
-             "logit_grads", "loss_values", "one_hot", "prepare", "train_epoch"),
-    "parallel": ("check_workers", "compare_in_groups", "n_workers"),
+    "models": ("get_model", "model_names"),
+    "heads": ("LossHead", "head_outputs", "identical_losses", "logit_grads", "loss_heads", "loss_values", "on_probs",
+              "one_hot"),
+    "records": ("Checkpoint", "EpochRecord", "Evaluation"),
+    "metrics": ("ECE_BINS", "accuracy", "calibration_bins", "calibration_errors", "confusion_matrices",
+                "expected_calibration_error"),
+    "stats": ("mean_std",),
+    "loop": ("DEFAULT_THREADS", "Prepared", "batch_order", "batches_per_epoch", "compare_here", "evaluate",
+             "intra_op_threads", "prepare", "train_epoch"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
@@ -38,35 +46,28 @@ def __getattr__(name: str):
 
 def compare(config, data, *, checkpoint: "Checkpoint | None" = None,
             on_epoch: Callable[[list["EpochRecord"], "Checkpoint"], None] | None = None,
-            on_batch: Callable[[int, int], None] | None = None, workers: int | None = None) -> list["EpochRecord"]:
-    """Train ``config.losses`` side by side for ``config.epochs`` (x ``config.seeds``).
+            on_batch: Callable[[int, int], None] | None = None, threads: int | None = None) -> list["EpochRecord"]:
+    """Train ``config.losses`` side by side for ``config.epochs`` (x ``config.seeds``), here.
 
     Calls ``on_epoch(records, checkpoint)`` after every epoch: one ``EpochRecord`` per loss and
     the ``Checkpoint`` that ``compare(checkpoint=...)`` resumes after. Returns all records. A
     model whose training loss turns NaN/inf is marked "diverged" and frozen; the others go on.
 
-    ``workers``: on a Linux CPU, the models are split into this many groups, each trained side
-    by side in its own forked process (sharing the data) on its share of the cores; the results
-    are merged epoch by epoch. Default: one group per core (torch's thread count), at most one
-    per loss; 1 keeps everything in this process.
+    ``threads``: torch's intra-op threads while training (default ``DEFAULT_THREADS``, one: a
+    shared CPU does not slow one thread down as it does a team that waits for its slowest
+    member), restored afterwards. A runtime option, not part of the config: the numbers do not
+    depend on it (tests train the same config on 1 and 2 threads and compare bit for bit).
     """
     import torch
 
-    from lossviz.train.loop import Checkpoint, Prepared, compare_here, prepare
-    from lossviz.train.parallel import compare_in_groups, n_workers
+    from lossviz.train.loop import DEFAULT_THREADS, Prepared, compare_here, intra_op_threads, prepare
+    from lossviz.train.records import Checkpoint
 
     config.validate()
-    prep = data if isinstance(data, Prepared) else prepare(config, data)
-    checkpoint = checkpoint or Checkpoint(0)
-    n = n_workers(config, prep.train_x.device, workers)
-    with torch.inference_mode():  # gradients are closed forms: no autograd bookkeeping on any op
-        if n > 1:
-            return compare_in_groups(config, prep, checkpoint, on_epoch, on_batch, n)
-        return compare_here(config, prep, checkpoint, on_epoch, on_batch)
+    with intra_op_threads(DEFAULT_THREADS if threads is None else threads):
+        prep = data if isinstance(data, Prepared) else prepare(config, data)
+        with torch.inference_mode():  # gradients are closed forms: no autograd bookkeeping on any op
+            return compare_here(config, prep, checkpoint or Checkpoint(0), on_epoch, on_batch)
 
 
-__all__ = [  # noqa: F822 - loaded lazily by __getattr__
-    "ECE_BINS", "REGRESSION_TARGETS", "Checkpoint", "EpochRecord", "Evaluation", "Prepared", "TrainConfig",
-    "batch_order", "batches_per_epoch", "calibration_errors", "check_workers", "compare", "evaluate",
-    "expected_calibration_error", "identical_losses", "logit_grads", "loss_values", "one_hot", "prepare", "resolve_device", "train_epoch",
-]
+__all__ = sorted(["compare", *_WHERE])  # noqa: F822 - loaded lazily by __getattr__

@@ -9,9 +9,10 @@ torch: the command line parses its arguments before anything heavy is loaded.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
+
+from lossviz import checks
 
 REGRESSION_TARGETS = ("probs", "logits")
 NOISE_KINDS = ("symmetric", "pairflip")
@@ -93,7 +94,8 @@ class TrainConfig:
         """Check every field and fill in what defaults to the model or the target (hidden
         widths, every loss's parameters), so the config says exactly what trains.
         ``ValueError`` with one clear sentence otherwise."""
-        from lossviz.registry import activations, get_activation, get_loss, get_model
+        from lossviz.registry import activations, get_activation, get_loss
+        from lossviz.train.models import get_model
 
         if isinstance(self.losses, str):
             self.losses = csv(self.losses)
@@ -108,8 +110,7 @@ class TrainConfig:
             raise ValueError(f"a loss is listed twice: {', '.join(self.losses)}")
         for name in self.losses:
             get_loss(name)
-        if self.regression_target not in REGRESSION_TARGETS:
-            raise ValueError(f"regression target must be one of {', '.join(REGRESSION_TARGETS)}, got {self.regression_target!r}")
+        checks.choice(self.regression_target, "regression target", REGRESSION_TARGETS)
         self.loss_params = self._resolve_loss_params(get_loss)
         spec = get_model(self.model)
         self.hidden = spec.resolve_hidden(self.hidden)
@@ -123,17 +124,16 @@ class TrainConfig:
             raise ValueError(f"activation_params must be a mapping, got {self.activation_params!r}")
         self.activation_params = act.resolve(self.activation_params)
         for name, lo, hi in (("epochs", 1, 10_000), ("batch_size", 1, 1_000_000), ("seeds", 1, 100)):
-            _check_int(self, name, lo, hi)
-        _check_int(self, "seed", 0, 2**32 - 1 - self.seeds)  # seed * 100_003 + epoch must fit torch's generator
-        self.lr = _check_float("lr", self.lr, 0, 1e4)
-        self.weight_decay = _check_float("weight_decay", self.weight_decay, 0, 1e4, low_open=False)
+            setattr(self, name, checks.integer(getattr(self, name), name, lo, hi))
+        self.seed = checks.integer(self.seed, "seed", 0, 2**32 - 1 - self.seeds)  # seed * 100_003 + epoch must fit torch's generator
+        self.lr = checks.number(self.lr, "lr", 0, 1e4, low_open=True, high_open=True)
+        self.weight_decay = checks.number(self.weight_decay, "weight_decay", 0, 1e4, high_open=True)
         for name in ("train_subset", "test_subset"):
             if getattr(self, name) is not None:
-                _check_int(self, name, 1, 10**9)
-        self.label_noise = _check_float("label_noise", self.label_noise, 0, 1, low_open=False)
-        if self.noise not in NOISE_KINDS:
-            raise ValueError(f"noise must be one of {', '.join(NOISE_KINDS)}, got {self.noise!r}")
-        _check_int(self, "holdout", 0, 10**9)
+                setattr(self, name, checks.integer(getattr(self, name), name, 1, 10**9))
+        self.label_noise = checks.number(self.label_noise, "label_noise", 0, 1, high_open=True)
+        self.noise = checks.choice(self.noise, "noise", NOISE_KINDS)
+        self.holdout = checks.integer(self.holdout, "holdout", 0, 10**9)
         if not isinstance(self.device, str):
             raise ValueError(f"device must be a name such as cpu or cuda, got {self.device!r}")
         resolve_device(self.device)
@@ -214,20 +214,6 @@ def cli_fields():
             text += f" (default: {'all' if shown is None else shown})"
         out.append((f, flag, meta.get("parse") or str, meta.get("metavar"), text))
     return out
-
-
-def _check_int(config, name: str, lo: int, hi: int) -> None:
-    v = getattr(config, name)
-    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
-
-
-def _check_float(name: str, v: object, lo: float, hi: float, low_open: bool = True) -> float:
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    ok = ok and (lo < v if low_open else lo <= v) and v < hi
-    if not ok:
-        raise ValueError(f"{name} must be a number in {'(' if low_open else '['}{lo:g}, {hi:g}), got {v!r}")
-    return float(v)
 
 
 def resolve_device(name: str):

@@ -14,8 +14,6 @@ Adding a model: one ``ModelSpec`` in ``MODELS`` (and its tests).
 
 from __future__ import annotations
 
-import functools
-import os
 from dataclasses import dataclass, field
 
 import torch
@@ -25,68 +23,17 @@ from lossviz.spec import Param
 
 
 # --- the two matrix products of a linear layer ------------------------------------------------
-
-
-@functools.cache
-def onednn_kernel():
-    """torch's oneDNN linear kernel (the one torch.compile's CPU backend calls) where it exists
-    and agrees with ``torch.nn.functional.linear`` on a small self-check; else None."""
-    if not torch.backends.mkldnn.is_available():
-        return None
-    try:
-        op = torch.ops.mkldnn._linear_pointwise
-        g = torch.Generator().manual_seed(0)
-        x, w, b, d = (torch.randn(*s, generator=g) for s in ((9, 7), (5, 7), (5,), (9, 5)))
-        ok = torch.allclose(op(x, w, b, "none", [], ""), torch.nn.functional.linear(x, w, b), rtol=1e-5, atol=1e-6)
-        ok &= torch.allclose(op(d.T, x.T, None, "none", [], ""), d.T @ x, rtol=1e-5, atol=1e-6)  # strided operands
-    except (AttributeError, RuntimeError, TypeError):  # missing, or its signature changed
-        return None
-    return op if ok else None
-
-
-@functools.cache
-def _onednn_linear():
-    """The oneDNN kernel where it is used: it is not a public API and it wins on some CPUs only,
-    so either ``LOSSVIZ_ONEDNN=1`` forces it, ``=0`` forbids it, or ``lossviz.train.kernels``
-    measured it faster on this machine (once, cached)."""
-    setting = os.environ.get("LOSSVIZ_ONEDNN", "").strip()
-    op = onednn_kernel()
-    if setting == "0" or op is None:
-        return None
-    if setting == "1":
-        return op
-    from lossviz.train.kernels import onednn_wins
-
-    return op if onednn_wins(op) else None
-
-
-def _fast(*tensors: torch.Tensor):
-    """The oneDNN kernel when every tensor is a float32 CPU tensor outside autograd, else None."""
-    if any(t.device.type != "cpu" or t.dtype != torch.float32 or t.requires_grad for t in tensors):
-        return None
-    return _onednn_linear()
+# torch's own products, by rule: the same kernel in every process, whatever the load or the thread
+# count measured at some earlier moment, so a configuration gives the same numbers everywhere.
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """x @ weight.T + bias for x (B, in), weight (out, in): ``torch.nn.functional.linear``."""
-    op = _fast(x, weight)
-    if op is not None:
-        try:
-            return op(x, weight, bias, "none", [], "")
-        except RuntimeError:  # the private kernel refused these operands: torch's own product
-            pass
     return torch.nn.functional.linear(x, weight, bias)
 
 
 def sub_weight_grad_(weight: torch.Tensor, d_out: torch.Tensor, x: torch.Tensor) -> None:
     """In place: weight -= d_out.T @ x, the weight gradient of ``linear`` for d loss / d out."""
-    op = _fast(weight, d_out, x)
-    if op is not None:
-        try:
-            weight.sub_(op(d_out.T, x.T, None, "none", [], ""))
-            return
-        except RuntimeError:
-            pass
     weight.addmm_(d_out.T, x, alpha=-1)
 
 
@@ -131,6 +78,21 @@ MODELS = (
     ModelSpec("mlp", "Multilayer perceptron",
               "linear layers with an elementwise activation between them (d2l 4.2); widths from --hidden", hidden=(256,)),
 )
+_BY_NAME = {spec.name: spec for spec in MODELS}
+
+
+def model_names() -> list[str]:
+    """The registered model names, in registration order."""
+    return list(_BY_NAME)
+
+
+def get_model(name: str) -> ModelSpec:
+    """The spec of model ``name``; ``ValueError`` listing the valid names otherwise."""
+    if not isinstance(name, str) or name not in _BY_NAME:
+        from lossviz.checks import shown
+
+        raise ValueError(f"unknown model {shown(name)}; valid names: {', '.join(_BY_NAME)}")
+    return _BY_NAME[name]
 
 
 # --- M models side by side --------------------------------------------------------------------
@@ -173,8 +135,6 @@ def init_model(name: str, n_models: int, *, n_inputs: int = 784, n_classes: int 
     each layer's weights with Glorot's std sqrt(2 / (fan_in + fan_out)) instead, which small
     deep networks on 2-D toy data need (d2l's 0.01 leaves them at rest for thousands of steps).
     """
-    from lossviz.registry import get_model
-
     spec = get_model(name)
     widths = (n_inputs, *spec.resolve_hidden(hidden), n_classes)
     g = torch.Generator().manual_seed(seed)
@@ -209,13 +169,30 @@ def forward(model: StackedModel, x: torch.Tensor):
     p, b, m = model.params, x.shape[0], model.n_models
     z = linear(x, _flat(p["w1"]), p["b1"].view(-1)).view(b, m, -1)
     cache = [x]
-    if model.n_layers > 1:
-        value, _, ap = _act(model)
-        for i in range(2, model.n_layers + 1):
-            h = value(z, **ap)
+    if model.n_layers == 1:
+        return z, cache
+    value, _, ap = _act(model)
+    layers = [(p[f"w{i}"], p[f"b{i}"]) for i in range(2, model.n_layers + 1)]
+    return later_layers(z, layers, value, ap, cache), cache
+
+
+def later_layers(z: torch.Tensor, layers, activation, activation_params: dict, cache: list | None = None) -> torch.Tensor:
+    """Layers 2..L of M stacked models, from layer 1's pre-activations z (B, M, H1).
+
+    Args:
+        layers: (weight (M, out, in), bias (M, out)) of layers 2..L, each read after the activation.
+        activation: the hidden activation's value function (a registry ``value_fn``), with
+            ``activation_params``.
+        cache: where each layer's pre-activation z and activation h are appended (for backward).
+    Returns:
+        class scores (B, M, C).
+    """
+    for w, bias in layers:
+        h = activation(z, **activation_params)
+        if cache is not None:
             cache += [z, h]
-            z = torch.baddbmm(p[f"b{i}"].unsqueeze(1), h.transpose(0, 1), p[f"w{i}"].transpose(1, 2)).transpose(0, 1)
-    return z, cache
+        z = torch.baddbmm(bias.unsqueeze(1), h.transpose(0, 1), w.transpose(1, 2)).transpose(0, 1)
+    return z
 
 
 def backward(model: StackedModel, cache, d_logits: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -15,19 +15,19 @@ Layout of ``runs/NAME/``:
                        and "seeds"
     label_noise.npz    with --label-noise: which training labels flipped ("index"), from what
                        ("clean") to what ("noisy")
-    figures/           comparison and predictions figures
+    figures/           comparison and predictions figures (drawn by lossviz.export.run_figures)
     .lock              held while a process trains the folder (a second writer is refused)
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
-from lossviz.files import prepare_out_dir, write_atomic
+from lossviz.files import json_bytes, prepare_out_dir, write_atomic
 from lossviz.train.config import TrainConfig
+from lossviz.train.stats import mean_std
 
 METRICS = ("train_loss", "train_acc", "test_acc", "test_loss", "test_ece")
 N_GRID = 18
@@ -36,10 +36,6 @@ LOCK_NAME = ".lock"
 
 class RunError(ValueError):
     """A run folder that cannot be used as asked (exists, missing, locked, damaged, other config)."""
-
-
-def _dump(obj) -> bytes:
-    return (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode()
 
 
 def check_out(out: Path, resume: bool) -> None:
@@ -73,7 +69,7 @@ class RunWriter:
     Use as a context manager (or call ``close``) so the folder's lock is released."""
 
     def __init__(self, out: Path, config: TrainConfig, *, resume: bool = False, data_source: str | None = None):
-        from lossviz.train.loop import Checkpoint
+        from lossviz.train.records import Checkpoint
 
         self.out = Path(out)
         self.config = config
@@ -94,7 +90,7 @@ class RunWriter:
         else:
             prepare_out_dir(self.out)
             self._lock = _lock(self.out)
-            write_atomic(self.out / "config.json", _dump({**config.to_dict(), "data_source": data_source}))
+            write_atomic(self.out / "config.json", json_bytes({**config.to_dict(), "data_source": data_source}))
 
     def __enter__(self):
         return self
@@ -129,7 +125,7 @@ class RunWriter:
             f.write(b"".join(_line(r) for r in records))
             f.flush()
             os.fsync(f.fileno())
-        write_atomic(self.out / "confusion.json", _dump({r.loss: r.confusion for r in records}))
+        write_atomic(self.out / "confusion.json", json_bytes({r.loss: r.confusion for r in records}))
         tmp = self.out / ".state.pt.tmp"
         with open(tmp, "wb") as f:
             torch.save(checkpoint.to_dict(), f)
@@ -153,20 +149,18 @@ class RunWriter:
         write_atomic(self.out / "label_noise.npz", _npz(index=index.numpy(), clean=clean[index].numpy(),
                                                         noisy=noisy[index].numpy(), n=np.array(len(clean))))
 
-    def finish(self, test_images, test_labels, *, figures: tuple[str, ...] = ("png",)) -> dict:
-        """Write results.json, predictions.json and the figures (in ``figures``' formats, none
-        when empty); returns the results."""
+    def finish(self, test_images, test_labels) -> dict:
+        """Write results.json, predictions.json and predictions.npz; returns the results. (The
+        run's figures are drawn from these records by ``lossviz.export.run_figures``.)"""
         results = summarize(read_metrics(self.out), self.config)
-        write_atomic(self.out / "results.json", _dump(results))
+        write_atomic(self.out / "results.json", json_bytes(results))
         n = min(N_GRID, len(test_labels))
-        write_atomic(self.out / "predictions.json", _dump({
+        write_atomic(self.out / "predictions.json", json_bytes({
             "images": test_images[:n].reshape(n, 28, 28).tolist() if test_images[:n].numel() == n * 784 else [],
             "labels": test_labels[:n].tolist(),
             "pred": {k: v[:n] for k, v in self.checkpoint.test_pred.items()},
         }))
         self._write_predictions(test_images, test_labels)
-        if figures:
-            export_run_figures(self.out, formats=figures)
         return results
 
     def _write_predictions(self, test_images, test_labels) -> None:
@@ -270,7 +264,7 @@ def read_checkpoint(run: Path):
 
     import torch
 
-    from lossviz.train.loop import Checkpoint
+    from lossviz.train.records import Checkpoint
 
     path = Path(run) / "state.pt"
     try:
@@ -284,7 +278,7 @@ def read_metrics(run: Path, *, strict: bool = False) -> list:
     """The run's EpochRecords. A damaged last line (a crash mid-write) is skipped; a damaged
     line before valid ones raises ``RunError`` naming the line with ``strict=True`` (resume:
     nothing valid is ever rewritten away) and ends the reading otherwise (viewers)."""
-    from lossviz.train.loop import EpochRecord
+    from lossviz.train.records import EpochRecord
 
     path = Path(run) / "metrics.jsonl"
     if not path.is_file():
@@ -308,11 +302,6 @@ def read_run(run: Path) -> tuple[TrainConfig, list]:
     return config, read_metrics(run)
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    m = sum(values) / len(values)
-    return m, math.sqrt(sum((v - m) ** 2 for v in values) / len(values))
-
-
 def curves_by_loss(metrics: list, config: TrainConfig) -> dict:
     """{loss: {metric: (epochs, mean, std)}} over the seeds that have a value at each epoch."""
     out = {}
@@ -324,7 +313,7 @@ def curves_by_loss(metrics: list, config: TrainConfig) -> dict:
             for e in sorted({r.epoch for r in rows}):
                 vals = [getattr(r, key) for r in rows if r.epoch == e and getattr(r, key) is not None]
                 if vals:
-                    m, s = _mean_std(vals)
+                    m, s = mean_std(vals)
                     epochs.append(e), means.append(m), stds.append(s)
             per[key] = (epochs, means, stds)
         out[name] = per
@@ -357,7 +346,7 @@ def summarize(metrics: list, config: TrainConfig) -> dict:
                "seconds": sum({(r.seed, r.epoch): r.seconds for r in metrics}.values())}
         for key in METRICS:
             vals = [getattr(r, key) for r in ok]
-            row[key], row[key + "_std"] = _mean_std(vals) if vals else (None, None)
+            row[key], row[key + "_std"] = mean_std(vals) if vals else (None, None)
         table[name] = row
     return {"config": config.to_dict(), "losses": table}
 
@@ -377,40 +366,16 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def export_run_figures(run: Path, *, out: Path | None = None, formats=("png", "svg"), dpi: int = 150, style: str = "light",
-                       renderers=None) -> list[Path]:
-    """Draw a run's comparison curves and prediction grid into ``run/figures`` (or ``out``), by
-    ``renderers`` (``lossviz.render.Renderers`` started earlier) or by processes started here.
-    Each figure travels to them as plain data for a ``plot_mpl`` function (``render.Plot``):
-    this process does not load matplotlib."""
-    from lossviz.data import CLASSES
-    from lossviz.render import Plot, write_figures
-    from lossviz.style import color_of
-
-    run = Path(run)
-    config, metrics = read_run(run)
-    if not metrics:
-        raise RunError(f"{run} has no finished epoch yet")
-    by_loss = curves_by_loss(metrics, config)
-    builds = {"comparison": Plot("training_figure", (by_loss,), {
-        "title": run_title(config), "same_as": coinciding(by_loss), "colors": {name: color_of(name) for name in by_loss}})}
-    pred_path = run / "predictions.json"
-    if pred_path.is_file():
-        try:
-            grid = json.loads(pred_path.read_text())
-        except (OSError, ValueError) as e:
-            raise RunError(f"{pred_path}: cannot read ({e})") from None
-        if isinstance(grid, dict) and grid.get("images"):
-            builds["predictions"] = Plot("predictions_figure", (grid,), {"classes": CLASSES})
-    return write_figures(builds, out or run / "figures", formats=formats, dpi=dpi, style=style, renderers=renderers)
-
-
-def run_title(config: TrainConfig) -> str:
-    from lossviz.registry import get_model
-
-    model = get_model(config.model).title
-    if config.hidden:
-        model += f" ({'-'.join(map(str, config.hidden))} {config.activation})"
-    seeds = f", {config.seeds} seeds (mean ± std)" if config.seeds > 1 else ""
-    wd = f", weight decay {config.weight_decay:g}" if config.weight_decay else ""
-    return f"Fashion-MNIST, {model}, lr {config.lr:g}, batch {config.batch_size}{wd}{seeds}"
+def read_prediction_grid(run: Path) -> dict | None:
+    """The run's predictions.json ({"images", "labels", "pred": {loss: guesses}}), None if the run
+    has none; ``RunError`` if it cannot be read."""
+    path = Path(run) / "predictions.json"
+    if not path.is_file():
+        return None
+    try:
+        grid = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise RunError(f"{path}: cannot read ({e})") from None
+    if not (isinstance(grid, dict) and isinstance(grid.get("pred", {}), dict)):
+        raise RunError(f"{path}: not a prediction grid")
+    return grid
