@@ -263,16 +263,19 @@ def check_options(formats, dpi: int, style: str = "light") -> tuple[tuple[str, .
 
 
 def export(entries: list[FigureEntry], out: Path, *, formats=DEFAULT_FORMATS, dpi: int = DEFAULT_DPI,
-           style: str = "light", index: bool = True) -> list[Path]:
+           style: str = "light", index: bool = True, processes: int | None = None) -> list[Path]:
     """Draw ``entries`` and write each in every format; returns the written paths.
 
     All figures are rendered in memory before the first file is written, so a failure while
-    drawing leaves the folder as it was.
+    drawing leaves the folder as it was. ``processes``: how many draw (1: this one; default:
+    a pool of one per core for a set of ``POOL_FROM`` figures or more); the bytes are the same.
     """
     formats, dpi = check_options(formats, dpi, style)
+    if processes is not None:
+        processes = checks.integer(processes, "processes", 1, 1024)
     out = prepare_out_dir(out)
     rendered: dict[Path, bytes] = {}
-    for e, files in zip(entries, _render_all(entries, formats, dpi, style)):
+    for e, files in zip(entries, _render_all(entries, formats, dpi, style, processes)):
         for fmt, data in zip((*formats, "gif"), files):  # the animation, where there is one, comes last
             rendered[out / f"{e.stem}.{fmt}"] = data
     if index:
@@ -326,14 +329,18 @@ def _picklable(entries: list[FigureEntry]) -> bool:
     return True
 
 
-def _render_all(entries: list[FigureEntry], formats: tuple[str, ...], dpi: int, style: str) -> list[list[bytes]]:
-    """Every entry drawn and rendered in every format, in order: here, or, for a large set on a
-    machine with several cores, by a process pool, one process per core (matplotlib draws on
-    one core). The pool's processes come from a forkserver (a fresh, single-threaded process
-    that has imported this module once), never forked from this one, which may run threads
-    (torch's, a web server's). Either way the bytes are the same: rendering is deterministic."""
-    n = min(len(entries), usable_cores())
-    if len(entries) < POOL_FROM or n < 2 or not _picklable(entries):
+def _render_all(entries: list[FigureEntry], formats: tuple[str, ...], dpi: int, style: str,
+                processes: int | None = None) -> list[list[bytes]]:
+    """Every entry drawn and rendered in every format, in order: here, or by a pool of
+    ``processes`` (default: for a large set on a machine with several cores, one per core;
+    matplotlib draws on one core). The pool's processes come from a forkserver (a fresh,
+    single-threaded process that has imported this module once), never forked from this one,
+    which may run threads (torch's, a web server's). Entries that do not pickle are drawn here.
+    Either way the bytes are the same: rendering is deterministic."""
+    if processes is None:
+        processes = usable_cores() if len(entries) >= POOL_FROM else 1
+    n = min(len(entries), processes)
+    if n < 2 or not _picklable(entries):
         with plot_mpl.style(style):
             return [_render_entry(e, formats, dpi) for e in entries]
     import multiprocessing

@@ -140,7 +140,7 @@ def test_registered_entry_reaches_the_trainer(toys, tmp_path):
     out = tmp_path / "run"
     assert main(["compare", "--data-root", str(data), "--losses", "cross_entropy,toy_cubic", "--param", "toy_cubic.width=2",
                  "--model", "mlp", "--hidden", "8", "--activation", "toy_square", "--epochs", "1", "--batch-size", "50",
-                 "--workers", "1", "--figures", "none", "--out", str(out)]) == 0
+                 "--threads", "1", "--figures", "none", "--out", str(out)]) == 0
     config, metrics = runs.read_run(out)
     assert config.loss_params["toy_cubic"] == {"width": 2.0} and config.activation == "toy_square"
     assert {r.loss for r in metrics} == {"cross_entropy", "toy_cubic"} and all(r.status == "ok" for r in metrics)
