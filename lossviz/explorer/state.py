@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode
 
+from lossviz import checks
+
 MAX_QUERY = 4096  # characters of a query string we read; the rest is ignored
 MAX_LIST = 64  # items of a list from the browser we look at; more is refused
 HIDE_SPECIAL = ("nav", "export")  # _hide keys that are not controls
@@ -86,17 +88,18 @@ class InputError(ValueError):
     """A control value the server refuses; shown to the user, the last good figure stays."""
 
 
-def check_number(value, what: str, lo: float = -math.inf, hi: float = math.inf) -> float:
-    """Validate a value arriving from the browser (it may be None, a string, NaN...)."""
-    if value is None or isinstance(value, bool) or isinstance(value, (list, dict)):
-        raise InputError(f"{what}: a number is required")
+def check_number(value, what: str, lo: float = -math.inf, hi: float = math.inf, *, integer: bool = False) -> float | int:
+    """A number from a form field (it may be None, text, NaN...), checked by ``lossviz.checks``
+    (``integer``: a whole number); a refusal is an ``InputError`` naming ``what`` and the range."""
+    if isinstance(value, str):  # a number box may send its text
+        try:
+            value = float(value.strip()[:40])
+        except ValueError:
+            pass  # refused below, shown as typed
     try:
-        x = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise InputError(f"{what}: {str(value)[:40]!r} is not a number") from None
-    if math.isnan(x) or not lo <= x <= hi:
-        raise InputError(f"{what} must be in [{lo:g}, {hi:g}], got {str(value)[:40]}")
-    return x
+        return checks.integer(value, what, int(lo), int(hi)) if integer else checks.number(value, what, lo, hi)
+    except ValueError as e:
+        raise InputError(str(e)) from None
 
 
 # --- schemas ----------------------------------------------------------------------------------

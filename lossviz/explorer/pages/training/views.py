@@ -1,0 +1,215 @@
+"""The Training page's views of run folders: the runs a folder holds, their curves (mean +- std
+over seeds), a confusion matrix, the prediction grid and the study figures, read from the
+records (``lossviz.train.runs``) and the files the studies wrote."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import dash_mantine_components as dmc
+import numpy as np
+from dash import html
+
+from lossviz.data import CLASSES
+from lossviz.explorer import figures
+from lossviz.studies.figures import STUDY_FIGURES
+from lossviz.style import color_of
+from lossviz.train import runs
+from lossviz.train.models import get_model
+
+PANELS = (("train_loss", "train loss"), ("train_acc", "train accuracy"), ("test_acc", "test accuracy"))
+DASHES = ("solid", "dash", "dot", "dashdot")
+MAX_RUNS = 4  # runs overlaid at once
+RIGHT, WRONG = "#007A5E", "#D55E00"  # as the exported prediction grid (Okabe-Ito)
+
+
+def list_runs(runs_dir: Path) -> list[str]:
+    """Run folders (those with a config.json), newest first."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    found = [p for p in runs_dir.iterdir() if p.is_dir() and (p / "config.json").is_file()]
+    return [p.name for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
+
+
+def run_path(runs_dir: Path, name: str) -> Path:
+    """A run folder inside runs_dir; names from the browser never leave it."""
+    if not isinstance(name, str) or name not in list_runs(runs_dir):
+        raise ValueError(f"unknown run {str(name)[:60]!r}")
+    return Path(runs_dir) / name
+
+
+def chosen_runs(raw, runs_dir: Path) -> tuple[list[str], list[str]]:
+    """Run names from the browser or the URL: known, deduplicated, at most MAX_RUNS; and notes."""
+    known = list_runs(runs_dir)
+    items = raw.split(",") if isinstance(raw, str) else raw if isinstance(raw, list) else []
+    out, bad = [], []
+    for n in items[: 4 * MAX_RUNS]:
+        if isinstance(n, str) and n in known:
+            if n not in out:
+                out.append(n)
+        elif n not in ("", None):
+            bad.append(str(n)[:40])
+    notes = [f"runs: unknown {', '.join(bad[:3])} ignored"] if bad else []
+    if len(out) > MAX_RUNS:
+        notes.append(f"runs: at most {MAX_RUNS} overlaid; showing {', '.join(out[:MAX_RUNS])}")
+        out = out[:MAX_RUNS]
+    return out, notes
+
+
+def smooth(values: np.ndarray, weight: float) -> np.ndarray:
+    """Exponential moving average (TensorBoard's smoothing), weight in [0, 1)."""
+    out = np.empty_like(values)
+    acc = values[0]
+    for i, v in enumerate(values):
+        acc = weight * acc + (1 - weight) * v
+        out[i] = acc
+    return out
+
+
+def curves_figure(runs_dir: Path, names: list[str], smoothing: float = 0.0, *, present: bool = False, narrow: bool = False) -> dict:
+    """Per loss and run: train loss / train acc / test acc per epoch, mean +- std over seeds.
+
+    A curve that repeats an earlier one (``runs.coinciding``) is dashed and says so in the legend.
+    """
+    lk = figures.look(present)
+    layout = figures.panels_layout([t for _, t in PANELS], "epoch", present=present, narrow=narrow, height=400 if not present else 480)
+    layout["hovermode"] = "x unified"
+    traces, waiting = [], []
+    for r, name in enumerate(names):
+        config, metrics = runs.read_run(run_path(runs_dir, name))
+        by_loss = runs.curves_by_loss(metrics, config)
+        same = runs.coinciding(by_loss)
+        if not metrics:
+            waiting.append(name)
+        for loss, per in by_loss.items():
+            label = (f"{loss} · {name}" if len(names) > 1 else loss) + (f" (= {same[loss]})" if loss in same else "")
+            dash_style = "dash" if loss in same else DASHES[r % len(DASHES)]
+            for j, (key, _) in enumerate(PANELS):
+                epochs, mean, std = (np.asarray(v, dtype=float) for v in per[key])
+                if not len(epochs):
+                    continue
+                m = smooth(mean, smoothing) if smoothing else mean
+                xa, ya = figures.axis_names(j)
+                if std.any():
+                    traces.append({"type": "scatter", "x": np.concatenate([epochs, epochs[::-1]]).tolist(),
+                                   "y": np.concatenate([m + std, (m - std)[::-1]]).tolist(), "fill": "toself", "fillcolor": color_of(loss),
+                                   "opacity": 0.2, "line": {"width": 0}, "hoverinfo": "skip", "name": f"{label} ± std over seeds",
+                                   "legendgroup": label, "showlegend": j == 0, "xaxis": xa, "yaxis": ya, "meta": [name, loss, key, "band"]})
+                traces.append({"type": "scatter", "x": epochs.tolist(), "y": m.tolist(), "name": label, "legendgroup": label,
+                               "showlegend": j == 0, "mode": "lines+markers", "xaxis": xa, "yaxis": ya, "meta": [name, loss, key],
+                               "line": {"color": color_of(loss), "dash": dash_style, "width": lk["width"]},
+                               "marker": {"size": 9 if loss in same else 6, "symbol": "circle-open" if loss in same else "circle"}})
+    if waiting:
+        layout["annotations"].append({"text": f"{', '.join(waiting)}: waiting for the first epoch…", "xref": "paper", "yref": "paper",
+                                      "x": 0.5, "y": 0.5, "showarrow": False, "font": {"size": lk["title"]}})
+    return {"data": traces, "layout": layout}
+
+
+def confusion_figure(runs_dir: Path, name: str, loss: str, epoch: int | None, *, present: bool = False) -> dict:
+    """The test confusion matrix (true x predicted) of one loss at one epoch (default: the last)."""
+    config, metrics = runs.read_run(run_path(runs_dir, name))
+    rows = [r.to_dict() for r in metrics if r.loss == loss and r.confusion]
+    final = run_path(runs_dir, name) / "confusion.json"
+    if not rows and final.is_file():  # older runs keep only the final matrices
+        last = max((r.to_dict() for r in metrics if r.loss == loss), key=lambda r: (r["seed"], r["epoch"]), default=None)
+        matrix = json.loads(final.read_text()).get(loss)
+        rows = [{**last, "confusion": matrix}] if last and matrix else []
+    if not rows:
+        raise ValueError(f"no confusion matrix for {loss} in {name} yet")
+    if epoch is not None:
+        rows = [r for r in rows if r["epoch"] == int(epoch)] or rows
+    row = rows[-1]
+    z = np.asarray(row["confusion"])
+    lk = figures.look(present)
+    short = [c.split("/")[0][:8] for c in CLASSES]
+    return {"data": [{"type": "heatmap", "z": z.tolist(), "x": short, "y": short, "colorscale": "Blues", "reversescale": True, "meta": [name, loss, row["epoch"]],
+                      "showscale": False, "texttemplate": "%{z}", "textfont": {"size": max(10, lk["tick"] - 3)},
+                      "hovertemplate": "true %{y}<br>predicted %{x}<br>%{z}<extra></extra>"}],
+            "layout": {"title": {"text": f"{loss}, epoch {row['epoch']} (seed {row['seed']}): test accuracy {np.trace(z) / z.sum():.4f}",
+                                 "font": {"size": lk["title"]}},
+                       "xaxis": {"title": {"text": "predicted"}, "tickfont": {"size": lk["tick"] - 2}, "tickangle": -45},
+                       "yaxis": {"title": {"text": "true"}, "autorange": "reversed", "tickfont": {"size": lk["tick"] - 2}},
+                       "template": "plotly_white", "height": 460 if not present else 560, "font": {"size": lk["font"]},
+                       "margin": {"l": 80, "r": 10, "t": 50, "b": 80}}}
+
+
+def empty_figure(text: str) -> dict:
+    return {"data": [], "layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False}, "height": 220, "template": "plotly_white",
+                                   "annotations": [{"text": text, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+                                                    "font": {"size": 16}}]}}
+
+
+def describe(runs_dir: Path, name: str) -> str:
+    config, metrics = runs.read_run(run_path(runs_dir, name))
+    done = max((r.epoch for r in metrics), default=0)
+    return (f"{name}: {get_model(config.model).title}" + (f" ({'-'.join(map(str, config.hidden))} {config.activation})" if config.hidden else "")
+            + f", losses {', '.join(config.losses)}, lr {config.lr:g}, batch {config.batch_size}, {config.seeds} seed(s), "
+            f"epochs {done}/{config.epochs}, regression target {config.regression_target}"
+            + "".join(f", {loss} " + ", ".join(f"{k} {v:g}" for k, v in p.items()) for loss, p in config.loss_params.items()))
+
+
+def _png(img) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    # dark garment on white, as the exported grid draws it (matplotlib's gray_r)
+    Image.fromarray(255 - np.asarray(img, dtype=np.uint8)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def prediction_grid(runs_dir: Path, name: str):
+    """d2l's predict_ch3 grid as HTML: each test image, its true label, and each loss's guess
+    coloured (and marked ✓/✗) by its own correctness. Written when a run finishes."""
+    path = run_path(runs_dir, name) / "predictions.json"
+    if not path.is_file():
+        return dmc.Text("The prediction grid appears when the run finishes.", c="dimmed")
+    grid = json.loads(path.read_text())
+    images, labels, preds = grid.get("images") or [], grid.get("labels") or [], grid.get("pred") or {}
+    cells = []
+    for i, (img, label) in enumerate(zip(images, labels)):
+        lines = [html.Div(CLASSES[label], className="pred-true")]
+        for loss, p in preds.items():
+            ok = p[i] == label
+            lines.append(html.Div(f"{'✓' if ok else '✗'} {loss}: {CLASSES[p[i]]}", className="pred-line",
+                                  style={"color": RIGHT if ok else WRONG}, **{"data-ok": "1" if ok else "0", "data-loss": loss}))
+        cells.append(html.Div([html.Img(src=_png(img), alt=f"test image {i}: {CLASSES[label]}", className="pred-img"), *lines],
+                              className="pred-cell"))
+    return html.Div(cells, className="pred-grid", id="training-grid-cells")
+
+
+def study_views(runs_dir: Path, name: str):
+    """The studies of a run (calibration, landscapes, label noise), as their figures: the
+    files `lossviz study` / `lossviz landscape` wrote into the run's figures/ folder."""
+    folder = run_path(runs_dir, name) / "figures"
+    views = []
+    for stem, caption in STUDY_FIGURES:  # the exporter's catalogue of study figures
+        path = folder / f"{stem}.png"
+        if stem == "noise" and (Path(runs_dir) / "noise.json").is_file():
+            # `lossviz explore --runs STUDY` on a noise study: its runs are the rates, its figure is the study's
+            path = Path(runs_dir) / "figures" / "noise.png"
+        if path.is_file() and path.stat().st_size < 8 * 2**20:
+            src = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+            views.append(html.Figure([html.Img(src=src, alt=caption, style={"maxWidth": "100%"}), html.Figcaption(caption)],
+                                     id=f"training-study-{stem}"))
+    if not views:
+        return dmc.Text(f"No studies of this run yet: try `lossviz study calibration runs/{name}` or "
+                        f"`lossviz landscape runs/{name}`.", c="dimmed", size="sm")
+    return html.Div(views)
+
+
+def run_signature(runs_dir: Path, name: str) -> list:
+    """What changes when a run folder gains an epoch or its final files."""
+    run = Path(runs_dir) / name
+    out = [name]
+    studies = [run / "figures" / f"{stem}.png" for stem, _ in STUDY_FIGURES]
+    for f in (run / "metrics.jsonl", run / "predictions.json", *studies):
+        try:
+            st = f.stat()
+            out += [st.st_mtime_ns, st.st_size]
+        except OSError:
+            out += [None, None]
+    return out
