@@ -84,9 +84,9 @@ def _check_name(name: object, what: str) -> str:
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"{what} name must be an identifier (letters, digits and underscores, not starting "
                          f"with a digit), got {checks.shown(name)}")
-    for taken, table in (("loss", _LOSSES), ("activation", _ACTIVATIONS)):
+    for taken, table in (("a loss", _LOSSES), ("an activation", _ACTIVATIONS)):
         if name in table:
-            raise ValueError(f"{what} name {name!r} is taken: a {taken} of that name is registered")
+            raise ValueError(f"{what} name {name!r} is taken: {taken} of that name is registered")
     return name
 
 
