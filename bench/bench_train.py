@@ -6,8 +6,8 @@
 (b) lossviz: the four losses side by side, 10 epochs (train + test metrics every epoch).
 Each side runs --runs times, alternating (this 2-core machine is shared and its speed drifts by
 10-20 % within a minute), and the medians are compared. Prints seconds per loss-epoch and the
-ratio, for softmax regression and the MLP, the softmax comparison with torch's own matrix
-products instead of oneDNN's, and the peak memory of the 4-loss softmax comparison. Targets:
+ratio, for softmax regression and the MLP, the softmax comparison on 2 threads beside the default
+1, and the peak memory of the 4-loss softmax comparison. Targets:
 >= 100x per loss-epoch, the 4-loss x 10-epoch softmax comparison under 5 s of training, peak
 memory (PSS over its processes) under 1.5 GB; the MLP >= 20x; the whole default `lossviz compare` in a
 fresh process <= 3 s with peak RSS <= 700 MB; `lossviz --help` and malformed arguments <= 0.3 s.
@@ -101,22 +101,15 @@ def d2l_epoch(root: Path, model: str) -> float:
     return time.perf_counter() - start
 
 
-def lossviz_run(data_root: str, model: str, epochs: int, onednn: bool | None = None) -> tuple[float, float]:
+def lossviz_run(data_root: str, model: str, epochs: int, threads: int | None = None) -> tuple[float, float]:
     from lossviz.data import load_fashion_mnist
-    from lossviz.train import TrainConfig, compare, models, prepare
+    from lossviz.train import TrainConfig, compare, prepare
 
     cfg = TrainConfig(losses=LOSSES, model=model, epochs=epochs).validate()
     prep = prepare(cfg, load_fashion_mnist(data_root, allow_download=False))
-    saved = models._onednn_linear
-    # onednn=None: the product the trainer chooses here; False: torch's own; True: oneDNN's.
-    if onednn is not None:
-        models._onednn_linear = (lambda: models.onednn_kernel()) if onednn else (lambda: None)
-    try:
-        start = time.perf_counter()
-        hist = compare(cfg, prep)
-        seconds = time.perf_counter() - start
-    finally:
-        models._onednn_linear = saved
+    start = time.perf_counter()
+    hist = compare(cfg, prep, threads=threads)  # threads=None: the trainer's default (one)
+    seconds = time.perf_counter() - start
     acc = [r.test_acc for r in hist if r.epoch == epochs and r.loss == "cross_entropy"][0]
     return seconds, acc
 
@@ -199,8 +192,6 @@ def main() -> int:
             with opener(path, "rb") as src, open(raw / stem, "wb") as dst:
                 shutil.copyfileobj(src, dst)
         assert {s for pair in SPLITS.values() for s in pair} == set(files)
-        from lossviz.train import models
-
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores")
         ok, d2l_softmax = True, float("nan")
         for model in ("softmax", "mlp"):
@@ -220,11 +211,8 @@ def main() -> int:
             print(f"[{model}] lossviz, {len(LOSSES)} losses x {args.epochs} epochs side by side: {ours_s:6.2f} s  (runs: {_fmt(ours)}; "
                   f"cross-entropy test acc {acc:.4f})")
             if model == "softmax":
-                chosen = "oneDNN's" if models._onednn_linear() is not None else "torch's own"
-                plain, _ = lossviz_run(args.data_root, model, args.epochs, onednn=False)
-                fast, _ = lossviz_run(args.data_root, model, args.epochs, onednn=True) if models.onednn_kernel() else (float("nan"), 0)
-                print(f"[{model}]   products chosen here: {chosen}; the same run with torch's own products {plain:6.2f} s, "
-                      f"with oneDNN's {fast:6.2f} s")
+                two, _ = lossviz_run(args.data_root, model, args.epochs, threads=2)
+                print(f"[{model}]   the same run on 2 threads (default 1): {two:6.2f} s")
             print(f"[{model}] per loss-epoch: {per_loss_epoch:.4f} s -> {ratio:.0f}x faster than the d2l loop")
             if model == "softmax":
                 ok &= ratio >= 100 and ours_s < 5
@@ -255,10 +243,9 @@ def main() -> int:
         print(f"[cli] {what}: {t:.2f} s{target}")
     out = subprocess.run([sys.executable, __file__, "--rss-only", "--data-root", args.data_root, "--epochs", str(args.epochs)],
                          capture_output=True, text=True, check=True).stdout.split()
-    pss_mb, rss_mb, worker_rss_mb = (int(v) / 1024 for v in out[-3:])
-    print(f"[softmax] peak memory of the 4-loss comparison: {pss_mb:.0f} MB PSS over all its processes "
-          f"(target < 1536 MB: {'OK' if pss_mb < 1536 else 'MISSED'}); peak RSS {rss_mb:.0f} MB of the main process, "
-          f"{worker_rss_mb:.0f} MB of a worker, mostly pages the two share")
+    pss_mb, rss_mb = (int(v) / 1024 for v in out[-3:-1])
+    print(f"[softmax] peak memory of the 4-loss comparison: {pss_mb:.0f} MB PSS "
+          f"(target < 1536 MB: {'OK' if pss_mb < 1536 else 'MISSED'}); peak RSS {rss_mb:.0f} MB")
     ok &= pss_mb < 1536
     return 0 if ok else 1
 
