@@ -179,7 +179,11 @@ class LossSpec(_Spec):
         return self.value_fn(pred, target, **resolved)
 
     def grad(self, pred, target, **params) -> torch.Tensor:
-        """The closed-form derivative of ``value`` with respect to ``pred``; shape of ``pred``."""
+        """The derivative of ``value`` with respect to ``pred`` (the logits); shape of ``pred``.
+
+        Closed form for the built-ins; autograd of ``value`` for an entry registered without
+        one (``grad_source == "autograd"``).
+        """
         pred, target, resolved = self._inputs(pred, target, params)
         return self.grad_fn(pred, target, **resolved)
 

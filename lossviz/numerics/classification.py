@@ -16,6 +16,7 @@ from lossviz.spec import Formula, LossSpec, Param
 
 
 def check_classes(target: torch.Tensor, n_classes: int) -> None:
+    """``ValueError`` unless every class index lies in [0, n_classes - 1]."""
     if target.numel() and (int(target.min()) < 0 or int(target.max()) >= n_classes):
         raise ValueError(f"class targets must lie in [0, {n_classes - 1}]")
 
