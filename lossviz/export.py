@@ -248,9 +248,8 @@ def select(entries: list[FigureEntry], only: list[str] | None) -> list[FigureEnt
     if not only:
         return entries
     valid = sorted({e.stem for e in entries} | {n for e in entries for n in e.names})
-    unknown = [o for o in only if o not in valid]
-    if unknown:
-        raise ValueError(f"unknown figure or name {unknown[0]!r}; valid: {', '.join(valid)}")
+    for o in only:
+        checks.choice(o, "figure or name", valid)
     return [e for e in entries if e.stem in only or set(e.names) & set(only)]
 
 

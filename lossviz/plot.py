@@ -8,20 +8,15 @@ Nothing is shown or saved unless you ask (``fig.savefig(...)`` / ``fig.show()``)
 
 from __future__ import annotations
 
-from lossviz import curves
+from lossviz import checks, curves
 
 BACKENDS = ("matplotlib", "plotly")
-
-
-def _check_backend(backend: str) -> None:
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
 
 
 def plot_loss(name: str, *, backend: str = "matplotlib", style: str = "light", target: float = 0.0,
               x_range=curves.DEFAULT_RANGE, normalized: bool = False, **params):
     """The d2l loss figure (loss, likelihood, gradient) for a registered loss."""
-    _check_backend(backend)
+    checks.choice(backend, "backend", BACKENDS)
     c = curves.loss_curve(name, params, target=target, x_range=x_range, normalized=normalized)
     if backend == "plotly":
         from lossviz import plot_plotly
@@ -35,7 +30,7 @@ def plot_loss(name: str, *, backend: str = "matplotlib", style: str = "light", t
 
 def plot_activation(name: str, *, backend: str = "matplotlib", style: str = "light", x_range=(-6.0, 6.0), **params):
     """An activation and its derivative."""
-    _check_backend(backend)
+    checks.choice(backend, "backend", BACKENDS)
     c = curves.activation_curve(name, params, x_range=x_range)
     if backend == "plotly":
         from lossviz import plot_plotly

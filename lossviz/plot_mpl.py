@@ -16,6 +16,7 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from lossviz import checks
 from lossviz.style import PALETTE, SERIES_COLORS, color_of
 
 if TYPE_CHECKING:
@@ -67,9 +68,7 @@ STYLES = {
 @contextmanager
 def style(name: str = "light"):
     """The rcParams of a named style: light, dark or print."""
-    if name not in STYLES:
-        raise ValueError(f"unknown style {name!r}; valid styles: {', '.join(STYLES)}")
-    with rc_context(STYLES[name]):
+    with rc_context(STYLES[checks.choice(name, "style", STYLES)]):
         yield
 
 

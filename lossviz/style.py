@@ -21,7 +21,7 @@ def color_of(name: str) -> str:
     activations are coloured independently (a loss and an activation never share an axes),
     each in registry order, so adding an entry never recolours the existing ones.
     """
-    from lossviz.registry import activations, losses  # (here: drawing a run's figures needs no torch)
+    from lossviz.registry import activations, losses  # (here: the palettes load without the numerics)
 
     for names, palette in ((losses(), LOSS_PALETTE), (activations(), PALETTE)):
         if name in names:

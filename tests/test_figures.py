@@ -126,7 +126,7 @@ def test_layout_solved_once_draws_what_matplotlib_draws(stem):
     assert fig.get_layout_engine() is None
     positions = [ax.get_position().bounds for ax in fig.axes]
     own = io.BytesIO()
-    entry(stem).build().savefig(own, format="png", dpi=export.DEFAULT_DPI, metadata=export._METADATA["png"])
+    entry(stem).build().savefig(own, format="png", dpi=export.DEFAULT_DPI, metadata=export.METADATA["png"])
     assert ours == own.getvalue()
     export.render(fig, "svg")
     assert [ax.get_position().bounds for ax in fig.axes] == positions
