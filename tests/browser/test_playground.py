@@ -1,5 +1,8 @@
 """The playground end to end in headless Chromium: both modes load, play, pause, step, reset; a
-click adds a point and a click on a point removes it; teacher mode; no console error; screenshots."""
+click adds a point and a click on a point removes it; teacher mode; both widths; no console error.
+
+The tests wait on conditions (the step readout, the graph's data, the URL), never for a fixed
+time; images go to test-artifacts/ only (docs/screenshots/take.py takes the docs' pictures)."""
 
 from __future__ import annotations
 
@@ -7,9 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+STEP_JS = """([p, op, n]) => { const r = document.querySelector('#' + p + '-readout'); if (!r) return false;
+  const s = parseInt(r.innerText.split(' ')[1]); return op === '==' ? s === n : s >= n; }"""
+# True once the readout has not changed for ``ms``: the training stopped and its last answer is drawn.
+QUIET_JS = """([p, ms]) => { const r = document.querySelector('#' + p + '-readout'); const q = window.__lvQuiet;
+  if (!q || q.text !== r.innerText) { window.__lvQuiet = {text: r.innerText, at: performance.now()}; return false; }
+  return performance.now() - q.at >= ms; }"""
 
 
 def step_of(page, p: str) -> int:
@@ -17,15 +27,24 @@ def step_of(page, p: str) -> int:
     return int(text.split()[1])
 
 
-def wait_step(page, p: str, predicate, timeout_ms=20000):
-    deadline = page.evaluate("Date.now()") + timeout_ms
-    while True:
-        s = step_of(page, p)
-        if predicate(s):
-            return s
-        if page.evaluate("Date.now()") > deadline:
-            raise AssertionError(f"{p}: step {s} never satisfied the condition")
-        page.wait_for_timeout(50)
+def wait_step(page, p: str, op: str, n: int, timeout_ms=20000) -> int:
+    """Wait until the step readout is ``== n`` or ``>= n``; the step then."""
+    page.wait_for_function(STEP_JS, arg=[p, op, n], timeout=timeout_ms)
+    return step_of(page, p)
+
+
+def wait_quiet(page, p: str, ms: int = 1000, timeout_ms=15000) -> int:
+    """Wait until the step readout stays the same for ``ms`` (it never does while playing)."""
+    page.evaluate("() => { window.__lvQuiet = null; }")
+    page.wait_for_function(QUIET_JS, arg=[p, ms], timeout=timeout_ms, polling=50)
+    return step_of(page, p)
+
+
+def wait_first_answer(page, p: str):
+    """The first answer of the page's tick callback has come back: it writes the canonical URL
+    (every field, e.g. speed=), which the link the page was opened with did not carry."""
+    page.wait_for_function("() => window.location.search.includes('speed=') && window.location.search.includes('losses=')",
+                           timeout=20000)
 
 
 def n_points(page) -> int:
@@ -46,16 +65,14 @@ def test_play_pause_step_reset(page, server, mode):
     wait_graph(page, f"{p}-main")
     assert step_of(page, p) == 0
     page.click(f"#{p}-step")
-    wait_step(page, p, lambda s: s == 5)
+    wait_step(page, p, "==", 5)
     page.click(f"#{p}-play")
-    wait_step(page, p, lambda s: s >= 50)
+    wait_step(page, p, ">=", 50)
     page.click(f"#{p}-pause")
-    page.wait_for_timeout(400)
-    paused = step_of(page, p)
-    page.wait_for_timeout(600)
-    assert step_of(page, p) == paused  # paused: no more steps
+    paused = wait_quiet(page, p)  # paused: the steps stop (while playing a frame lands every ~100 ms)
+    assert paused >= 50 and paused % 5 == 0
     page.click(f"#{p}-reset")
-    wait_step(page, p, lambda s: s == 0)
+    wait_step(page, p, "==", 0)
     page.wait_for_function("window.location.search.includes('mode=" + mode + "')")
     if mode == "classification":
         n = page.evaluate("document.querySelectorAll('#playground-c-main .imagelayer image').length")
@@ -73,14 +90,16 @@ def test_click_adds_and_removes_a_point(page, server):
     page.mouse.click(box["x"], box["y"])
     page.wait_for_function(f"() => {{ const el = document.querySelector('#playground-r-main .js-plotly-plot');"
                            f" const t = el.data.find(t => t.meta === 'points'); return atob(t.x.bdata).length / 4 === {n + 1}; }}", timeout=15000)
-    # Now click a point: it goes away.
-    page.wait_for_timeout(800)  # the SVG is redrawn after the data arrives
+    # Now click a point: it goes away. First the SVG must show the new point (drawn after the data arrives).
+    page.wait_for_function("""(n) => { const el = document.querySelector('#playground-r-main .js-plotly-plot');
+       const i = el.data.findIndex(t => t.meta === 'points'); const tr = el.querySelectorAll('.scatterlayer .trace')[i - 1];
+       return tr && tr.querySelectorAll('.point').length === n; }""", arg=n + 1, timeout=15000)
     pos = page.evaluate("""() => { const el = document.querySelector('#playground-r-main .js-plotly-plot');
        const i = el.data.findIndex(t => t.meta === 'points');
        const pts = el.querySelectorAll('.scatterlayer .trace')[i - 1].querySelectorAll('.point');
        const r = pts[0].getBoundingClientRect(); return {x: r.left + r.width / 2, y: r.top + r.height / 2}; }""")
     page.mouse.move(pos["x"], pos["y"])
-    page.wait_for_timeout(200)
+    page.wait_for_selector("#playground-r-main .hoverlayer .hovertext", timeout=10000)  # plotly picked the point under the mouse
     page.mouse.click(pos["x"], pos["y"])
     page.wait_for_function(f"() => {{ const el = document.querySelector('#playground-r-main .js-plotly-plot');"
                            f" const t = el.data.find(t => t.meta === 'points'); return atob(t.x.bdata).length / 4 === {n}; }}", timeout=15000)
@@ -99,35 +118,34 @@ def test_teacher_mode_and_bad_state(page, server):
 
     values, _ = state.from_query(pg.schema("classification"), {"mode": "classification", "dataset": "xor"})
     key = repr(pg.training_key(values))
-    page.wait_for_timeout(1500)  # the first answers (the presentation switch) have come back
+    wait_first_answer(page, "playground-c")  # a later first answer would overwrite the crafted store
     page.evaluate("(k) => window.dash_clientside.set_props('playground-c-store', {data: {key: k, state: {step: 'no'}}})", key)
     page.click("#playground-c-step")
     page.wait_for_selector("#playground-c-message .message", timeout=15000)
-    assert step_of(page, "playground-c") == 5
+    assert wait_step(page, "playground-c", "==", 5) == 5
     assert page.console_errors == []
 
 
 @pytest.mark.parametrize("width", [1440, 390])
-def test_screenshots(browser, server, width):
+def test_both_modes_play_at_desktop_and_phone_widths(browser, server, width):
+    """Played for a few hundred steps and paused, at both widths, with no console error (the
+    docs' pictures of these views are taken by docs/screenshots/take.py; these go to test-artifacts/)."""
     ctx = browser.new_context(viewport={"width": width, "height": 900})
     page = ctx.new_page()
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.goto(server + "/playground?mode=regression&speed=20")
-    wait_graph(page, "playground-r-main")
-    page.click("#playground-r-play")
-    wait_step(page, "playground-r", lambda s: s >= 200)
-    page.click("#playground-r-pause")
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(SCREENSHOTS / f"playground-{width}.png"), full_page=True)
-    page.goto(server + "/playground?mode=classification&speed=20")
-    wait_graph(page, "playground-c-main")
-    page.click("#playground-c-play")
-    wait_step(page, "playground-c", lambda s: s >= 300, timeout_ms=40000)
-    page.click("#playground-c-pause")
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(SCREENSHOTS / f"playground-classification-{width}.png"), full_page=True)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    ARTIFACTS.mkdir(exist_ok=True)
+    for mode, steps in (("regression", 200), ("classification", 300)):
+        p = f"playground-{mode[0]}"
+        page.goto(server + f"/playground?mode={mode}&speed=20")
+        wait_graph(page, f"{p}-main")
+        page.click(f"#{p}-play")
+        wait_step(page, p, ">=", steps, timeout_ms=40000)
+        page.click(f"#{p}-pause")
+        assert wait_quiet(page, p) >= steps
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=str(ARTIFACTS / f"playground-{mode}-{width}.png"), full_page=True)
     ctx.close()
     assert errors == []
 
@@ -136,18 +154,29 @@ def test_export_and_leaving_while_playing(page, server):
     page.goto(server + "/playground?mode=classification&dataset=moons")
     wait_graph(page, "playground-c-main")
     page.click("#playground-c-step")
-    wait_step(page, "playground-c", lambda s: s == 5)
+    wait_step(page, "playground-c", "==", 5)
     with page.expect_download(timeout=30000) as dl:
         page.click("#playground-c-export")
     path = dl.value.path()
     assert dl.value.suggested_filename == "lossviz-playground-classification.svg"
     assert b"<svg" in Path(path).read_bytes()[:2000]
     # Leave for another page while playing: the chain stops without an error.
+    inflight = set()
+    page.on("request", lambda r: inflight.add(r) if "_dash-update-component" in r.url else None)
+    page.on("requestfinished", lambda r: inflight.discard(r))
+    page.on("requestfailed", lambda r: inflight.discard(r))
     page.click("#playground-c-play")
-    wait_step(page, "playground-c", lambda s: s >= 30)
+    wait_step(page, "playground-c", ">=", 30)
     page.click("#nav-losses")
-    page.wait_for_selector("#losses-graph .js-plotly-plot", timeout=20000)
-    page.wait_for_timeout(1500)
+    page.wait_for_function("() => { const el = document.querySelector('#losses-graph .js-plotly-plot'); return el && el.data && el.data.length; }",
+                           timeout=20000)
+    # Every answer still on its way when the page changed has landed (and been handled) before the check.
+    for _ in range(50):
+        if not inflight:
+            break
+        page.wait_for_event("requestfinished", timeout=20000)
+    assert not inflight
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     assert page.console_errors == []
 
 
@@ -170,10 +199,10 @@ def test_gif_export_spins_the_button_and_downloads_an_animation(page, server, mo
 def test_presentation_switch_redraws(page, server):
     page.goto(server + "/playground?mode=regression")
     wait_graph(page, "playground-r-main")
-    page.wait_for_timeout(800)
+    wait_first_answer(page, "playground-r")  # the switch's own answer must not race the page's first one
     page.click("#present-wrap .mantine-Switch-track")
     page.wait_for_function("""() => { const el = document.querySelector('#playground-r-main .js-plotly-plot');
         return el && el.layout && el.layout.font && el.layout.font.size === 18; }""", timeout=15000)
     page.click("#playground-r-step")
-    wait_step(page, "playground-r", lambda s: s == 5)
+    wait_step(page, "playground-r", "==", 5)
     assert page.console_errors == []
