@@ -352,12 +352,12 @@ def _trained(kind, hidden, activation, *, target="probs"):
 
 def _reference_losses(config, params, x, y):
     """One point at a time: the trainer's own forward and loss on these exact weights."""
-    from lossviz.train import loop, models
+    from lossviz.train import models
     from lossviz.train.predict import stacked_model
 
     logits, _ = models.forward(stacked_model(config, params), x)
-    onehot = loop.one_hot(y, logits, 10)
-    own = loop.loss_values(config, logits, onehot).double().mean(0)
+    onehot = train.one_hot(y, logits, 10)
+    own = train.loss_values(config, logits, onehot).double().mean(0)
     ce = torch.stack([torch.nn.functional.cross_entropy(logits[:, m], y) for m in range(logits.shape[1])]).double()
     return own, ce
 
@@ -429,7 +429,7 @@ def test_interpolation_line_runs_from_the_initial_to_the_trained_weights():
 
 def test_landscape_of_a_run_and_its_figures(toy, tmp_path, capsys):
     from lossviz.studies import figures, landscape, plots
-    from lossviz.train import loop, models
+    from lossviz.train import models
     from lossviz.train.predict import as_inputs, stacked_model
 
     config = _config(label_noise=0.3, epochs=2)
@@ -440,7 +440,7 @@ def test_landscape_of_a_run_and_its_figures(toy, tmp_path, capsys):
     prep = train.prepare(config, toy)
     params = runs.read_final_weights(tmp_path / "run")[0]
     logits, _ = models.forward(stacked_model(config, params), as_inputs(prep.train_x[:200]))
-    want = loop.loss_values(config, logits, loop.one_hot(prep.train_y[:200], logits, 10)).double().mean(0).numpy()
+    want = train.loss_values(config, logits, train.one_hot(prep.train_y[:200], logits, 10)).double().mean(0).numpy()
     np.testing.assert_allclose(ls.surface_own[:, 2, 2], want, rtol=1e-6)
     alpha1 = int(np.argmin(np.abs(ls.alphas - 1)))
     np.testing.assert_allclose(ls.line_own[:, alpha1], want, rtol=1e-6)
