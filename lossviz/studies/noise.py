@@ -23,7 +23,7 @@ from pathlib import Path
 from lossviz import checks
 from lossviz.files import json_bytes, prepare_out_dir, write_atomic
 from lossviz.studies.grid import Cell
-from lossviz.train.config import NOISE_KINDS, TrainConfig
+from lossviz.train.config import NOISE_KINDS, TrainConfig, csv
 from lossviz.train.stats import mean_std
 
 DEFAULT_RATES = (0.0, 0.2, 0.4, 0.6)
@@ -44,7 +44,7 @@ def default_losses() -> tuple[str, ...]:
 
 def parse_rates(text: str) -> tuple[float, ...]:
     """``"0,0.2,0.4"`` -> (0.0, 0.2, 0.4): each in [0, 1), none twice; one-line errors."""
-    parts = [t.strip() for t in str(text).split(",") if t.strip()]
+    parts = csv(text)
     if not parts:
         raise ValueError(f"give at least one noise rate, e.g. 0,0.2,0.4; got {text!r}")
     rates = []
