@@ -132,7 +132,7 @@ def runner(address: str | None = None, *, threads: int | None = None, num_cpus: 
         checks.integer(threads, "threads", 1, 1024)
 
     def run(cells: list[Cell], data, root: Path) -> dict[str, dict]:
-        from lossviz.train.loop import DEFAULT_THREADS
+        from lossviz.train import DEFAULT_THREADS
 
         per_task = threads or DEFAULT_THREADS
         with session(address, num_cpus) as ray:
