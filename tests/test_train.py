@@ -236,44 +236,45 @@ def test_training_runs_on_one_thread_by_default(toy):
 
 
 _FRESH_RUN = """
-import json, sys, torch
+import sys, torch
 sys.path.insert(0, {root!r})
 torch.set_num_threads({threads})
 x = torch.randn(600, 600)
 (x @ x).sum()  # this process's thread pool is up, with its own thread count
-from lossviz import train
-from lossviz.data import load_fashion_mnist
-data = load_fashion_mnist({data!r}, allow_download=False)
-cfg = train.TrainConfig(losses=("cross_entropy", "l2", "l1", "huber"), model={model!r}, hidden={hidden!r}, epochs=2,
-                        train_subset={subset!r}, test_subset={subset!r}).validate()
-print(json.dumps([{{k: v for k, v in r.to_dict().items() if k != "seconds"}} for r in train.compare(cfg, data)]))
+from lossviz.cli import main
+sys.exit(main({argv!r}))
 """
 
 
-def _fresh_run(data, threads: int, env: dict, model: str = "softmax", hidden=None, subset=None):
+def _fresh_run(data, out: Path, threads: int, model: str = "softmax", hidden: str | None = None, subset: int | None = None):
+    """``lossviz compare`` in a fresh process whose torch ran on ``threads`` threads before (and
+    OMP_NUM_THREADS says so), training on as many; returns metrics.jsonl without the wall times."""
     import os
 
-    script = _FRESH_RUN.format(root=str(ROOT), threads=threads, data=str(data), model=model, hidden=hidden, subset=subset)
+    argv = ["compare", "--data-root", str(data), "--out", str(out), "--epochs", "2", "--model", model, "--figures", "none",
+            "--threads", str(threads), *(["--hidden", hidden] if hidden else []),
+            *(["--train-subset", str(subset), "--test-subset", str(subset)] if subset else [])]
+    script = _FRESH_RUN.format(root=str(ROOT), threads=threads, argv=argv)
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
-                         env={**os.environ, **env})
+                         env={**os.environ, "OMP_NUM_THREADS": str(threads)})
     assert res.returncode == 0, res.stderr[-2000:]
-    return json.loads(res.stdout)
+    return _numbers(runs.read_metrics(out))
 
 
-@pytest.mark.parametrize("kind,hidden", [("softmax", None), ("mlp", (32,))])
+@pytest.mark.parametrize("kind,hidden", [("softmax", None), ("mlp", "32")])
 def test_two_fresh_processes_give_the_same_numbers(tmp_path, toy, kind, hidden):
-    """A run's numbers depend on its configuration alone: not on the process, its thread count
-    before training, or OMP_NUM_THREADS (every metric of metrics.jsonl but the wall time)."""
-    data = tmp_path / "data"
-    a = _fresh_run(data, 1, {"OMP_NUM_THREADS": "1"}, kind, hidden)
-    b = _fresh_run(data, 2, {"OMP_NUM_THREADS": "2"}, kind, hidden)
+    """A run's numbers depend on its configuration alone: not on the process, its threads
+    before training or while training, or OMP_NUM_THREADS (every number of metrics.jsonl but
+    the wall time)."""
+    a = _fresh_run(tmp_path / "data", tmp_path / "a", 1, kind, hidden)
+    b = _fresh_run(tmp_path / "data", tmp_path / "b", 2, kind, hidden)
     assert a == b and len(a) == 8 and all(r["status"] == "ok" for r in a)
 
 
 @pytest.mark.slow
-def test_two_fresh_processes_give_the_same_numbers_on_the_real_data(data_root):
-    a = _fresh_run(data_root, 1, {"OMP_NUM_THREADS": "1"}, subset=20000)
-    b = _fresh_run(data_root, 2, {"OMP_NUM_THREADS": "2"}, subset=20000)
+def test_two_fresh_processes_give_the_same_numbers_on_the_real_data(data_root, tmp_path):
+    a = _fresh_run(data_root, tmp_path / "a", 1, subset=20000)
+    b = _fresh_run(data_root, tmp_path / "b", 2, subset=20000)
     assert a == b and len(a) == 8
 
 
