@@ -1,22 +1,34 @@
 """The explorer end to end in headless Chromium: pages, sliders, typed values, shared URLs,
-Back/Forward, teacher mode, the phone width, presentation mode, export, console errors."""
+Back/Forward, teacher mode, the phone width, presentation mode, export, console errors.
+
+The tests wait on conditions (a graph's data or its next draw, the URL, the request gate at
+rest); the only fixed waits are the pauses that Back/Forward's history is about (see there)."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
 import torch
 
 import lossviz
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 from tests.browser.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
 # Plotly receives numpy arrays base64-encoded ({dtype, bdata}); decode them the way plotly.js does.
+# The graph is marked as seen (its data, and a count of its draws) so CHANGED_JS can wait for news.
 JS_TRACES = """(sel) => {
   const el = document.querySelector(sel + ' .js-plotly-plot');
+  if (el && el.on && !el.__lvCounting) {
+    el.__lvCounting = true; el.__lvDrawn = 0;
+    for (const ev of ['plotly_afterplot', 'plotly_animated', 'plotly_restyle', 'plotly_relayout']) el.on(ev, () => { el.__lvDrawn++; });
+  }
+  if (el) el.__lvSeen = [el.data, el.__lvDrawn];
   if (!el || !el.data || !el.data.length) return null;
   const types = {f8: Float64Array, f4: Float32Array, i4: Int32Array, i1: Int8Array, u1: Uint8Array, i8: BigInt64Array};
   const arr = (v) => {
@@ -29,6 +41,14 @@ JS_TRACES = """(sel) => {
   };
   return el.data.map(t => ({name: t.name, meta: t.meta, x: arr(t.x), y: arr(t.y), line: t.line || null}));
 }"""
+# The graph changed since JS_TRACES saw it: new data, another draw, or a new graph element.
+CHANGED_JS = """(sel) => { const el = document.querySelector(sel + ' .js-plotly-plot');
+  if (!el || !el.data) return false;
+  return !el.__lvSeen || el.data !== el.__lvSeen[0] || el.__lvDrawn !== el.__lvSeen[1]; }"""
+# The page's request gate holds nothing back and waits for no answer, and the graph is drawn.
+IDLE_JS = """([page, sel]) => { const g = window.__lvGates && window.__lvGates[page];
+  const el = document.querySelector(sel + ' .js-plotly-plot');
+  return !!(g && !g.busy && g.pending === null && el && el._fullLayout && !(el._promises || []).length); }"""
 
 # A mouse drag inside the page: a move every animation frame, as Chrome delivers a real mouse's.
 DRAG_JS = """async ({sel, ms, to}) => {
@@ -47,15 +67,26 @@ DRAG_JS = """async ({sel, ms, to}) => {
 
 
 def traces(page, graph_id: str, predicate=lambda t: True, timeout_ms=20000):
-    """Poll until the graph holds data satisfying ``predicate`` (the element exists before its data)."""
-    deadline = page.evaluate("Date.now()") + timeout_ms
+    """The graph's data once it satisfies ``predicate``: checked now and after each change of
+    the graph (the element exists before its data)."""
+    deadline = time.monotonic() + timeout_ms / 1000
     while True:
         data = page.evaluate(JS_TRACES, f"#{graph_id}")
         if data and predicate(data):
             return data
-        if page.evaluate("Date.now()") > deadline:
-            raise AssertionError(f"{graph_id}: expected data never arrived; last: {json.dumps(data)[:300] if data else data}")
-        page.wait_for_timeout(100)
+        left = deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise PlaywrightTimeout("")
+            page.wait_for_function(CHANGED_JS, arg=f"#{graph_id}", timeout=left * 1000)
+        except PlaywrightTimeout:
+            raise AssertionError(f"{graph_id}: expected data never arrived; last: {json.dumps(data)[:300] if data else data}") from None
+
+
+def wait_idle(page, name: str, graph_id: str):
+    """The page's first answers are in and drawn: the gate is at rest, the graph not drawing."""
+    page.wait_for_function(IDLE_JS, arg=[name, f"#{graph_id}"], timeout=20000)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
 
 def by_meta(data, name, key):
@@ -97,7 +128,7 @@ def test_losses_page_matches_library_and_slider_moves(page, server):
 def test_mouse_drag_redraws_and_ends_on_the_release_value(page, server):
     page.goto(server + "/losses?losses=huber&huber.delta=1")
     traces(page, "losses-graph")
-    page.wait_for_timeout(500)
+    wait_idle(page, "losses", "losses-graph")  # the first draws are done: only the drag's draws are counted
     page.evaluate("""() => { const el = document.querySelector('#losses-graph .js-plotly-plot'); window.__draws = 0;
                      for (const ev of ['plotly_afterplot', 'plotly_animated']) el.on(ev, () => { window.__draws++; });
                      window.__dash = 0; window.__frames = 0;
@@ -129,7 +160,7 @@ def test_drag_falls_back_to_dash_when_the_frame_route_is_refused(page, server):
     page.route("**/_lossviz/frame/**", lambda route: route.fulfill(status=403, body="refused"))
     page.goto(server + "/losses?losses=huber&huber.delta=1")
     traces(page, "losses-graph")
-    page.wait_for_timeout(300)
+    wait_idle(page, "losses", "losses-graph")
     page.evaluate(DRAG_JS, {"sel": "#losses-huber-delta", "ms": 800, "to": 0.98})
     page.wait_for_function("document.querySelector('#losses-huber-delta-num').value === '5'")
     data = traces(page, "losses-graph", lambda d: abs(huber_delta(d) - 3.0) < 1e-6)
@@ -168,11 +199,13 @@ def test_typed_value_out_of_range_is_clamped_everywhere(page, server):
     wait_url(page, "huber.delta=5")  # URL
     page.wait_for_function("document.querySelector('#losses-huber-delta-num').value === '5'")  # box
     assert page.get_attribute("#losses-huber-delta .mantine-Slider-thumb", "aria-valuenow") == "5"  # slider
-    # Not a number: refused, the previous value stays everywhere.
+    # Not a number: refused, the previous value stays everywhere. (The box keeps 5 and nothing is
+    # sent, so there is no change to wait for: the box reads 5 and the gate is at rest.)
     page.fill("#losses-huber-delta-num", "abc")
     page.keyboard.press("Enter")
-    page.wait_for_timeout(1000)
-    assert "huber.delta=5" in page.url
+    page.wait_for_function("document.querySelector('#losses-huber-delta-num').value === '5'")
+    wait_idle(page, "losses", "losses-graph")
+    assert "huber.delta=5" in page.url and huber_delta(traces(page, "losses-graph")) == pytest.approx(3.0)
     assert page.console_errors == []
 
 
@@ -205,6 +238,8 @@ def test_teacher_mode_hides_controls_nav_and_export(page, server):
 def test_back_and_forward_restore_the_view(page, server):
     page.goto(server + "/losses?losses=l1&y=0")
     traces(page, "losses-graph")
+    # A fixed pause is the behaviour under test here: a URL change more than 0.8 s after the
+    # last one pushes a history entry, closer ones replace it (a drag is one step of Back).
     page.wait_for_timeout(1200)
 
     def l1_at(y_true):
@@ -218,11 +253,11 @@ def test_back_and_forward_restore_the_view(page, server):
     step(5)
     traces(page, "losses-graph", l1_at(0.5))
     wait_url(page, "y=0.5")
-    page.wait_for_timeout(1200)  # a pause: the next change is a new history entry
+    page.wait_for_timeout(1200)  # a pause (behaviour under test): the next change is a new history entry
     step(5)
     traces(page, "losses-graph", l1_at(1.0))
     wait_url(page, "y=1&")
-    page.wait_for_timeout(300)
+    wait_idle(page, "losses", "losses-graph")
     page.go_back()
     wait_url(page, "y=0.5")
     traces(page, "losses-graph", l1_at(0.5))
@@ -289,7 +324,7 @@ def test_softmax_page_and_large_logits(page, server):
 def test_export_for_notes_downloads_svg(page, server):
     page.goto(server + "/losses?losses=l1")
     traces(page, "losses-graph")
-    page.wait_for_timeout(500)
+    wait_idle(page, "losses", "losses-graph")  # the state store the export reads is the drawn one
     with page.expect_download() as info:
         page.click("#losses-export")
     path = info.value.path()
@@ -330,7 +365,11 @@ def test_phone_and_small_laptop_widths_have_no_sideways_scroll(browser, server, 
         traces(page, graph)
         if width < 700:  # on a phone the panels are stacked, each the full width
             page.wait_for_function(f"document.querySelector('#{graph} .js-plotly-plot').layout.xaxis2.domain[0] === 0")
-    page.wait_for_timeout(800)
+        wait_idle(page, graph.split("-")[0], graph)
+    else:
+        page.wait_for_selector("#training-curves .js-plotly-plot .main-svg")
+    page.wait_for_function("document.fonts.status === 'loaded'")
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     ctx.close()
     assert errors == []
