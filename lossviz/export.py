@@ -285,7 +285,7 @@ def export(entries: list[FigureEntry], out: Path, *, formats=DEFAULT_FORMATS, dp
 
 
 # A pool pays from about this many figures: its processes start by importing torch and
-# matplotlib (~2.5 s), one figure in three formats takes ~0.45 s to draw.
+# matplotlib (~2.5 s, side by side), one figure in three formats takes ~0.45 s to draw.
 POOL_FROM = 12
 
 
@@ -305,8 +305,12 @@ def _render_in_worker(entry: FigureEntry, formats: tuple[str, ...], dpi: int, st
         return _render_entry(entry, formats, dpi)
 
 
-def _one_torch_thread() -> None:
-    """A pool process draws on one core (the pool has one process per core)."""
+def _start_worker() -> None:
+    """A pool process: Ctrl-C is the caller's to handle (it cancels the figures not yet drawn
+    and ends the pool), and torch runs on one thread (the pool has one process per core)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     torch.set_num_threads(1)
@@ -333,9 +337,9 @@ def _render_all(entries: list[FigureEntry], formats: tuple[str, ...], dpi: int, 
     """Every entry drawn and rendered in every format, in order: here, or by a pool of
     ``processes`` (default: for a large set on a machine with several cores, one per core;
     matplotlib draws on one core). The pool's processes come from a forkserver (a fresh,
-    single-threaded process that has imported this module once), never forked from this one,
-    which may run threads (torch's, a web server's). Entries that do not pickle are drawn here.
-    Either way the bytes are the same: rendering is deterministic."""
+    single-threaded process), never forked from this one, which may run threads (torch's, a
+    web server's). Entries that do not pickle are drawn here. Either way the bytes are the
+    same: rendering is deterministic, and each job carries this process's rcParams."""
     if processes is None:
         processes = usable_cores() if len(entries) >= POOL_FROM else 1
     n = min(len(entries), processes)
@@ -347,10 +351,11 @@ def _render_all(entries: list[FigureEntry], formats: tuple[str, ...], dpi: int, 
 
     from matplotlib import rcParams
 
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    with ProcessPoolExecutor(n, mp_context=context, initializer=_one_torch_thread) as pool:
+    pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("forkserver"), initializer=_start_worker)
+    try:
         return list(pool.map(_render_in_worker, entries, repeat(formats), repeat(dpi), repeat(style), repeat(dict(rcParams))))
+    finally:  # (after an error or a Ctrl-C: the figures not started are cancelled, not drawn)
+        pool.shutdown(cancel_futures=True)
 
 
 # --- a run's own figures ----------------------------------------------------------------------

@@ -372,11 +372,11 @@ def _run_curves():
 
 def test_a_pool_draws_the_bytes_drawn_here(tmp_path):
     """A large set is drawn by a process pool: every file is the bytes drawn in this process,
-    under this process's rcParams and style (a figure of each kind, a trained playground one,
-    a run's two, every format)."""
+    under this process's rcParams and style (curves with mathtext, a trained playground figure
+    on the pool's one torch thread, a run's two figures; every format)."""
     from matplotlib import rc_context
 
-    stems = ("loss_huber", "sweep_huber_delta", "surrogate_losses", "robust_family", "activations_grid")
+    stems = ("loss_huber", "surrogate_losses")
     entries = [entry(s) for s in stems] + [e for e in export.playground_entries() if e.stem == "playground_boundaries_gaussian"]
     entries += [export.FigureEntry("p", "", "", (), functools.partial(plot_mpl.predictions_figure, _run_grid(), tuple("abcdefghij"))),
                 export.FigureEntry("t", "", "", (), functools.partial(plot_mpl.training_figure, _run_curves()))]
@@ -388,6 +388,42 @@ def test_a_pool_draws_the_bytes_drawn_here(tmp_path):
         assert a.read_bytes() == b.read_bytes(), a.name
     plain = export.export(entries[:1], tmp_path / "plain", formats=("svg",), processes=1)
     assert plain[0].read_bytes() != (tmp_path / "here" / "loss_huber.svg").read_bytes()  # the rc and style did count
+
+
+def _session_has(session: int, text: str) -> bool:
+    """Whether a process of the session ``session`` has ``text`` in its command line."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[3]) == session and text in (stat.parent / "cmdline").read_text():
+                return True
+        except (OSError, ValueError, IndexError):
+            continue
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads the process table from /proc")
+def test_ctrl_c_while_the_pool_draws_ends_in_one_line(tmp_path):
+    """A Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the pool draws:
+    the command says so in one line and exits 130, the pool's processes end, nothing is written."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "lossviz.cli", "figures", "--out", str(tmp_path / "out"), "--format", "png"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while not _session_has(proc.pid, "forkserver") and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # the workers starting or drawing
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and err == "lossviz: interrupted\n", err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    deadline = time.monotonic() + 30
+    while _session_has(proc.pid, "python") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _session_has(proc.pid, "python")
 
 
 def test_entries_that_do_not_pickle_are_drawn_here(tmp_path):
