@@ -117,12 +117,19 @@ class _Spec:
         return out
 
 
-def as_tensor(x: object) -> torch.Tensor:
+def as_tensor(x: object, what: str = "input") -> torch.Tensor:
     """Tensors pass through untouched (dtype, device kept); numbers, numpy arrays and lists
-    become tensors (floats in the default dtype, integers as int64)."""
+    become tensors (floats in the default dtype, integers as int64). ``None``, strings and
+    ragged lists raise ``ValueError`` naming ``what`` (torch's own message is a RuntimeError
+    about inferring a dtype, which names no argument)."""
     if isinstance(x, torch.Tensor):
         return x
-    t = torch.as_tensor(x)
+    if x is None or isinstance(x, (str, bytes)):
+        raise ValueError(f"{what} must be a tensor, array or number, got {type(x).__name__}")
+    try:
+        t = torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{what} must be a tensor, array or number: {str(e)[:200]}") from None
     return t if t.is_floating_point() or t.dtype == torch.int64 else t.to(torch.get_default_dtype())
 
 
@@ -133,10 +140,22 @@ def as_float_input(x: object, what: str) -> torch.Tensor:
     promotes them; ``F.cross_entropy`` refuses them, lossviz accepts them); complex tensors are
     refused with a ``ValueError`` naming ``what``.
     """
-    t = as_tensor(x)
+    t = as_tensor(x, what)
     if t.is_complex():
         raise ValueError(f"{what} must be real numbers, got a {t.dtype} tensor")
     return t if t.is_floating_point() else t.to(torch.get_default_dtype())
+
+
+def _broadcast_or_refuse(target: torch.Tensor, shape: torch.Size, what: str, to: str, *, grow: bool = True) -> None:
+    """``ValueError`` naming target unless its shape broadcasts with ``shape`` (``what``'s); with
+    ``grow=False`` it must also not enlarge that shape (class targets: one per row of logits)."""
+    try:
+        joint = torch.broadcast_shapes(target.shape, shape)
+    except RuntimeError:
+        joint = None
+    if joint is None or (not grow and joint != shape):
+        raise ValueError(f"target shape {tuple(target.shape)} does not broadcast to {what} shape {tuple(shape)} "
+                         f"({to})")
 
 
 @dataclass(frozen=True)
@@ -162,14 +181,24 @@ class LossSpec(_Spec):
                 raise ValueError("logits must have a last dimension of classes, got a 0-dim tensor")
             if logits.shape[-1] == 0:
                 raise ValueError(f"logits must have at least one class, got shape {tuple(logits.shape)}")
-            target = as_tensor(target)
+            target = as_tensor(target, "target")
             if target.dtype == torch.bool or target.is_complex():
                 raise ValueError(f"target must be class indices (integers) or probabilities (floats), got {target.dtype}")
+            if target.is_floating_point():
+                if target.shape[-1:] == logits.shape[-1:]:  # (a wrong C: target_probs names the last dimension)
+                    _broadcast_or_refuse(target, logits.shape, "logits", "probabilities: (..., C) like the logits")
+            else:
+                _broadcast_or_refuse(target, logits.shape[:-1], "the logits' rows", "one class index per row of logits",
+                                     grow=False)
             return logits, target, self.resolve(params, logits.dtype)
         pred = as_float_input(pred, "pred")
-        target = as_tensor(target)
+        target = as_tensor(target, "target")
         if target.is_complex():
             raise ValueError(f"target must be real numbers, got a {target.dtype} tensor")
+        if target.dtype == torch.bool:
+            # Promoted like an integer target (torch refuses `pred - bool`): 0/1 in pred's dtype.
+            target = target.to(pred.dtype)
+        _broadcast_or_refuse(target, pred.shape, "pred", "elementwise: the shapes must broadcast")
         dtype = torch.promote_types(pred.dtype, target.dtype) if target.is_floating_point() else pred.dtype
         return pred, target, self.resolve(params, dtype)
 

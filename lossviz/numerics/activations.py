@@ -63,14 +63,23 @@ PRELU = ActivationSpec(
 
 
 def sigmoid(x: torch.Tensor) -> torch.Tensor:
-    """1 / (1 + exp(-x)); torch's kernel picks exp(x) / (1 + exp(x)) for x < 0, so no overflow."""
-    return torch.sigmoid(x)
+    """1 / (1 + exp(-x)), written as 1 / (1 + e) for x >= 0 and e / (1 + e) below, e = exp(-|x|).
+
+    # e <= 1 never overflows, and e / (1 + e) keeps the tail down to the subnormals, which
+    # torch.sigmoid flushes to 0 (sigmoid(-100) in float32: 0, true 3.7e-44). -|x| is written
+    # where(x >= 0, -x, x) so that autograd's derivative at x = 0 is 1/4, not abs's 0.
+    """
+    e = torch.exp(torch.where(x >= 0, -x, x))
+    return torch.where(x >= 0, torch.ones_like(e), e) / (1 + e)
 
 
 def sigmoid_grad(x: torch.Tensor) -> torch.Tensor:
     """sigma(x) (1 - sigma(x)); at most 1/4, at x = 0 -- why deep sigmoid nets' gradients vanish."""
-    s = torch.sigmoid(x)
-    return s * (1 - s)
+    # sigma(x) sigma(-x) = e / (1 + e)^2 with e = exp(-|x|) <= 1: 1 - sigma(x) would round to 0
+    # from x ~ 17 (float32) or 37 (float64) while sigma'(30) = 9.4e-14 is representable, and
+    # torch.sigmoid(-x) flushes subnormal tails (x > 88 in float32) to 0.
+    e = torch.exp(-x.abs())
+    return e / ((1 + e) * (1 + e))
 
 
 SIGMOID = ActivationSpec(
@@ -89,9 +98,11 @@ def tanh(x: torch.Tensor) -> torch.Tensor:
 
 
 def tanh_grad(x: torch.Tensor) -> torch.Tensor:
-    """1 - tanh(x)^2."""
-    t = torch.tanh(x)
-    return 1 - t * t
+    """1 - tanh(x)^2 = sech(x)^2."""
+    # sech^2 x = 4 / (e^x + e^-x)^2 = 4 e / (1 + e)^2 with e = exp(-2|x|) <= 1: 1 - tanh^2 rounds
+    # to 0 from |x| ~ 9 (float32) or 19 (float64), while sech^2(30) = 3.5e-26 is representable.
+    e = torch.exp(-2 * x.abs())
+    return 4 * e / ((1 + e) * (1 + e))
 
 
 TANH = ActivationSpec(
@@ -136,9 +147,14 @@ def softmax_grad(x: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
 
     Returns:
         (..., C, C); entry [..., i, j] is the derivative of output i with respect to input j.
+        A 0-dim x (one logit, softmax 1) gives 0-dim 0.
     """
     if x.numel() == 0:
         return x.new_zeros(*x.shape, x.shape[-1] if x.ndim else 0)
+    if x.ndim == 0:
+        # One logit, as ``softmax`` treats a 0-dim x: the constant 1, derivative 0; shape (),
+        # output shape + input shape, as torch.autograd.functional.jacobian gives.
+        return torch.zeros_like(x)
     s = stable.softmax(_scaled_shifted(x, temperature))
     jac = torch.diag_embed(s) - s.unsqueeze(-1) * s.unsqueeze(-2)
     # A one-hot s (tiny T) has s_i (delta_ij - s_j) = 0 exactly; keep it 0, not 0 / T = NaN
@@ -301,8 +317,12 @@ def silu(x: torch.Tensor, *, beta: float = 1.0) -> torch.Tensor:
 
 def silu_grad(x: torch.Tensor, *, beta: float = 1.0) -> torch.Tensor:
     """s + beta x s (1 - s), s = sigmoid(beta x)."""
-    s = torch.sigmoid(beta * x)
-    return s + beta * x * s * (1 - s)
+    t = beta * x
+    s = torch.sigmoid(t)
+    # 1 - s as sigmoid(-t) keeps its tail; t is clamped at +-1e4, where t s (1 - s) is 0 in every
+    # dtype already: beta = 1e300 makes t = +-inf and inf * 0 = NaN otherwise.
+    c = t.clamp(-1e4, 1e4)
+    return s + c * s * torch.sigmoid(-c)
 
 
 SILU = ActivationSpec(
@@ -328,8 +348,12 @@ def softplus(x: torch.Tensor, *, beta: float = 1.0) -> torch.Tensor:
     Args:
         beta: > 0. Default: 1.0.
     """
+    # Written per side of t = beta x as max(x, 0) + log1p(e^-|t|) / beta (not logaddexp(t, 0)
+    # / beta): with beta = 1e300, t = beta x overflows to inf and inf / beta = inf, where the
+    # value is x. |t| as where(t > 0, t, -t) keeps autograd's derivative sigmoid(t) at t = 0.
     t = beta * x
-    return torch.logaddexp(t, torch.zeros_like(t)) / beta
+    positive = t > 0
+    return torch.where(positive, x, torch.zeros_like(x)) + torch.log1p(torch.exp(-torch.where(positive, t, -t))) / beta
 
 
 def softplus_grad(x: torch.Tensor, *, beta: float = 1.0) -> torch.Tensor:

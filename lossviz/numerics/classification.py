@@ -41,6 +41,39 @@ def pick(values: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return values.gather(-1, index).squeeze(-1)
 
 
+def weighted(y: torch.Tensor, per_class_values: torch.Tensor) -> torch.Tensor:
+    """y_c * l_c with 0 * l = 0 for a class of weight 0, even where l_c is inf (a -inf logit's
+    -log p = inf): the class-index form never looks at such a class, and the expected loss
+    sum_c y_c l(o, c) skips it too (0 * inf would be NaN)."""
+    return torch.where(y == 0, torch.zeros_like(per_class_values), y * per_class_values)
+
+
+# The next dtype that holds a sum twice as large: float16's 65504 and bfloat16's (and float32's)
+# 3.4e38 run out for logits whose spread exceeds them, float64's do not (for finite losses).
+_WIDER = {torch.float16: torch.float32, torch.bfloat16: torch.float64, torch.float32: torch.float64}
+
+
+def widened_on_overflow(value):
+    """``value(logits, target, **params)``, computed again in a wider dtype where it overflowed.
+
+    A loss can fit the dtype while an intermediate does not: float16 logits (60000, -60000),
+    class 1, label smoothing 0.999 give 0.5005 * 120000 = 60060, but log p = -120000 is -inf in
+    float16. Only an output with an inf is recomputed (the common case costs one isinf().any()),
+    and rounded back: a loss that does not fit stays inf.
+    """
+
+    def wrapped(logits: torch.Tensor, target: torch.Tensor, **params) -> torch.Tensor:
+        out = value(logits, target, **params)
+        wider = _WIDER.get(logits.dtype)
+        if wider is None or not bool(torch.isinf(out).any()):
+            return out
+        t = target.to(wider) if target.is_floating_point() else target
+        return value(logits.to(wider), t, **params).to(logits.dtype)
+
+    wrapped.__name__, wrapped.__doc__ = value.__name__, value.__doc__
+    return wrapped
+
+
 def per_class(loss_of_log_p, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """A loss l(log p_y) of the target class's log-probability, for either target form.
 
@@ -50,7 +83,7 @@ def per_class(loss_of_log_p, logits: torch.Tensor, target: torch.Tensor) -> torc
     log_p = stable.log_softmax(logits)
     if not target.is_floating_point():
         return loss_of_log_p(pick(log_p, target))
-    return (target_probs(logits, target) * loss_of_log_p(log_p)).sum(-1)
+    return weighted(target_probs(logits, target), loss_of_log_p(log_p)).sum(-1)
 
 
 def per_class_grad(dloss_dlog_p, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -59,7 +92,7 @@ def per_class_grad(dloss_dlog_p, logits: torch.Tensor, target: torch.Tensor) -> 
     d log p_c / d o_j = delta_cj - p_j, so d/do_j sum_c y_c l(log p_c) = y_j g_j - p_j sum_c y_c g_c.
     """
     log_p = stable.log_softmax(logits)
-    yg = target_probs(logits, target) * dloss_dlog_p(log_p)
+    yg = weighted(target_probs(logits, target), dloss_dlog_p(log_p))
     return yg - torch.exp(log_p) * yg.sum(-1, keepdim=True)
 
 
@@ -81,7 +114,7 @@ def for_both_targets(fn, *, gradient: bool = False):
         total = None
         for c in range(logits.shape[-1]):
             classes = torch.full(y.shape[:-1], c, dtype=torch.long, device=logits.device)
-            term = (y[..., c, None] if gradient else y[..., c]) * fn(logits, classes, **params)
+            term = weighted(y[..., c, None] if gradient else y[..., c], fn(logits, classes, **params))
             total = term if total is None else total + term
         return total
 
@@ -92,6 +125,7 @@ def for_both_targets(fn, *, gradient: bool = False):
 # --- Cross-entropy on logits ------------------------------------------------------------------
 
 
+@widened_on_overflow
 def cross_entropy(logits: torch.Tensor, target: torch.Tensor, *, label_smoothing: float = 0.0) -> torch.Tensor:
     """Softmax cross-entropy on logits, per sample.
 
@@ -117,8 +151,9 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor, *, label_smoothing
         # (1 - eps) (-log p_y) + eps mean_c(-log p_c): the smoothed target's cross-entropy.
         return (1 - label_smoothing) * nll - label_smoothing * log_p.mean(-1)
     y = _smoothed(target_probs(logits, target), label_smoothing)
-    # y * log_p is 0 * finite for classes with y_c = 0: never 0 * inf, since log_p is finite.
-    return -(y * log_p).sum(-1)
+    # log_p is finite for finite logits; a -inf logit has log_p = -inf, which a class of weight
+    # 0 must skip (as the class index does), not turn into 0 * inf = NaN.
+    return -weighted(y, log_p).sum(-1)
 
 
 def _smoothed(y: torch.Tensor, label_smoothing: float) -> torch.Tensor:

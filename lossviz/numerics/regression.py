@@ -103,11 +103,15 @@ def huber(pred: torch.Tensor, target: torch.Tensor, *, delta: float = 1.0) -> to
     a = (pred - target).abs()
     if beyond(delta, a.dtype):  # clamp(max=delta) would refuse a bound the dtype cannot hold
         return 0.5 * a * a
-    # Clamp once and reuse: quadratic part on min(|r|, delta), linear part on the excess.
-    # 0.5 q^2 + delta (a - q) equals both branches above and avoids a where() over two
-    # expressions whose unused branch could overflow (a^2 for huge a).
-    q = a.clamp(max=delta)
-    return 0.5 * q * q + delta * (a - q)
+    # Quadratic part on q = min(|r|, delta), linear part on the excess |r| - delta (0 inside):
+    # 0.5 q^2 + delta * excess equals both branches above and avoids a where() over two
+    # expressions whose unused branch could overflow (a^2 for huge a). Each |r| feeds one part
+    # only: with q = clamp(a) and excess = a - q, autograd would add +delta and -delta inside
+    # the quadratic part, and for delta = 1e300 those swallow the residual (gradient 0, not r).
+    # At |r| = delta the linear part takes it: autograd's gradient there is delta, not 0 or 2 delta.
+    linear = a >= delta
+    q = torch.where(linear, delta, a)
+    return 0.5 * q * q + delta * torch.where(linear, a - delta, 0.0)
 
 
 def huber_grad(pred: torch.Tensor, target: torch.Tensor, *, delta: float = 1.0) -> torch.Tensor:

@@ -82,9 +82,13 @@ def smooth_l1(pred: torch.Tensor, target: torch.Tensor, *, beta: float = 1.0) ->
     if beyond(beta, a.dtype):
         # beta exceeds every residual: 0.5 r^2 / beta, in float64 where beta and r^2 both fit.
         return (0.5 * a.double().square() / beta).to(a.dtype)
-    q = a.clamp(max=beta)
+    # As in ``huber``: each |r| feeds one part only (q = min(|r|, beta), excess = |r| - beta
+    # beyond beta), not excess = a - q, through which autograd adds +1 and -1 to the quadratic
+    # part's q / beta and rounds the gradient r / beta to 0 for beta = 1e300.
+    linear = a >= beta
+    q = torch.where(linear, beta, a)
     # 0.5 q (q / beta): q / beta <= 1, so no q^2 overflow when q is near the dtype's limit.
-    return 0.5 * q * (q / beta) + (a - q)
+    return 0.5 * q * (q / beta) + torch.where(linear, a - beta, 0.0)
 
 
 def smooth_l1_grad(pred: torch.Tensor, target: torch.Tensor, *, beta: float = 1.0) -> torch.Tensor:
@@ -126,26 +130,50 @@ SMOOTH_L1 = LossSpec(
 # --- Quantile (pinball) -----------------------------------------------------------------------
 
 
+def _upcast_half(fn):
+    """Run float16 / bfloat16 inputs through ``fn`` in float32 and round the result back, as
+    torch's own kernels do for half types: the intermediate z^2 would overflow float16 at 256,
+    and a parameter such as quantile's tau = 1e-7 would round to a float16 subnormal (1.2e-7)."""
+
+    def wrapped(pred, target, **params):
+        dtype = torch.promote_types(pred.dtype, target.dtype) if target.is_floating_point() else pred.dtype
+        if dtype in (torch.float16, torch.bfloat16):
+            return fn(pred.float(), target.float(), **params).to(dtype)
+        return fn(pred, target, **params)
+
+    wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
+    return wrapped
+
+
+@_upcast_half
 def quantile(pred: torch.Tensor, target: torch.Tensor, *, tau: float = 0.5) -> torch.Tensor:
     """The pinball loss of quantile regression, elementwise (Koenker & Bassett 1978).
 
     tau (y - y_hat)          if y_hat <= y   (predicting too low costs tau per unit)
     (1 - tau) (y_hat - y)    otherwise,
-    written as 0.5 |r| + (0.5 - tau) r with r = y_hat - y; minimizing its mean puts y_hat at
-    the tau-quantile of y. tau = 0.5 is L1 / 2.
+    i.e. max((1 - tau) r, -tau r) with r = y_hat - y; minimizing its mean puts y_hat at the
+    tau-quantile of y. tau = 0.5 is L1 / 2.
 
     Args:
         tau: the quantile, in (0, 1). Default: 0.5.
     """
     r = pred - target
-    return 0.5 * r.abs() + (0.5 - tau) * r
+    # max((1 - tau) r, -tau r), not 0.5 |r| + (0.5 - tau) r: for tau = 1e-9 in float32 the
+    # latter rounds 0.5 - tau to 0.5 and cancels to 0 for r < 0 (true: 1e-9 |r|), and gives
+    # inf - inf = NaN at r = +-inf (true: inf, as L1). Each product rounds once. At r = 0
+    # maximum's backward splits the gradient between the tied sides: 0.5 - tau, as quantile_grad.
+    return torch.maximum((1 - tau) * r, -tau * r)
 
 
+@_upcast_half
 def quantile_grad(pred: torch.Tensor, target: torch.Tensor, *, tau: float = 0.5) -> torch.Tensor:
     """1 - tau for r > 0, -tau for r < 0; at the kink r = 0 we take 0.5 - tau, the middle of
-    the subdifferential [-tau, 1 - tau] (what autograd gives for the |r| form above, and 0 at
-    tau = 0.5, as L1)."""
-    return 0.5 * torch.sign(pred - target) + (0.5 - tau)
+    the subdifferential [-tau, 1 - tau] (what autograd gives for the maximum form above, and 0
+    at tau = 0.5, as L1)."""
+    s = torch.sign(pred - target)
+    # Each side's slope as its own constant: 0.5 s + (0.5 - tau) would round 0.5 - tau to 0.5
+    # for tau = 1e-9 in float32 and give 0 for r < 0. (+ s at the kink keeps a NaN residual NaN.)
+    return torch.where(s > 0, 1 - tau, torch.where(s < 0, -tau, s + (0.5 - tau))).to(s.dtype)
 
 
 # Z = int_0^inf exp(-(1 - tau) r) dr + int_0^inf exp(-tau u) du = 1/(1 - tau) + 1/tau
@@ -175,33 +203,34 @@ QUANTILE = LossSpec(
 # --- Barron's general robust loss -------------------------------------------------------------
 
 
-def _upcast_half(fn):
-    """Run float16 / bfloat16 inputs through ``fn`` in float32 and round the result back, as
-    torch's own kernels do for half types: the intermediate z^2 would overflow float16 at 256."""
+def _log_abs_quotient(r: torch.Tensor, z: torch.Tensor, scale: float) -> torch.Tensor:
+    """log|z| for z = r / scale != 0, also where the quotient overflowed (scale = 1e-300 and
+    r = 1 in float64, or 1e-30 and 1e10 in float32: z = inf), where it is log|r| - log(scale).
 
-    def wrapped(pred, target, **params):
-        dtype = torch.promote_types(pred.dtype, target.dtype) if target.is_floating_point() else pred.dtype
-        if dtype in (torch.float16, torch.bfloat16):
-            return fn(pred.float(), target.float(), **params).to(dtype)
-        return fn(pred, target, **params)
+    The unused branches see 1, so log and its gradient stay finite for autograd (at z = 0 the
+    result is 0, a placeholder: callers use it only where z is far from 0).
+    """
+    over = torch.isinf(z) & torch.isfinite(r)
+    r_over = torch.where(over, r, torch.ones_like(r))
+    z_in = torch.where(over | (z == 0), torch.ones_like(z), z)
+    return torch.where(over, torch.log(r_over.abs()) - math.log(scale), torch.log(z_in.abs()))
 
-    wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
-    return wrapped
 
-
-def _log1p_square_over(z: torch.Tensor, b: float) -> torch.Tensor:
+def _log1p_square_over(z: torch.Tensor, b: float, log_abs_z: torch.Tensor) -> torch.Tensor:
     """log(1 + z^2 / b) for b > 0, without overflowing z^2 / b for huge z.
 
     Up to |z| = sqrt(b) K the square (z / sqrt b)^2 <= K^2 = sqrt(max) fits the dtype; beyond,
-    log(1 + u) = log(u) + log1p(1/u) with u = (z / sqrt b)^2 = exp(2 log(|z| / sqrt b)).
+    log(1 + u) = log(u) + log1p(1/u) with u = (z / sqrt b)^2, log u = 2 (log|z| - log(b) / 2).
+    ``log_abs_z`` is log|z| (``_log_abs_quotient``), finite even where z itself overflowed.
     """
     k = torch.finfo(z.dtype).max ** 0.25
     w = z.abs() / math.sqrt(b)
     near = w <= k
     w_near = torch.where(near, w, torch.zeros_like(w))  # both branches stay finite for autograd
     w_far = torch.where(near, torch.full_like(w, k), w)
-    inv = 1 / w_far
-    return torch.where(near, torch.log1p(w_near * w_near), 2 * torch.log(w_far) + torch.log1p(inv * inv))
+    inv = 1 / w_far  # 0 where w overflowed: log1p(0) = 0, as log1p(1/u) tends to
+    log_w = torch.where(near, torch.full_like(w, math.log(k)), log_abs_z - 0.5 * math.log(b))
+    return torch.where(near, torch.log1p(w_near * w_near), 2 * log_w + torch.log1p(inv * inv))
 
 
 def _exprel(y: torch.Tensor) -> torch.Tensor:
@@ -230,13 +259,14 @@ def general(pred: torch.Tensor, target: torch.Tensor, *, alpha: float = 1.0, sca
             [-inf, inf). Default: 1.0.
         scale: c > 0, the width of the quadratic bowl near r = 0. Default: 1.0.
     """
-    z = (pred - target) / scale
+    r = pred - target
+    z = r / scale
     if alpha == 2:
         return 0.5 * z * z
     if alpha == -math.inf:
         return -torch.expm1(-0.5 * z * z)
     b = abs(alpha - 2)
-    log_base = _log1p_square_over(z, b)  # L = log(1 + z^2 / b)
+    log_base = _log1p_square_over(z, b, _log_abs_quotient(r, z, scale))  # L = log(1 + z^2 / b)
     e = 0.5 * alpha * log_base
     # rho = (b / alpha) expm1(alpha L / 2) = (b L / 2) exprel(alpha L / 2): the second form has
     # no division by alpha, so alpha = 0 (where it gives L = log(1 + z^2/2), Cauchy) and alpha
@@ -262,12 +292,23 @@ def general_grad(pred: torch.Tensor, target: torch.Tensor, *, alpha: float = 1.0
     alpha = 2: z / c; alpha = 0: (z / c) / (1 + z^2 / 2); alpha = -inf: (z / c) exp(-z^2 / 2).
     For alpha < 2 it is bounded, for alpha <= 1 it tends to 0 far out (outliers are ignored).
     """
-    z = (pred - target) / scale
+    r = pred - target
+    z = r / scale
     if alpha == 2:
         return z / scale
     if alpha == -math.inf:
-        return z / scale * torch.exp(-0.5 * z * z)
-    return z / scale * torch.exp((0.5 * alpha - 1) * _log1p_square_over(z, abs(alpha - 2)))
+        # z exp(-z^2 / 2) <= 0.61 first, then / c: (z / c) alone overflows for c = 1e-300 while
+        # the product is 0 (inf * 0 = NaN). z = inf (r / c overflowed) has the limit 0.
+        z_fin = torch.where(torch.isinf(z) & torch.isfinite(r), torch.zeros_like(z), z)
+        return z_fin * torch.exp(-0.5 * z_fin * z_fin) / scale
+    log_abs_z = _log_abs_quotient(r, z, scale)
+    e = (0.5 * alpha - 1) * _log1p_square_over(z, abs(alpha - 2), log_abs_z)
+    g = z / scale * torch.exp(e)
+    # z / c = r / c^2 overflows for a tiny c (c = 1e-300, r = 1: 1e600) although the gradient,
+    # about 1 / c there for alpha = 1, is finite; there |g| = exp(log|z| - log c + e), in logs.
+    redo = ~torch.isfinite(g) & torch.isfinite(r)
+    log_g = torch.where(redo, log_abs_z - math.log(scale) + e, torch.zeros_like(e))
+    return torch.where(redo, torch.sign(r) * torch.exp(log_g), g)
 
 
 def _general_integrand(alpha: float):

@@ -8,7 +8,8 @@ import math
 
 import torch
 
-from lossviz.numerics.classification import check_classes, per_class, per_class_grad, pick, target_probs
+from lossviz.numerics.classification import (check_classes, per_class, per_class_grad, pick, target_probs, weighted,
+                                             widened_on_overflow)
 from lossviz.spec import Formula, LossSpec, Param
 
 # --- Multiclass hinge (margin) losses ---------------------------------------------------------
@@ -28,6 +29,7 @@ def _all_classes(logits: torch.Tensor) -> torch.Tensor:
     return torch.arange(logits.shape[-1], device=logits.device).expand(logits.shape)
 
 
+@widened_on_overflow
 def hinge(logits: torch.Tensor, target: torch.Tensor, *, margin: float = 1.0) -> torch.Tensor:
     """Crammer-Singer multiclass hinge loss max(0, margin + max_{i != y} o_i - o_y), per sample.
 
@@ -43,9 +45,11 @@ def hinge(logits: torch.Tensor, target: torch.Tensor, *, margin: float = 1.0) ->
     if not target.is_floating_point():
         check_classes(target, logits.shape[-1])
         y = target.long().unsqueeze(-1).expand(*logits.shape[:-1], 1)
-        return torch.relu(margin + logits.gather(-1, _rivals(logits, y)) - logits.gather(-1, y)).squeeze(-1)
-    per_class = torch.relu(margin + logits.gather(-1, _rivals(logits, _all_classes(logits))) - logits)
-    return (target_probs(logits, target) * per_class).sum(-1)
+        # (o_rival - o_y) + margin, the difference first: equal logits give exactly 0 + margin,
+        # where margin + o_rival rounds the margin away (4096 + 1 = 4096 in float16).
+        return torch.relu((logits.gather(-1, _rivals(logits, y)) - logits.gather(-1, y)) + margin).squeeze(-1)
+    per_class = torch.relu((logits.gather(-1, _rivals(logits, _all_classes(logits))) - logits) + margin)
+    return weighted(target_probs(logits, target), per_class).sum(-1)
 
 
 def hinge_grad(logits: torch.Tensor, target: torch.Tensor, *, margin: float = 1.0) -> torch.Tensor:
@@ -58,7 +62,7 @@ def hinge_grad(logits: torch.Tensor, target: torch.Tensor, *, margin: float = 1.
         return torch.zeros_like(logits)
     y = target_probs(logits, target)
     rivals = _rivals(logits, _all_classes(logits))
-    active = (margin + logits.gather(-1, rivals) - logits > 0).to(logits.dtype) * y
+    active = ((logits.gather(-1, rivals) - logits) + margin > 0).to(logits.dtype) * y  # the value's order
     return (-active).scatter_add(-1, rivals, active)
 
 
@@ -80,6 +84,7 @@ HINGE = LossSpec(
 )
 
 
+@widened_on_overflow
 def hinge_ww(logits: torch.Tensor, target: torch.Tensor, *, margin: float = 1.0) -> torch.Tensor:
     """Weston-Watkins multiclass hinge loss sum_{i != y} max(0, margin + o_i - o_y), per sample.
 
@@ -94,11 +99,12 @@ def hinge_ww(logits: torch.Tensor, target: torch.Tensor, *, margin: float = 1.0)
         o_y = pick(logits, target).unsqueeze(-1)
         # The i = y term is masked out (not subtracted: margin - margin can lose digits).
         own = _all_classes(logits) == target.long().unsqueeze(-1)
-        return torch.relu(margin + logits - o_y).masked_fill(own, 0).sum(-1)
-    # terms[..., c, i] = max(0, margin + o_i - o_c): class c's loss is row c without i = c.
-    terms = torch.relu(margin + logits.unsqueeze(-2) - logits.unsqueeze(-1))
+        # (o_i - o_y) + margin, the difference first, as in ``hinge``: equal large logits keep the margin.
+        return torch.relu((logits - o_y) + margin).masked_fill(own, 0).sum(-1)
+    # terms[..., c, i] = max(0, (o_i - o_c) + margin): class c's loss is row c without i = c.
+    terms = torch.relu((logits.unsqueeze(-2) - logits.unsqueeze(-1)) + margin)
     terms = terms.masked_fill(torch.eye(logits.shape[-1], dtype=torch.bool, device=logits.device), 0)
-    return (target_probs(logits, target) * terms.sum(-1)).sum(-1)
+    return weighted(target_probs(logits, target), terms.sum(-1)).sum(-1)
 
 
 def hinge_ww_grad(logits: torch.Tensor, target: torch.Tensor, *, margin: float = 1.0) -> torch.Tensor:
@@ -109,7 +115,7 @@ def hinge_ww_grad(logits: torch.Tensor, target: torch.Tensor, *, margin: float =
     """
     y = target_probs(logits, target)
     # active[..., c, i] = [margin + o_i - o_c > 0] for i != c (the diagonal is margin > 0: removed).
-    active = (margin + logits.unsqueeze(-2) - logits.unsqueeze(-1) > 0).to(logits.dtype)
+    active = ((logits.unsqueeze(-2) - logits.unsqueeze(-1)) + margin > 0).to(logits.dtype)  # the value's order
     active = active * (1 - torch.eye(logits.shape[-1], dtype=logits.dtype, device=logits.device))
     return (y.unsqueeze(-1) * active).sum(-2) - y * active.sum(-1)
 
@@ -135,6 +141,7 @@ HINGE_WW = LossSpec(
 # --- Focal loss -------------------------------------------------------------------------------
 
 
+@widened_on_overflow
 def focal(logits: torch.Tensor, target: torch.Tensor, *, gamma: float = 2.0) -> torch.Tensor:
     """Multiclass focal loss -(1 - p_y)^gamma log p_y on logits, per sample (Lin et al. 2017).
 
@@ -154,8 +161,10 @@ def _focal_dlog_p(s: torch.Tensor, gamma: float) -> torch.Tensor:
     #   dl/ds = g p s (1 - p)^(g-1) - (1 - p)^g = -(1 - p)^g (1 + g p s / expm1(s)),
     # using s / (1 - p) = -s / expm1(s). s / expm1(s) -> 1 as s -> 0, so this stays finite at
     # p = 1 for gamma < 1, where (1 - p)^(g-1) alone is inf.
+    # At s = -inf (p = 0: a logit gap beyond the dtype, 1.2e5 in float16) p s / expm1(s) -> 0,
+    # but s / expm1(s) = inf and 0 * inf = NaN: there the ratio takes a finite stand-in.
     zero = s == 0
-    s_safe = torch.where(zero, -torch.ones_like(s), s)
+    s_safe = torch.where(zero | (s == -math.inf), -torch.ones_like(s), s)
     ratio = torch.where(zero, torch.ones_like(s), s_safe / torch.expm1(s_safe))
     return -torch.pow(-torch.expm1(s), gamma) * (1 + gamma * torch.exp(s) * ratio)
 
