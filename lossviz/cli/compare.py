@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from lossviz import checks
-from lossviz.cli.shell import UsageError, figure_formats, load_torch, out_path, progress, typed
+from lossviz.cli.shell import UsageError, figure_formats, file_errors, load_torch, out_path, progress, typed
 
 
 def training_flags(p, skip: tuple[str, ...] = (), losses_help: str | None = None) -> None:
@@ -92,6 +92,7 @@ def compare_config(args: argparse.Namespace):
     return TrainConfig.from_dict(settings)
 
 
+@file_errors
 def cmd_compare(args: argparse.Namespace) -> int:
     import datetime
 
@@ -122,18 +123,47 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, config, out: Path, threads: int | None) -> int:
     """Train ``config`` into the run folder ``out`` and print the results table; 0, or 130 when
     interrupted (every finished epoch kept, resumable)."""
-    import json
-    import time
-
-    from lossviz import data, train
-    from lossviz.files import write_atomic
+    from lossviz import data, files, train
     from lossviz.train import runs
 
     fmnist = data.load_fashion_mnist(args.data_root)
+    check_fits(config, fmnist)
     for a, b in train.identical_losses(config):
         print(f"note: {b} equals {a} with these parameters (its curve lies under {a}'s); "
               "see `lossviz compare --help` for the defaults", file=sys.stderr)
+    made = [] if args.resume else files.created_folders(out)
+    try:
+        code, results = _train_into(args, config, out, threads, fmnist)
+    except BaseException:
+        if not args.resume:  # a new run that failed before its first epoch leaves nothing behind
+            runs.remove_unstarted(out, made)
+        raise
+    if code == 130 and not args.resume and runs.remove_unstarted(out, made):
+        print(f"nothing kept: {out} had no finished epoch", file=sys.stderr)
+    if results is not None:
+        print(runs.format_table(results), flush=True)
+    return code
+
+
+def check_fits(config, fmnist) -> None:
+    """What the config asks of the data, checked before a run folder is created."""
+    n = len(fmnist.train_labels)
+    if config.holdout >= n:
+        raise UsageError(f"--holdout {config.holdout} leaves no training image: the data has {n}; "
+                         f"hold out at most {n - 1}")
+
+
+def _train_into(args: argparse.Namespace, config, out: Path, threads: int | None, fmnist):
+    import json
+    import time
+
+    from lossviz import train
+    from lossviz.files import write_atomic
+    from lossviz.train import runs
+
     with runs.RunWriter(out, config, resume=args.resume, data_source=str(Path(fmnist.source).resolve())) as writer:
+        if writer.rebuilt:
+            print(f"note: {writer.rebuilt}", file=sys.stderr)
         prep = train.prepare(config, fmnist)
         writer.record_label_noise(prep)
         model = config.model + (f" {'-'.join(map(str, config.hidden))} {config.activation}" if config.hidden else "")
@@ -167,15 +197,17 @@ def _train(args: argparse.Namespace, config, out: Path, threads: int | None) -> 
         try:
             train.compare(config, prep, checkpoint=writer.checkpoint, on_epoch=on_epoch, on_batch=on_batch, threads=threads)
         except KeyboardInterrupt:
-            print(f"\ninterrupted: {out} holds every finished epoch; continue with `lossviz compare --resume --out {out}` "
-                  "and the same options", file=sys.stderr)
-            return 130
+            if (out / "metrics.jsonl").is_file():
+                print(f"\ninterrupted: {out} holds every finished epoch; continue with `lossviz compare --resume --out {out}` "
+                      "and the same options", file=sys.stderr)
+            else:
+                print("\ninterrupted before the first epoch finished", file=sys.stderr)
+            return 130, None
         finally:
             if bar is not None:
                 bar.close()
         results = writer.finish(fmnist.test_images[: config.test_subset], fmnist.test_labels[: config.test_subset])
-    print(runs.format_table(results), flush=True)
-    return 0
+    return 0, results
 
 
 def epoch_summary(records, config) -> str:

@@ -1,5 +1,6 @@
 """What every ``lossviz`` command shares: the one-line usage error, the parser that raises it,
-torch loaded with Ctrl-C held back, the figure formats option and the progress bar."""
+file errors in one line, torch loaded with Ctrl-C held back, the figure formats option and the
+progress bar."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import sys
 
 from lossviz import checks
-from lossviz.files import FIGURE_FORMATS  # (not lossviz.export: that imports matplotlib and torch)
+from lossviz.files import FIGURE_FORMATS, os_error_text  # (not lossviz.export: that imports matplotlib and torch)
 from lossviz.train.config import csv
 
 
@@ -19,6 +20,22 @@ class UsageError(Exception):
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one clear line instead of usage + message
         raise UsageError(message)
+
+
+def file_errors(command):
+    """``command(args)`` with a failed file operation (a full disk, a read-only folder, a path
+    through a file) reported as one line naming the path, exit status 2, instead of a traceback.
+    (Writes go through ``lossviz.files.write_atomic``, which leaves no temporary file.)"""
+    import functools
+
+    @functools.wraps(command)
+    def run(args):
+        try:
+            return command(args)
+        except OSError as e:
+            raise UsageError(os_error_text(e, "")) from None
+
+    return run
 
 
 def typed(parse):

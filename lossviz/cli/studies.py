@@ -7,8 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from lossviz.cli.compare import check_threads, compare_config, threads_flag, training_flags
-from lossviz.cli.shell import Parser, UsageError, figure_formats, out_path, progress
+from lossviz.cli.compare import check_fits, check_threads, compare_config, threads_flag, training_flags
+from lossviz.cli.shell import Parser, UsageError, figure_formats, file_errors, out_path, progress
 
 _RAY_HELP = "(needs `pip install 'lossviz[ray]'`)"
 
@@ -91,18 +91,20 @@ def _ray_runner(args: argparse.Namespace, threads: int | None):
         return None
     from lossviz.studies import ray_grid
 
+    address = ray_grid.check_address(args.ray) if args.ray else None
     ray_grid.check_ray()
-    address = args.ray or None
     if address:
         ray_grid.check_reachable(address)  # before any loading, not minutes of Ray's retries
     return lambda bar: ray_grid.runner(address, threads=threads,
                                        on_cell=(lambda cell, results: bar.update(1)) if bar is not None else None)
 
 
+@file_errors
 def cmd_study_noise(args: argparse.Namespace) -> int:
     import datetime
     import time
 
+    from lossviz.files import created_folders
     from lossviz.studies import noise
 
     out = out_path(args.out)
@@ -119,16 +121,21 @@ def cmd_study_noise(args: argparse.Namespace) -> int:
     from lossviz.studies import figures, grid
 
     fmnist = data.load_fashion_mnist(args.data_root)
+    check_fits(config, fmnist)  # before the study folder is created
     cells = noise.noise_cells(config, rates, args.noise_kind)
     print(f"noise study: {len(cells)} runs ({', '.join(c.name for c in cells)}) of {', '.join(config.losses)} side by side, "
           f"{config.model}, {config.epochs} epochs x {config.seeds} seed(s), {args.noise_kind} noise; "
           f"{'on Ray' if runner else 'here'}; study folder {out}", file=sys.stderr)
     start = time.perf_counter()
     bar = progress(sum(grid.batches_of(c, fmnist) for c in cells), 0) if runner is None else progress(len(cells), 0, "run")
+    made = created_folders(out)
     try:
         summary = noise.study_noise(config, rates, fmnist, out, kind=args.noise_kind, threads=threads, figures=formats,
                                     runner=runner(bar) if runner else None,
                                     on_batch=(lambda: bar.update(1)) if bar is not None and runner is None else None)
+    except BaseException:
+        noise.remove_unstarted(out, made)  # a study that failed before any run finished an epoch leaves nothing
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -139,6 +146,7 @@ def cmd_study_noise(args: argparse.Namespace) -> int:
     return 0
 
 
+@file_errors
 def cmd_study_calibration(args: argparse.Namespace) -> int:
     run = Path(args.run)
     from lossviz.train import runs
@@ -160,6 +168,7 @@ def cmd_study_calibration(args: argparse.Namespace) -> int:
     return 0
 
 
+@file_errors
 def cmd_landscape(args: argparse.Namespace) -> int:
     import time
 
@@ -171,6 +180,8 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     if args.ray is not None:
         from lossviz.studies import ray_grid
 
+        if args.ray:
+            ray_grid.check_address(args.ray)
         evaluate = ray_grid.landscape_evaluator(args.ray or None)
         if args.ray:
             ray_grid.check_reachable(args.ray)

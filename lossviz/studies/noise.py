@@ -79,6 +79,25 @@ def check_study_out(out: Path) -> None:
         raise StudyError(f"study folder {out} already exists and is not empty; choose another --out")
 
 
+def remove_unstarted(out: Path, folders: list[Path] = ()) -> bool:
+    """Undo a study that ended before any of its runs recorded an epoch: its study.json, each
+    run folder it began (``runs.remove_unstarted``) and the ``folders`` it created
+    (``lossviz.files.created_folders``). True when removed; a study with records is kept."""
+    from lossviz.files import remove_created
+    from lossviz.train import runs
+
+    out = Path(out)
+    if not out.is_dir() or any((p / "metrics.jsonl").exists() for p in out.iterdir() if p.is_dir()):
+        return False
+    for p in out.iterdir():
+        if p.is_dir() and p.name.startswith("rate_"):
+            runs.remove_unstarted(p, [p])
+    for name in (STUDY_FILE, SUMMARY_FILE):
+        (out / name).unlink(missing_ok=True)
+    remove_created(list(folders))
+    return True
+
+
 def study_noise(config: TrainConfig, rates, data, out: Path, *, kind: str = "symmetric", runner=None,
                 on_batch=None, threads: int | None = None, figures: tuple[str, ...] = ("png",)) -> dict:
     """Train one run per rate into ``out/rate_R`` and summarise them into ``out/noise.json``.

@@ -61,6 +61,20 @@ def write_cell(root: Path, name: str, files: dict[str, bytes]) -> None:
         write_atomic(path, data)
 
 
+def check_address(address: str) -> str:
+    """A Ray address as Ray takes it: "auto", "local", ``host:port`` or ``ray://host:port``;
+    ``ValueError`` in one line otherwise (before any folder is created or Ray is started)."""
+    import re
+
+    if address in ("auto", "local"):
+        return address
+    m = re.fullmatch(r"(ray://)?([A-Za-z0-9.\-_]+|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})", address) if isinstance(address, str) else None
+    if m is None or not 1 <= int(m.group(3)) <= 65535:
+        raise ValueError(f"--ray address {checks.shown(address)} is not one Ray takes: use auto, HOST:PORT or "
+                         "ray://HOST:PORT (e.g. ray://head:10001), or --ray alone for a local Ray")
+    return address
+
+
 def check_reachable(address: str, timeout: float = 5.0) -> None:
     """For ``host:port`` or ``ray://host:port``: ``ValueError`` in one line unless something
     listens there (Ray itself would retry for minutes). "auto" and the like pass through."""

@@ -15,6 +15,13 @@ from pathlib import Path
 from lossviz import checks
 
 REGRESSION_TARGETS = ("probs", "logits")
+CONFIG_BYTES = 1 << 20  # the largest config file read (a real one is under 2 kB)
+# The most parameters of the models trained side by side (every loss's copy together): 100 M
+# float32 = 400 MB, held several times over in training (weights, gradients, the checkpoint
+# and its copies). A bigger model is refused before anything is allocated; so is one that
+# would not fit in this machine's memory (``memory_cap``).
+MAX_PARAMETERS = 100_000_000
+N_INPUTS, N_CLASSES = 784, 10  # Fashion-MNIST's 28 x 28 images and 10 classes
 NOISE_KINDS = ("symmetric", "pairflip")
 
 # Loss parameters whose registry default teaches the wrong thing for a regression target. On
@@ -45,7 +52,7 @@ def int_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(t) for t in csv(text))
     except ValueError:
-        raise ValueError(f"expected whole numbers separated by commas, e.g. 256,128; got {text!r}") from None
+        raise ValueError(f"expected whole numbers separated by commas, e.g. 256,128; got {checks.shown(text)}") from None
 
 
 def optional_int(text: str) -> int | None:
@@ -94,13 +101,13 @@ class TrainConfig:
         """Check every field and fill in what defaults to the model or the target (hidden
         widths, every loss's parameters), so the config says exactly what trains.
         ``ValueError`` with one clear sentence otherwise."""
-        from lossviz.registry import activations, get_activation, get_loss
+        from lossviz.registry import activations, get_activation, get_loss, losses
         from lossviz.train.models import get_model
 
         if isinstance(self.losses, str):
             self.losses = csv(self.losses)
         if not isinstance(self.losses, (list, tuple)) or not all(isinstance(n, str) for n in self.losses):
-            raise ValueError(f"losses must be a list of loss names, got {self.losses!r}")
+            raise ValueError(f"losses must be a list of loss names, got {checks.shown(self.losses)}")
         self.losses = tuple(self.losses)
         if not self.losses:
             raise ValueError("give at least one loss")
@@ -109,22 +116,23 @@ class TrainConfig:
         if len(set(self.losses)) != len(self.losses):
             raise ValueError(f"a loss is listed twice: {', '.join(self.losses)}")
         for name in self.losses:
-            get_loss(name)
+            checks.choice(name, "loss", losses())  # (the message lists the names; a long name is cut)
         checks.choice(self.regression_target, "regression target", REGRESSION_TARGETS)
         self.loss_params = self._resolve_loss_params(get_loss)
         spec = get_model(self.model)
         self.hidden = spec.resolve_hidden(self.hidden)
         if not isinstance(self.activation, str):
-            raise ValueError(f"activation must be a name, got {self.activation!r}")
-        act = get_activation(self.activation)
+            raise ValueError(f"activation must be a name, got {checks.shown(self.activation)}")
+        act = get_activation(checks.choice(self.activation, "activation", activations()))
         if act.kind != "elementwise":
             valid = [a for a in activations() if get_activation(a).kind == "elementwise"]
             raise ValueError(f"the hidden activation must be elementwise; valid: {', '.join(valid)}")
         if not isinstance(self.activation_params, dict):
-            raise ValueError(f"activation_params must be a mapping, got {self.activation_params!r}")
+            raise ValueError(f"activation_params must be a mapping, got {checks.shown(self.activation_params)}")
         self.activation_params = act.resolve(self.activation_params)
         for name, lo, hi in (("epochs", 1, 10_000), ("batch_size", 1, 1_000_000), ("seeds", 1, 100)):
             setattr(self, name, checks.integer(getattr(self, name), name, lo, hi))
+        check_size(len(self.losses), self.hidden, self.batch_size)
         self.seed = checks.integer(self.seed, "seed", 0, 2**32 - 1 - self.seeds)  # seed * 100_003 + epoch must fit torch's generator
         self.lr = checks.number(self.lr, "lr", 0, 1e4, low_open=True, high_open=True)
         self.weight_decay = checks.number(self.weight_decay, "weight_decay", 0, 1e4, high_open=True)
@@ -135,18 +143,18 @@ class TrainConfig:
         self.noise = checks.choice(self.noise, "noise", NOISE_KINDS)
         self.holdout = checks.integer(self.holdout, "holdout", 0, 10**9)
         if not isinstance(self.device, str):
-            raise ValueError(f"device must be a name such as cpu or cuda, got {self.device!r}")
+            raise ValueError(f"device must be a name such as cpu or cuda, got {checks.shown(self.device)}")
         resolve_device(self.device)
         return self
 
     def _resolve_loss_params(self, get_loss) -> dict:
         if not isinstance(self.loss_params, dict):
-            raise ValueError(f"loss_params must be a mapping {{loss: {{param: value}}}}, got {self.loss_params!r}")
+            raise ValueError(f"loss_params must be a mapping {{loss: {{param: value}}}}, got {checks.shown(self.loss_params)}")
         for name, p in self.loss_params.items():
             if name not in self.losses:
-                raise ValueError(f"parameters given for {name!r}, which is not among the compared losses")
+                raise ValueError(f"parameters given for {checks.shown(name)}, which is not among the compared losses")
             if not isinstance(p, dict):
-                raise ValueError(f"parameters of {name} must be a mapping, got {p!r}")
+                raise ValueError(f"parameters of {checks.shown(name)} must be a mapping, got {checks.shown(p)}")
         target = TARGET_DEFAULTS.get(self.regression_target, {})
         out = {}
         for name in self.losses:
@@ -172,31 +180,77 @@ class TrainConfig:
             raise ValueError(f"a training config must be a JSON object, got {type(d).__name__}")
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
-            raise ValueError(f"unknown config keys: {', '.join(sorted(map(str, unknown)))}")
+            names = sorted(checks.shown(k) for k in unknown)
+            more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+            raise ValueError(f"unknown config keys: {', '.join(names[:5])}{more} (the keys are TrainConfig's fields)")
         d = dict(d)
         if isinstance(d.get("hidden"), list):
             d["hidden"] = tuple(d["hidden"])
         try:
             return cls(**d).validate()
         except TypeError as e:
-            raise ValueError(f"bad training config: {e}") from None
+            raise ValueError(f"bad training config: {checks.shown(str(e), 120)[1:-1]}") from None
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides) -> "TrainConfig":
-        """A config file (JSON, any subset of the fields), with ``overrides`` on top."""
+        """A config file (JSON, any subset of the fields), with ``overrides`` on top.
+
+        Read with a bound: a regular file of at most ``CONFIG_BYTES`` (a device such as
+        /dev/zero, a FIFO or a huge file is refused at once); every error is one short line."""
+        from lossviz.files import read_bounded
+
         path = Path(path)
+        where = checks.shown(str(path), 80)[1:-1]
+        text = read_bounded(path, CONFIG_BYTES, "config file")
         try:
-            d = json.loads(path.read_text())
-        except OSError as e:
-            raise ValueError(f"cannot read config file {path}: {e.strerror or e}") from None
+            d = json.loads(text.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path} is not valid JSON ({e})") from None
+            raise ValueError(f"{where} is not valid JSON ({checks.shown(str(e), 80)[1:-1]})") from None
+        except RecursionError:
+            raise ValueError(f"{where} is not a training config: its JSON is nested too deeply") from None
         if not isinstance(d, dict):
-            raise ValueError(f"{path}: a training config must be a JSON object, got {type(d).__name__}")
+            raise ValueError(f"{where}: a training config must be a JSON object, got {type(d).__name__}")
         try:
             return cls.from_dict({**d, **overrides})
+        except RecursionError:
+            raise ValueError(f"{where}: a value is nested too deeply") from None
         except ValueError as e:
-            raise ValueError(f"{path}: {e}") from None
+            raise ValueError(f"{where}: {e}") from None
+
+
+def parameter_count(hidden, n_inputs: int = N_INPUTS, n_classes: int = N_CLASSES) -> int:
+    """Weights and biases of one model with these hidden widths (a stack of linear layers)."""
+    widths = [n_inputs, *(hidden or ()), n_classes]
+    return sum(a * b + b for a, b in zip(widths, widths[1:]))
+
+
+def memory_cap() -> int | None:
+    """Bytes of memory this machine has (None where it cannot tell)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_size(n_models: int, hidden, batch_size: int) -> None:
+    """Refuse models that cannot be held: more than ``MAX_PARAMETERS`` parameters side by side, or
+    weights (x 8: gradients, checkpoint copies) plus a minibatch's activations (x 4) beyond half
+    this machine's memory. One line naming the cap."""
+    params = n_models * parameter_count(hidden)
+    widths = (*(hidden or ()), N_CLASSES)
+    activations = n_models * batch_size * sum(widths)
+    if params > MAX_PARAMETERS:
+        raise ValueError(f"the model is too large: {n_models} x {parameter_count(hidden):,} = {params:,} parameters side by "
+                         f"side (hidden {','.join(map(str, hidden or ())) or 'none'}); the cap is {MAX_PARAMETERS:,}: "
+                         "use narrower --hidden layers or fewer losses")
+    need = 4 * (8 * params + 4 * activations)  # float32
+    have = memory_cap()
+    if have is not None and need > have // 2:
+        raise ValueError(f"the model and a minibatch need about {need / 2**30:.1f} GiB ({params:,} parameters, "
+                         f"batch {batch_size}); the cap is half this machine's memory, {have / 2**31:.1f} GiB: "
+                         "use narrower --hidden layers, a smaller --batch-size or fewer losses")
 
 
 def cli_fields():
@@ -225,9 +279,9 @@ def resolve_device(name: str):
     try:
         dev = torch.device(name)
     except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None
+        raise ValueError(f"unknown device {checks.shown(name)}; use auto, cpu or cuda[:N]") from None
     if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"unsupported device {name!r}; use auto, cpu or cuda[:N]")
+        raise ValueError(f"unsupported device {checks.shown(name)}; use auto, cpu or cuda[:N]")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError("device cuda requested but CUDA is not available here; use --device cpu or auto")

@@ -25,13 +25,37 @@ import json
 import os
 from pathlib import Path
 
-from lossviz.files import json_bytes, prepare_out_dir, write_atomic
+from lossviz.files import json_bytes, os_error_text, prepare_out_dir, write_atomic, write_synced
 from lossviz.train.config import TrainConfig
 from lossviz.train.stats import mean_std
 
 METRICS = ("train_loss", "train_acc", "test_acc", "test_loss", "test_ece")
 N_GRID = 18
 LOCK_NAME = ".lock"
+
+
+# What a new RunWriter writes before the first epoch is recorded: removed again when the run
+# fails or is interrupted before then (``remove_unstarted``).
+STARTED_FILES = ("config.json", LOCK_NAME, "label_noise.npz")
+
+
+def remove_unstarted(out: Path, folders: list[Path] = ()) -> bool:
+    """Undo a new run that ended before its first epoch was recorded (no metrics.jsonl): remove
+    the files it wrote and the ``folders`` it created (``lossviz.files.created_folders``), so a
+    corrected command can use the same --out. True when it removed it; a run with records is
+    never touched."""
+    from lossviz.files import remove_created
+
+    out = Path(out)
+    if (out / "metrics.jsonl").exists() or not out.is_dir():
+        return False
+    for name in STARTED_FILES:
+        try:
+            (out / name).unlink(missing_ok=True)
+        except OSError:
+            pass
+    remove_created(list(folders))
+    return True
 
 
 class RunError(ValueError):
@@ -60,6 +84,9 @@ def _lock(out: Path):
         lock.acquire()
     except Timeout:
         raise RunError(f"run folder {out} is being trained by another process; wait for it to finish or choose another --out") from None
+    except OSError as e:  # a read-only folder or disk: nothing can be trained into it
+        raise RunError(f"cannot lock run folder {out} ({os_error_text(e, 'cannot write')}); "
+                       "a run folder must be writable") from None
     return lock
 
 
@@ -68,10 +95,16 @@ class RunWriter:
 
     Use as a context manager (or call ``close``) so the folder's lock is released."""
 
-    def __init__(self, out: Path, config: TrainConfig, *, resume: bool = False, data_source: str | None = None):
+    def __init__(self, out: Path, config: TrainConfig, *, resume: bool = False, data_source: str | None = None,
+                 write=write_synced):
+        """``write``: how state.pt's bytes reach the disk (``lossviz.files.write_atomic``'s
+        ``write``; tests pass ``lossviz.files.disk_full``). ``rebuilt``: None, or the note that
+        lost records are being trained again (a resume; the CLI prints it)."""
         from lossviz.train.records import Checkpoint
 
         self.out = Path(out)
+        self._write = write
+        self.rebuilt: str | None = None
         self.config = config
         self.checkpoint = Checkpoint(0)
         check_out(self.out, resume)
@@ -84,6 +117,9 @@ class RunWriter:
                 if (self.out / "state.pt").is_file():
                     self.checkpoint = read_checkpoint(self.out)
                 self._truncate_metrics()
+            except OSError as e:
+                self.close()
+                raise RunError(f"cannot resume {self.out}: {os_error_text(e)}") from None
             except BaseException:
                 self.close()
                 raise
@@ -109,16 +145,51 @@ class RunWriter:
             return rec.seed - self.config.seed < ck.seed_index
         return (rec.seed - self.config.seed, rec.epoch) <= (ck.seed_index, ck.epoch)
 
+    def _first_lacking(self, records) -> tuple[int, int] | None:
+        """(seed index, records lacking) for the first seed the checkpoint covers whose records
+        are not all in ``records``; None when every covered record is there."""
+        c, ck = self.config, self.checkpoint
+        have: dict[tuple[int, int], set] = {}
+        for r in records:
+            have.setdefault((r.seed, r.epoch), set()).add(r.loss)
+        full = set(c.losses)
+        last = {i: c.epochs for i in range(ck.seed_index)}
+        if ck.params:
+            last[ck.seed_index] = ck.epoch
+        for i, n in sorted(last.items()):
+            lacking = sum(len(full - have.get((c.seed + i, e), set())) for e in range(1, n + 1))
+            if lacking:
+                return i, lacking
+        return None
+
     def _truncate_metrics(self) -> None:
         """Keep the lines the checkpoint covers: an interrupt may fall between the metrics line
         and the checkpoint, and the epoch after the checkpoint is trained again (to the same
-        numbers). A damaged line anywhere but at the end refuses the resume instead."""
+        numbers). A damaged line anywhere but at the end refuses the resume instead.
+
+        Records the checkpoint covers but metrics.jsonl lacks (a cut last line, a file emptied
+        or damaged after the run) are rebuilt, never given up: the checkpoint goes back to the
+        start of the first seed that lacks one, and that seed and the ones after it are trained
+        again (the same numbers: a run is a function of its config). Until the run finishes
+        again, its results.json and weights stay as they were."""
         path = self.out / "metrics.jsonl"
-        kept = b"".join(_line(r) for r in read_metrics(self.out, strict=True) if self._done(r))
+        records = read_metrics(self.out, strict=True)
+        lacking = self._first_lacking(records)
+        if lacking is not None:
+            from lossviz.train.records import Checkpoint
+
+            first, n = lacking
+            self.checkpoint = Checkpoint(first)
+            self.rebuilt = (f"{path} lacks {n} record(s) the checkpoint covers (damaged or cut); "
+                            f"training seed {self.config.seed + first}" + (" and later seeds" if first + 1 < self.config.seeds else "")
+                            + " again from its start to rebuild them (the same numbers); the run's other files stay until it finishes")
+        kept = b"".join(_line(r) for r in records if self._done(r))
         if not path.is_file() or path.read_bytes() != kept:  # records past the checkpoint, or a cut last line
             write_atomic(path, kept)
 
     def on_epoch(self, records, checkpoint) -> None:
+        import io
+
         import torch
 
         with open(self.out / "metrics.jsonl", "ab") as f:
@@ -126,12 +197,11 @@ class RunWriter:
             f.flush()
             os.fsync(f.fileno())
         write_atomic(self.out / "confusion.json", json_bytes({r.loss: r.confusion for r in records}))
-        tmp = self.out / ".state.pt.tmp"
-        with open(tmp, "wb") as f:
-            torch.save(checkpoint.to_dict(), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.out / "state.pt")
+        # In memory first, then one atomic, fsynced write: a full disk or a Ctrl-C mid-write
+        # leaves the previous state.pt and no temporary file.
+        buf = io.BytesIO()
+        torch.save(checkpoint.to_dict(), buf)
+        write_atomic(self.out / "state.pt", buf.getvalue(), write=self._write)
         self.checkpoint = checkpoint
         if checkpoint.epoch == self.config.epochs:  # a seed's final weights, kept for predictions and studies
             saved = read_final_weights(self.out) if (self.out / "weights.pt").is_file() else {}
