@@ -153,3 +153,83 @@ def test_second_job_refused_and_cancel(page, training_server):
     wait_status(page, "cancelled", 120_000)
     assert not app.jobs.running()
     assert page.console_errors == []
+
+
+def test_finished_run_is_not_resent_every_poll(page, training_server):
+    """Issue 23, bug 1: the "changed?" check compared file times in nanoseconds, which a
+    JavaScript number cannot hold exactly, so every 1 s poll re-sent the whole view. A finished
+    run's view is sent once; the polls after it answer with nothing to draw."""
+    url, root, _ = training_server
+    sent = []
+
+    def finished(response):
+        req = response.request
+        if "_dash-update-component" in req.url and "training-curves.figure" in (req.post_data or ""):
+            try:
+                body = response.body()
+            except Exception:  # a body gone with a navigation
+                return
+            sent.append(b'"training-curves"' in body)
+
+    page.on("response", finished)
+    polls = count_polls(page)
+    page.goto(url + "/training?runs=prepared")
+    traces(page, "training-curves", lambda d: any(list(t["meta"] or [])[:1] == ["prepared"] for t in d), timeout_ms=60_000)
+    seen = len(polls)
+    while len(polls) < seen + 4:  # four more polls of the job bar: four more chances to re-send
+        page.wait_for_event("requestfinished")
+    assert sum(sent) == 1, f"the view was sent {sum(sent)} times for one finished run"
+    assert page.console_errors == []
+
+
+def test_curves_panels_ticks_and_scales(page, training_server):
+    """Issue 23, bug 9: a test-loss panel, whole-epoch ticks, and the loss panels say that
+    each loss has its own units (they are divided by each loss's own epoch-1 train loss)."""
+    url, root, _ = training_server
+    page.goto(url + "/training?runs=prepared")
+    data = traces(page, "training-curves", lambda d: any(list(t["meta"] or [])[:3] == ["prepared", "l1", "test_loss"] for t in d),
+                  timeout_ms=60_000)
+    config, metrics = runs.read_run(root / "runs" / "prepared")
+    first = [r.train_loss for r in metrics if r.loss == "l2" and r.epoch == 1][0]
+    line = next(t for t in data if list(t["meta"])[:3] == ["prepared", "l2", "test_loss"])
+    np.testing.assert_allclose(line["y"], [r.test_loss / first for r in metrics if r.loss == "l2"], rtol=1e-6)
+    ticks = page.evaluate("""() => [...document.querySelectorAll('#training-curves .xtick text')].map(t => t.textContent)""")
+    assert ticks and all(t.isdigit() for t in ticks), ticks
+    titles = page.evaluate("""() => [...document.querySelectorAll('#training-curves .annotation-text')].map(t => t.textContent).join(' | ')""")
+    assert "test loss" in titles and "epoch 1" in titles, titles
+    assert "own units" in page.inner_text("#training-scale-note")
+    assert page.console_errors == []
+
+
+def test_studies_hint_names_the_runs_folder(page, training_server):
+    """Issue 23, bug 9: the hint names the folder the explorer reads (--runs), not runs/."""
+    url, root, _ = training_server
+    page.goto(url + "/training?runs=prepared")
+    page.wait_for_selector("#training-studies >> text=No studies of this run yet")
+    hint = page.inner_text("#training-studies")
+    assert str(root / "runs" / "prepared") in hint, hint
+    assert page.console_errors == []
+
+
+def test_train_now_card_fits_a_phone(browser, training_server):
+    """Issue 23, bug 9: on a 390 px phone the "Train now" card stays inside the window."""
+    url, root, _ = training_server
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})
+    page = ctx.new_page()
+    page.set_default_timeout(90_000)
+    page.goto(url + "/training?runs=prepared")
+    page.wait_for_selector("#training-start")
+    traces(page, "training-curves", lambda d: len(d) > 0, timeout_ms=60_000)
+    # A refused start writes its reason under the button: a long line must wrap, not widen the card.
+    page.fill("#training-form-hidden", "9" * 80)
+    page.click("#training-form-model")
+    page.click("text=MLP")
+    page.fill("#training-form-epochs", "100000")
+    page.click("#training-start")
+    page.wait_for_function("document.querySelector('#training-form-message').innerText.includes('not started')")
+    right = page.evaluate("""() => { let worst = 0; for (const el of document.querySelectorAll('#training-wrap-form *')) {
+        const r = el.getBoundingClientRect(); if (r.width) worst = Math.max(worst, r.right); } return worst; }""")
+    assert right <= 390, f"the form reaches x = {right}"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(ARTIFACTS / "training-390.png"), full_page=True)
+    ctx.close()

@@ -127,5 +127,6 @@ def form_layout(hide: set):
                                                                            {"label": "logits", "value": "logits"}], value="probs")]),
         ], cols={"base": 1, "sm": 2, "lg": 4}, spacing="md", verticalSpacing="sm"),
         dmc.Group([dmc.Button("Start training", id="training-start", n_clicks=0),
-                   dmc.Text(id="training-form-message", c="orange.8", size="sm")], mt="md"),
+                   dmc.Text(id="training-form-message", c="orange.8", size="sm",
+                            style={"overflowWrap": "anywhere", "minWidth": 0, "flex": "1 1 12em"})], mt="md"),
     ], withBorder=True, p="md", radius="md", mt="lg"), hide)

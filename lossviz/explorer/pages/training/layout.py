@@ -11,7 +11,7 @@ from dash import dcc, html
 
 from lossviz.explorer import controls, state
 from lossviz.explorer.pages.training.form import data_message, form_layout, wrap
-from lossviz.explorer.pages.training.views import MAX_RUNS, chosen_runs, list_runs
+from lossviz.explorer.pages.training.views import MAX_RUNS, SCALE_NOTE, chosen_runs, list_runs
 
 PAGE, PATH, TITLE = "training", "/training", "Training"
 
@@ -28,7 +28,7 @@ def layout(query: dict, runs_dir: Path, data_root=None):
     return html.Div([
         *controls.page_header(PAGE, "Training: what the losses do on Fashion-MNIST", notes, hide),
         html.Div(id="training-job", className="job-bar"),
-        html.Div(data_message(data_root), id="training-data-message", className="export-message"),
+        html.Div(data_message(data_root), id="training-data-message", className="export-message", style={"overflowWrap": "anywhere"}),
         dmc.SimpleGrid([
             wrap("runs", dmc.MultiSelect(id="training-runs", label=f"runs (overlay up to {MAX_RUNS})", data=list_runs(runs_dir), value=names,
                                           clearable=True, maxValues=MAX_RUNS, searchable=True), hide),
@@ -39,6 +39,7 @@ def layout(query: dict, runs_dir: Path, data_root=None):
         html.Div(id="training-config", className="readout"),
         html.Div(id="training-message"),
         dcc.Graph(id="training-curves", config={"responsive": True, "displaylogo": False}, className="graph"),
+        dmc.Text(SCALE_NOTE, id="training-scale-note", size="sm", c="dimmed"),
         dmc.Grid([
             dmc.GridCol(wrap("confusion", [
                 dmc.Group([dmc.Select(id="training-cm-loss", label="confusion matrix of", allowDeselect=False, w=180),

@@ -20,7 +20,16 @@ from lossviz.style import color_of
 from lossviz.train import runs
 from lossviz.train.models import get_model
 
-PANELS = (("train_loss", "train loss"), ("train_acc", "train accuracy"), ("test_acc", "test accuracy"))
+# Each loss is in its own units (cross-entropy in nats, L2 on probabilities, ...), so their raw
+# heights on one axis compare nothing: the loss panels divide each loss by its own train loss at
+# the first epoch (how fast each falls, in its own terms; train and test on one scale, so the
+# gap shows); accuracy is the yardstick all losses share. The raw value is in the hover.
+PANELS = (("train_loss", "train loss ÷ its epoch-1 value"), ("test_loss", "test loss ÷ train loss at epoch 1"),
+          ("train_acc", "train accuracy"), ("test_acc", "test accuracy"))
+LOSS_KEYS = ("train_loss", "test_loss")
+SCALE_NOTE = ("Each loss is in its own units (cross-entropy in nats, L2 and L1 on probabilities, …), so their heights "
+              "cannot be compared: the loss panels divide each loss by its own train loss at epoch 1 (1 = where it "
+              "started; the hover shows the raw value). Accuracy is the yardstick every loss shares.")
 DASHES = ("solid", "dash", "dot", "dashdot")
 MAX_RUNS = 4  # runs overlaid at once
 RIGHT, WRONG = "#007A5E", "#D55E00"  # as the exported prediction grid (Okabe-Ito)
@@ -78,7 +87,7 @@ def curves_figure(runs_dir: Path, names: list[str], smoothing: float = 0.0, *, p
     lk = figures.look(present)
     layout = figures.panels_layout([t for _, t in PANELS], "epoch", present=present, narrow=narrow, height=400 if not present else 480)
     layout["hovermode"] = "x unified"
-    traces, waiting = [], []
+    traces, waiting, last_epoch = [], [], 1
     for r, name in enumerate(names):
         config, metrics = runs.read_run(run_path(runs_dir, name))
         by_loss = runs.curves_by_loss(metrics, config)
@@ -88,21 +97,34 @@ def curves_figure(runs_dir: Path, names: list[str], smoothing: float = 0.0, *, p
         for loss, per in by_loss.items():
             label = (f"{loss} · {name}" if len(names) > 1 else loss) + (f" (= {same[loss]})" if loss in same else "")
             dash_style = "dash" if loss in same else DASHES[r % len(DASHES)]
+            first = per["train_loss"][1][0] if per["train_loss"][1] else None
             for j, (key, _) in enumerate(PANELS):
                 epochs, mean, std = (np.asarray(v, dtype=float) for v in per[key])
                 if not len(epochs):
                     continue
+                last_epoch = max(last_epoch, int(epochs.max()))
                 m = smooth(mean, smoothing) if smoothing else mean
+                raw = m
+                if key in LOSS_KEYS:
+                    scale = first if first and np.isfinite(first) and first > 0 else 1.0
+                    m, std = m / scale, std / scale
                 xa, ya = figures.axis_names(j)
                 if std.any():
                     traces.append({"type": "scatter", "x": np.concatenate([epochs, epochs[::-1]]).tolist(),
                                    "y": np.concatenate([m + std, (m - std)[::-1]]).tolist(), "fill": "toself", "fillcolor": color_of(loss),
                                    "opacity": 0.2, "line": {"width": 0}, "hoverinfo": "skip", "name": f"{label} ± std over seeds",
                                    "legendgroup": label, "showlegend": j == 0, "xaxis": xa, "yaxis": ya, "meta": [name, loss, key, "band"]})
+                hover = (f"{loss} %{{customdata:.4g}} (%{{y:.3f}} × epoch 1)<extra></extra>" if key in LOSS_KEYS
+                         else f"{loss} %{{y:.4f}}<extra></extra>")
                 traces.append({"type": "scatter", "x": epochs.tolist(), "y": m.tolist(), "name": label, "legendgroup": label,
                                "showlegend": j == 0, "mode": "lines+markers", "xaxis": xa, "yaxis": ya, "meta": [name, loss, key],
+                               "customdata": raw.tolist(), "hovertemplate": hover,
                                "line": {"color": color_of(loss), "dash": dash_style, "width": lk["width"]},
                                "marker": {"size": 9 if loss in same else 6, "symbol": "circle-open" if loss in same else "circle"}})
+    # Whole epochs only (plotly's automatic ticks put 1.2, 1.4, ... between two epochs).
+    dtick = max(1, int(np.ceil(last_epoch / 8)))
+    for j in range(len(PANELS)):
+        layout[f"xaxis{'' if j == 0 else j + 1}"].update(tick0=1 if dtick == 1 else 0, dtick=dtick, tickformat="d")
     if waiting:
         layout["annotations"].append({"text": f"{', '.join(waiting)}: waiting for the first epoch…", "xref": "paper", "yref": "paper",
                                       "x": 0.5, "y": 0.5, "showarrow": False, "font": {"size": lk["title"]}})
@@ -196,8 +218,10 @@ def study_views(runs_dir: Path, name: str):
             views.append(html.Figure([html.Img(src=src, alt=caption, style={"maxWidth": "100%"}), html.Figcaption(caption)],
                                      id=f"training-study-{stem}"))
     if not views:
-        return dmc.Text(f"No studies of this run yet: try `lossviz study calibration runs/{name}` or "
-                        f"`lossviz landscape runs/{name}`.", c="dimmed", size="sm")
+        # The folder this explorer reads (`lossviz explore --runs`), as the user would type it.
+        folder = Path(runs_dir) / name
+        return dmc.Text(f"No studies of this run yet: try `lossviz study calibration {folder}` or "
+                        f"`lossviz landscape {folder}`.", c="dimmed", size="sm", style={"overflowWrap": "anywhere"})
     return html.Div(views)
 
 
@@ -209,7 +233,9 @@ def run_signature(runs_dir: Path, name: str) -> list:
     for f in (run / "metrics.jsonl", run / "predictions.json", *studies):
         try:
             st = f.stat()
-            out += [st.st_mtime_ns, st.st_size]
+            # A string: the signature goes to the browser and back, and a JavaScript number cannot
+            # hold a time in nanoseconds (~1.8e18 > 2**53) exactly, so an int never compared equal.
+            out.append(f"{st.st_mtime_ns}:{st.st_size}")
         except OSError:
-            out += [None, None]
+            out.append(None)
     return out
