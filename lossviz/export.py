@@ -373,6 +373,21 @@ def run_title(config) -> str:
     return f"Fashion-MNIST, {model}, lr {config.lr:g}, batch {config.batch_size}{wd}{seeds}"
 
 
+def damaged_text(path: Path, e: BaseException) -> str:
+    """One line for a record file whose contents a figure cannot be drawn from."""
+    return f"{path}: damaged, cannot draw its figure ({type(e).__name__}: {checks.shown(str(e), 120)[1:-1]})"
+
+
+def drawn_from(path: Path, build, *args, **kwargs):
+    """``build(*args, **kwargs)``: a figure drawn from the record file ``path``. What the file's
+    reader did not catch (a value of the wrong kind deep inside) ends as a ``ValueError`` in one
+    line naming the file, not a traceback from the middle of the drawing."""
+    try:
+        return build(*args, **kwargs)
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
+        raise ValueError(damaged_text(path, e)) from None
+
+
 def run_entries(run: Path, classes: tuple[str, ...] | None = None) -> list[FigureEntry]:
     """A run folder's own figures, from its records: the curves of every loss ("comparison")
     and, where the run kept test images, the prediction grid ("predictions"), labelled with
@@ -385,13 +400,14 @@ def run_entries(run: Path, classes: tuple[str, ...] | None = None) -> list[Figur
         raise runs.RunError(f"{run} has no finished epoch yet")
     by_loss = runs.curves_by_loss(metrics, config)
     entries = [FigureEntry("comparison", run_title(config), "", tuple(config.losses), partial(
-        plot_mpl.training_figure, by_loss, title=run_title(config), same_as=runs.coinciding(by_loss)))]
+        drawn_from, run / "metrics.jsonl", plot_mpl.training_figure, by_loss, title=run_title(config),
+        same_as=runs.coinciding(by_loss)))]
     grid = runs.read_prediction_grid(run)
     if grid is not None and grid.get("images"):
         if classes is None:
             from lossviz.data import CLASSES as classes
         entries.append(FigureEntry("predictions", "Test images and each loss's prediction", "", tuple(grid["pred"]),
-                                   partial(plot_mpl.predictions_figure, grid, classes)))
+                                   partial(drawn_from, run / "predictions.json", plot_mpl.predictions_figure, grid, classes)))
     return entries
 
 

@@ -109,6 +109,43 @@ def read_bounded(path: Path, limit: int = READ_LIMIT, what: str = "file") -> byt
         os.close(fd)
 
 
+NPZ_LIMIT = 4 << 30  # bytes of arrays read from one .npz file (a run's predictions are ~5 MB)
+
+
+def read_npz(path: Path, limit: int = NPZ_LIMIT) -> dict:
+    """The arrays of a .npz file as {name: numpy array}, each checked before it is allocated:
+    plain numbers only (no pickled objects), and the size its header claims within what the
+    file holds and within ``limit`` bytes in all. ``ValueError`` in one line naming the file
+    otherwise (a damaged or crafted file never asks for 745 GiB)."""
+    import zipfile
+
+    import numpy as np
+
+    path = Path(path)
+    total = 0
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                name = info.filename.removesuffix(".npy")
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read_header(f)
+                    if dtype.hasobject:
+                        raise ValueError(f"array {name!r} holds Python objects")
+                    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                    total += nbytes
+                    if nbytes > info.file_size or total > limit:
+                        raise ValueError(f"array {name!r} claims {nbytes} bytes, more than the file holds or {limit} in all")
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        from lossviz.checks import shown
+
+        raise ValueError(f"{path}: cannot read ({shown(reason, 120)[1:-1]})") from None
+
+
 def prepare_out_dir(out: Path) -> Path:
     """Create ``out`` if needed and check it is writable; ``ValueError`` in one line otherwise."""
     out = Path(out)

@@ -27,9 +27,17 @@ class JobRefused(Exception):
     """A second job while one runs, or a config that does not validate."""
 
 
+# The job's interpreter starts with Ctrl-C's default handler (KeyboardInterrupt) whatever this
+# process ignores: a server started as `lossviz explore &` from a script ignores SIGINT, and an
+# ignored signal stays ignored across exec, so a job would never hear its cancel.
+CHILD = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+         "from lossviz.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
 def compare_command(config_file: Path, out: Path, data_root: str | None, progress_file: Path) -> list[str]:
-    """The ``lossviz compare`` command for a config file (each value its own argument, no shell)."""
-    cmd = [sys.executable, "-m", "lossviz.cli", "compare", "--config", str(config_file), "--out", str(out),
+    """The ``lossviz compare`` command for a config file (each value its own argument, no shell),
+    run with SIGINT's default handler (``CHILD``)."""
+    cmd = [sys.executable, "-c", CHILD, "compare", "--config", str(config_file), "--out", str(out),
            "--progress-file", str(progress_file)]
     return cmd + (["--data-root", str(data_root)] if data_root else [])
 
@@ -86,7 +94,21 @@ class JobManager:
                 self._proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
+                self._proc.wait()
+            self._remove_if_empty()
             return True
+
+    def _remove_if_empty(self) -> None:
+        """A job cancelled before its first epoch (while it loaded torch or the data) leaves no
+        empty run folder: the folder this manager reserved goes, with the job's hidden files."""
+        out = self._run
+        try:
+            if out is not None and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
+                for suffix in ("config.json", PROGRESS_NAME):
+                    (self.runs_dir / f".{out.name}.{suffix}").unlink(missing_ok=True)
+        except OSError:
+            pass
 
     def status(self) -> dict:
         """{"state": idle|running|finished|failed|cancelled, "run", "done", "total", "message"}."""
@@ -101,10 +123,12 @@ class JobManager:
         log = self.runs_dir / f".{self._run.name}.log"
         if code is None:
             state, message = "running", ""
-        elif self._cancelled:
-            state, message = "cancelled", "cancelled; the finished epochs are kept (resumable with lossviz compare --resume)"
-        elif code == 0:
+        elif code == 0:  # it finished, even if a cancel came too late to stop it
             state, message = "finished", ""
+        elif self._cancelled:
+            kept = self._run.is_dir()
+            state, message = "cancelled", ("cancelled; the finished epochs are kept (resumable with lossviz compare --resume)"
+                                           if kept else "cancelled before the first epoch finished; nothing kept")
         else:
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.is_file() else []
             state, message = "failed", (tail[0] if tail else f"exit status {code}")

@@ -149,9 +149,12 @@ def study_calibration(run: Path, data=None, *, temperature: bool = True) -> dict
 
     run = Path(run)
     config, source = runs.read_config(run)
-    pred = runs.read_predictions(run)
+    pred = runs.read_predictions(run, config)  # every array checked: keys, shapes, dtypes, labels, probabilities
     labels = pred["labels"]
-    weights = runs.read_final_weights(run) if temperature else {}
+    weights = runs.read_final_weights(run, config) if temperature else {}
+    lacking = [int(s) for s in pred["seeds"] if temperature and int(s) not in weights]
+    if lacking:
+        raise runs.RunError(f"{run / 'weights.pt'}: no weights for seed {lacking[0]}, which predictions.npz has")
     heldout = None
     if temperature:
         if data is None:
@@ -166,6 +169,13 @@ def study_calibration(run: Path, data=None, *, temperature: bool = True) -> dict
                              f"all but {stop - start}; train with --holdout 5000 (or pass --no-temperature)")
         heldout = (start, stop)
         test_n = len(labels)
+        pixels = data.train_images[0].numel() if len(data.train_images) else 0
+        if any(w["w1"].shape[-1] != pixels for w in weights.values()):
+            raise ValueError(f"the data given is not the data {run} was trained on (its images have {pixels} pixels, "
+                             f"the weights expect {next(iter(weights.values()))['w1'].shape[-1]})")
+        if test_n > len(data.test_labels):
+            raise ValueError(f"the data given is not the data {run} was trained on (it has {len(data.test_labels)} test "
+                             f"images, the run's predictions {test_n})")
         if not np.array_equal(data.test_labels[:test_n].numpy(), labels):
             raise ValueError(f"the data given is not the data {run} was trained on (its test labels differ)")
     seeds = [int(s) for s in pred["seeds"]]
@@ -203,16 +213,52 @@ def study_calibration(run: Path, data=None, *, temperature: bool = True) -> dict
 
 
 def read_calibration(run: Path) -> dict | None:
+    """The run's calibration.json, or None when it has none; ``ValueError`` naming the file if it
+    is damaged: at most 32 losses, each with its seeds' reliability ("before", and "after"
+    where fitted) over ``n_bins`` bins, the numbers the figure draws."""
     path = Path(run) / RESULTS_FILE
     if not path.is_file():
         return None
     try:
-        d = json.loads(path.read_text())
-        if not isinstance(d, dict) or not isinstance(d.get("losses"), dict):
-            raise ValueError("expected an object with losses")
+        from lossviz.files import read_bounded
+
+        d = json.loads(read_bounded(path, 64 << 20, "calibration results").decode())
+        _check_results(d)
         return d
+    except RecursionError:
+        raise ValueError(f"{path}: cannot read (nested too deeply)") from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read ({e})") from None
+        raise ValueError(f"{path}: cannot read ({checks.shown(str(e), 160)[1:-1]})") from None
+
+
+def _check_results(d: object) -> None:
+    if not isinstance(d, dict) or not isinstance(d.get("losses"), dict) or not d["losses"]:
+        raise ValueError("expected an object with losses")
+    n_bins = checks.integer(d.get("n_bins"), "n_bins", 1, 1000)
+    if len(d["losses"]) > 32:
+        raise ValueError(f"{len(d['losses'])} losses; a run compares at most 32")
+    for name, row in d["losses"].items():
+        seeds = row.get("seeds") if isinstance(row, dict) else None
+        if not isinstance(seeds, dict) or not seeds or not all(isinstance(e, dict) for e in seeds.values()):
+            raise ValueError(f"loss {checks.shown(name)}: expected its seeds' results")
+        for e in seeds.values():
+            if "before" not in e:
+                raise ValueError(f"loss {checks.shown(name)}: a seed without 'before'")
+            for phase in ("before", "after"):
+                if phase not in e:
+                    continue
+                r = e[phase]
+                if not isinstance(r, dict):
+                    raise ValueError(f"loss {checks.shown(name)}: {phase} is not an object")
+                for key in ("count", "accuracy", "confidence"):
+                    v = r.get(key)
+                    if not (isinstance(v, list) and len(v) == n_bins and all(
+                            x is None or (isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)) for x in v)):
+                        raise ValueError(f"loss {checks.shown(name)}: {phase} {key} must be {n_bins} numbers")
+                for key in ("ece", "mce", "brier"):
+                    checks.number(r.get(key), f"loss {checks.shown(name)}: {phase} {key}")
+            if "after" in e:
+                checks.number(e.get("temperature"), f"loss {checks.shown(name)}: temperature", 0, math.inf, low_open=True)
 
 
 def format_calibration_table(results: dict) -> str:

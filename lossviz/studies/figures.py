@@ -26,19 +26,26 @@ def study_entries(folder: Path) -> list[export.FigureEntry]:
     folder = Path(folder)
     entries = []
     if (folder / noise.STUDY_FILE).is_file():
-        summary = noise.summarize_noise(folder)
+        path = folder / noise.STUDY_FILE
+        try:
+            summary = noise.summarize_noise(folder)
+            curves = noise.rate_curves(folder)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
+            raise ValueError(export.damaged_text(path, e)) from None
         entries.append(export.FigureEntry("noise", TITLES["noise"], "", tuple(summary["losses"]),
-                                          partial(plots.noise_figure, summary, noise.rate_curves(folder))))
+                                          partial(export.drawn_from, path, plots.noise_figure, summary, curves)))
     if (folder / "config.json").is_file():
         results = calibration.read_calibration(folder)
         if results is not None:
             entries.append(export.FigureEntry("reliability", TITLES["reliability"], "", tuple(results["losses"]),
-                                              partial(plots.reliability_figure, results)))
+                                              partial(export.drawn_from, folder / calibration.RESULTS_FILE, plots.reliability_figure,
+                                                      results)))
         ls = landscape.read_landscape(folder)
         if ls is not None:
             for stem, build in (("landscape_2d", plots.landscape_2d_figure), ("landscape_3d", plots.landscape_3d_figure),
                                 ("landscape_1d", plots.landscape_1d_figure)):
-                entries.append(export.FigureEntry(stem, TITLES[stem], "", ls.losses, partial(build, ls)))
+                entries.append(export.FigureEntry(stem, TITLES[stem], "", ls.losses,
+                                                  partial(export.drawn_from, folder / landscape.RESULTS_FILE, build, ls)))
     return entries
 
 

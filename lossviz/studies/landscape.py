@@ -214,7 +214,7 @@ def _run_landscape(run: Path, data, grid: int, span: float, subset: int, on_poin
     from lossviz.train import predict, runs
 
     config, source = runs.read_config(run)
-    weights = runs.read_final_weights(run)
+    weights = runs.read_final_weights(run, config)  # checked: a seed at least, the run's shapes, finite
     seed = config.seed if config.seed in weights else min(weights)
     if data is None:
         from lossviz.data import load_fashion_mnist
@@ -223,6 +223,9 @@ def _run_landscape(run: Path, data, grid: int, span: float, subset: int, on_poin
             raise ValueError(f"{run} does not record its data source; pass --data-root")
         data = load_fashion_mnist(source, allow_download=False)
     x, y = training_inputs(config, data, subset)
+    if weights[seed]["w1"].shape[-1] != x.shape[1]:
+        raise ValueError(f"the data given is not the data {run} was trained on (its images have {x.shape[1]} pixels, "
+                         f"the weights expect {weights[seed]['w1'].shape[-1]})")
     final = {k: v.float() for k, v in weights[seed].items()}
     n_classes = final[f"b{len(final) // 2}"].shape[-1]
     initial = predict.initial_model(config, seed, x.shape[1], n_classes).params
@@ -266,16 +269,27 @@ def _npz(result: Landscape) -> bytes:
 
 
 def read_landscape(run: Path) -> Landscape | None:
-    """The run's landscape.npz, or None when it has none; ``ValueError`` if damaged."""
-    import zipfile
+    """The run's landscape.npz, or None when it has none; ``ValueError`` naming the file if it is
+    damaged (arrays missing, of other shapes than one another, or larger than a landscape is)."""
+    from lossviz.files import read_npz
 
     path = Path(run) / RESULTS_FILE
     if not path.is_file():
         return None
+    f = read_npz(path)  # (a ValueError naming the file; nothing allocated beyond what it holds)
     try:
-        with np.load(path, allow_pickle=False) as f:
-            s = f["seconds"]
-            return Landscape(tuple(str(n) for n in f["losses"]), f["alphas"], f["line_own"], f["line_ce"], f["coords"],
-                             f["surface_own"], f["surface_ce"], float(s[0]), float(s[1]))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise ValueError(f"{path}: cannot read ({e})") from None
+        s = f["seconds"]
+        ls = Landscape(tuple(str(n) for n in f["losses"]), f["alphas"], f["line_own"], f["line_ce"], f["coords"],
+                       f["surface_own"], f["surface_ce"], float(s[0]), float(s[1]))
+        m, a, g = len(ls.losses), ls.alphas.shape, ls.coords.shape
+        if not 1 <= m <= 32 or len(a) != 1 or len(g) != 1 or not 2 <= g[0] <= 401 or not 2 <= a[0] <= 10_000:
+            raise ValueError(f"{m} losses, alphas {a}, coords {g}")
+        for name, arr, shape in (("line_own", ls.line_own, (m, a[0])), ("line_ce", ls.line_ce, (m, a[0])),
+                                 ("surface_own", ls.surface_own, (m, g[0], g[0])), ("surface_ce", ls.surface_ce, (m, g[0], g[0]))):
+            if arr.shape != shape or arr.dtype.kind != "f":
+                raise ValueError(f"{name} is {arr.dtype} {arr.shape}, expected floats {shape}")
+        if not (np.isfinite(ls.alphas).all() and np.isfinite(ls.coords).all()):
+            raise ValueError("alphas and coords must be finite")
+        return ls
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read ({checks.shown(str(e), 160)[1:-1]})") from None

@@ -137,9 +137,19 @@ def read_study(out: Path) -> dict:
         d = json.loads(path.read_text())
         if not (isinstance(d, dict) and isinstance(d.get("cells"), dict) and isinstance(d.get("rates"), list)):
             raise ValueError("expected an object with rates and cells")
+        if not 1 <= len(d["rates"]) <= 50:
+            raise ValueError(f"{len(d['rates'])} rates; a study has 1 to 50")
+        for r in d["rates"]:
+            rate = checks.number(r, "a rate", 0, 1, high_open=True)
+            cell = d["cells"].get(str(float(rate)))
+            # A cell is a folder beside study.json, never a path elsewhere.
+            if not (isinstance(cell, str) and cell and cell == Path(cell).name and cell not in (".", "..")):
+                raise ValueError(f"rate {rate:g} has no run folder name, got {checks.shown(cell)}")
         return d
+    except RecursionError:
+        raise StudyError(f"{path}: not a valid study description (nested too deeply)") from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise StudyError(f"{path}: not a valid study description ({e})") from None
+        raise StudyError(f"{path}: not a valid study description ({checks.shown(str(e), 160)[1:-1]})") from None
 
 
 def summarize_noise(out: Path) -> dict:

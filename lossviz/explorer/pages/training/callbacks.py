@@ -14,7 +14,7 @@ from lossviz.explorer import controls, state
 from lossviz.explorer.jobs import JobManager, JobRefused
 from lossviz.explorer.pages.training.form import data_message, form_config
 from lossviz.explorer.pages.training.layout import job_bar
-from lossviz.explorer.pages.training.views import (chosen_runs, confusion_figure, curves_figure, describe, empty_figure, list_runs,
+from lossviz.explorer.pages.training.views import (chosen_runs, confusion_figure, curves_figure, describe, empty_figure, export_errors, list_runs,
                                                    prediction_grid, run_path, run_signature, study_views)
 from lossviz.registry import losses
 from lossviz.train.models import get_model
@@ -181,4 +181,4 @@ def register(app, runs_dir: Path, jobs: JobManager, data_root=None):
 
     app.callback(Output("training-download", "data"), Output("training-export-message", "children"), Input("training-export", "n_clicks"),
                  State("training-export-format", "value"), State("training-runs", "value"), prevent_initial_call=True)(
-        controls.guarded(export_curves, 2))
+        controls.guarded(export_errors(export_curves), 2))

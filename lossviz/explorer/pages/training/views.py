@@ -239,3 +239,22 @@ def run_signature(runs_dir: Path, name: str) -> list:
         except OSError:
             out.append(None)
     return out
+
+
+def export_errors(fn):
+    """The export callback ``fn`` (outputs: download, message) with a run it cannot draw (a
+    broken config.json, damaged records, an unreadable file) answered by what is wrong in the
+    message, instead of "internal error"."""
+    import functools
+
+    import dash
+
+    @functools.wraps(fn)
+    def run(*args):
+        try:
+            return fn(*args)
+        except (ValueError, OSError) as e:  # runs.RunError is a ValueError: it names the file
+            from lossviz.checks import shown
+
+            return dash.no_update, f"cannot export: {shown(str(e), 300)[1:-1]}"
+    return run
