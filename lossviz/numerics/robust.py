@@ -265,6 +265,10 @@ def general(pred: torch.Tensor, target: torch.Tensor, *, alpha: float = 1.0, sca
         return 0.5 * z * z
     if alpha == -math.inf:
         return -torch.expm1(-0.5 * z * z)
+    if r.dtype == torch.float32 and bool((torch.isinf(z) & torch.isfinite(r)).any()):
+        # z = r / c overflowed (c = 1e-30, r = 1e10): float64 holds it, and its log form below
+        # would lose ~|log z| float32 ulps; rounded back once instead.
+        return general(pred.double(), target.double(), alpha=alpha, scale=scale).float()
     b = abs(alpha - 2)
     log_base = _log1p_square_over(z, b, _log_abs_quotient(r, z, scale))  # L = log(1 + z^2 / b)
     e = 0.5 * alpha * log_base
@@ -307,6 +311,10 @@ def general_grad(pred: torch.Tensor, target: torch.Tensor, *, alpha: float = 1.0
     # z / c = r / c^2 overflows for a tiny c (c = 1e-300, r = 1: 1e600) although the gradient,
     # about 1 / c there for alpha = 1, is finite; there |g| = exp(log|z| - log c + e), in logs.
     redo = ~torch.isfinite(g) & torch.isfinite(r)
+    if r.dtype == torch.float32 and bool(redo.any()):
+        # float64 holds z / c for every float32 r and c (1e40 / 1e-30): one rounding at the end,
+        # where the log form would cost ~|log z| float32 ulps.
+        return general_grad(pred.double(), target.double(), alpha=alpha, scale=scale).float()
     log_g = torch.where(redo, log_abs_z - math.log(scale) + e, torch.zeros_like(e))
     return torch.where(redo, torch.sign(r) * torch.exp(log_g), g)
 
