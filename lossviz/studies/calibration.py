@@ -155,6 +155,11 @@ def study_calibration(run: Path, data=None, *, temperature: bool = True) -> dict
     lacking = [int(s) for s in pred["seeds"] if temperature and int(s) not in weights]
     if lacking:
         raise runs.RunError(f"{run / 'weights.pt'}: no weights for seed {lacking[0]}, which predictions.npz has")
+    n_classes = pred[config.losses[0]].shape[1]
+    for seed, w in weights.items():
+        if w[f"b{len(w) // 2}"].shape[-1] != n_classes:
+            raise runs.RunError(f"{run / 'weights.pt'}: seed {seed}'s models have {w[f'b{len(w) // 2}'].shape[-1]} classes, "
+                                f"predictions.npz {n_classes}")
     heldout = None
     if temperature:
         if data is None:

@@ -228,6 +228,8 @@ def _run_landscape(run: Path, data, grid: int, span: float, subset: int, on_poin
                          f"the weights expect {weights[seed]['w1'].shape[-1]})")
     final = {k: v.float() for k, v in weights[seed].items()}
     n_classes = final[f"b{len(final) // 2}"].shape[-1]
+    if len(y) and int(y.max()) >= n_classes:
+        raise ValueError(f"{run / 'weights.pt'}: the models have {n_classes} classes, the data's labels go up to {int(y.max())}")
     initial = predict.initial_model(config, seed, x.shape[1], n_classes).params
     if {k: v.shape for k, v in initial.items()} != {k: v.shape for k, v in final.items()}:
         raise ValueError(f"{run}: the saved weights do not fit the run's model (another lossviz version?)")

@@ -296,7 +296,7 @@ def read_final_weights(run: Path, config: TrainConfig | None = None) -> dict[int
         if config is not None:
             for seed, params in out.items():
                 _check_weights(params, seed, config)
-        return out
+        return {s: {k: t.contiguous() for k, t in p.items()} for s, p in out.items()}
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError, AttributeError, TypeError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise RunError(f"{path}: not a lossviz weights file ({checks.shown(reason, 160)[1:-1]})") from None
