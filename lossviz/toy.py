@@ -209,8 +209,11 @@ class ToyState:
                 t = torch.tensor(d["params"][k], dtype=ref.dtype)
             except (KeyError, TypeError, ValueError, RuntimeError):
                 raise ValueError(f"playground state: bad or missing {k}") from None
-            if t.shape != ref.shape or not torch.isfinite(t).all():
+            if t.shape != ref.shape:
                 raise ValueError(f"playground state: {k} has shape {tuple(t.shape)}, expected {tuple(ref.shape)}")
+            if not torch.isfinite(t).all():
+                bad = int((~torch.isfinite(t)).sum())
+                raise ValueError(f"playground state: {k} holds {bad} non-finite value{'s' if bad > 1 else ''} (NaN or inf)")
             params[k] = t
         if set(d["params"]) != set(like.params):
             raise ValueError("playground state: unexpected parameters")

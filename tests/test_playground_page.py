@@ -64,7 +64,7 @@ def test_crafted_values_are_clamped_or_refused(mode):
     raw = {**v, "lr": 1e9, "speed": "fast", "losses": ["nope", 7], "noise": float("nan")}
     out = pg.tick(mode, "tick", raw, None, None, ["lr"], False)
     assert out[3] is not None  # the notes are shown
-    assert out[4].startswith("?mode=" + mode) and "_hide=lr" in out[4]
+    assert out[4]["search"].startswith("?mode=" + mode) and "_hide=lr" in out[4]["search"]
 
 
 def test_click_adds_and_removes_points():
@@ -87,7 +87,7 @@ def test_points_are_capped():
     v, out = first("regression")
     store = out[0]
     store["points"] = {"x": [0.0] * pg.MAX_POINTS, "y": [0.0] * pg.MAX_POINTS, "outlier": [False] * pg.MAX_POINTS}
-    out = pg.tick("regression", "click", v, store, {"points": [{"x": 0.1, "y": 0.1, "meta": "catcher"}]}, [], False)
+    out = pg.tick("regression", "click", v, store, {"points": [{"x": 0.1, "y": 0.1, "meta": "catcher", "curveNumber": 0}]}, [], False)
     assert len(out[0]["points"]["x"]) == pg.MAX_POINTS
     store["points"]["x"] = [0.0] * (pg.MAX_POINTS + 1)
     out = pg.tick("regression", "tick", v, store, None, [], False)
@@ -107,7 +107,7 @@ def test_old_links_with_model_line_open_the_linear_model():
     values, notes = state.from_query(pg.schema("regression"), {"mode": "regression", "model": "line"})
     assert values["model"] == "linear" and notes == []
     out = pg.tick("regression", "load", {**values, "mode": "regression"}, None, None, [], False)
-    assert "model=linear" in out[4] and out[0]["values"]["model"] == "linear"
+    assert "model=linear" in out[4]["search"] and out[0]["values"]["model"] == "linear"
     setup = pg.reg_setup(out[0]["values"], out[0]["points"])
     assert setup.config.model == "linear" and setup.config.hidden == ()
 
@@ -118,7 +118,7 @@ def test_wave_preset_sets_the_curve_and_the_mlp():
     out = pg.tick("regression", "preset", v, None, None, [], False)
     assert out[-5:] == (0.15, 6.0, 0.3, "wave", "mlp")
     values = out[0]["values"]
-    assert values["shape"] == "wave" and values["model"] == "mlp" and "shape=wave" in out[4] and "model=mlp" in out[4]
+    assert values["shape"] == "wave" and values["model"] == "mlp" and "shape=wave" in out[4]["search"] and "model=mlp" in out[4]["search"]
     setup = pg.reg_setup(values, out[0]["points"])
     assert setup.config.hidden == toy.REGRESSION_MLP and setup.data.shape == "wave"
     fig = out[1]
@@ -176,3 +176,95 @@ def test_chosen_losses_get_distinct_colours():
     c = {n: color_of(n) for n in ["cross_entropy", "hinge", "focal", "l2"]}
     assert len(set(c.values())) == 4
     assert len({color_of(n) for n in lossviz.losses()}) == len(lossviz.losses())
+
+
+def test_a_click_on_the_pull_panel_adds_no_point():
+    """Issue 23, bug 5: a click on a marker of the pull panel added a data point there."""
+    v, out = first("regression")
+    store = out[0]
+    n = len(store["points"]["x"])
+    m = len(v["losses"])
+    fig = out[1]
+    pull = 4 + m  # [catcher, clean, fits..., points, outliers, pulls...]
+    assert fig["data"][pull]["meta"] == "pull-l2" and fig["data"][pull]["xaxis"] == "x2"
+    click = {"points": [{"x": 1.0, "y": 0.8, "curveNumber": pull, "pointIndex": 3}]}
+    out = pg.tick("regression", "click", v, store, click, [], False)
+    assert len(out[0]["points"]["x"]) == n and "pull panel" in json.dumps(out[3].to_plotly_json(), default=str)
+
+
+def test_legend_names_points_and_outliers_and_the_wave_error():
+    """Issue 23, bug 10: the legend names the data points and the outliers; for the wave the
+    error is against the clean curve; the model's options say what each model is."""
+    v, out = first("regression")
+    names = {t["meta"]: t["name"] for t in out[1]["data"]}
+    assert names["points"].startswith("data points") and names["outliers"] == "outliers (moved 6 below)"
+    shown = [t for t in out[1]["data"] if t["meta"] in ("points", "outliers")]
+    assert sum(len(t["customdata"]) for t in shown) == len(out[0]["points"]["x"])
+    assert "clean line" in out[1]["layout"]["annotations"][2]["text"]
+    v, out = first("regression", shape="wave", model="mlp")
+    assert "clean curve" in out[1]["layout"]["annotations"][2]["text"] and "line" not in out[1]["layout"]["annotations"][2]["text"]
+    from lossviz.explorer.pages.playground.schema import OPTION_LABELS
+
+    model = next(f for f in pg.schema("regression") if f.key == "model")
+    assert model.label == "model" and "MLP" in OPTION_LABELS[("model", "mlp")] and "line" in OPTION_LABELS[("model", "linear")]
+
+
+def test_added_points_are_in_the_url_and_a_link_restores_them():
+    """Issue 23, bug 10: the clicks go into the URL (add=x:y, drop=i), bounded by the page's
+    point cap, and a link with them opens the same points; bad ones are named and left out."""
+    from lossviz.explorer.pages.playground.schema import points_from_query
+
+    v, out = first("regression")
+    store = out[0]
+    out = pg.tick("regression", "click", v, store, {"points": [{"x": 0.5, "y": 7.0, "curveNumber": 0}]}, [], False)
+    assert "add=0.5:7" in out[4]["search"] and out[4]["push"] is True
+    remove = {"points": [{"x": 0, "y": 0, "curveNumber": 2 + len(v["losses"]), "customdata": 4}]}
+    out = pg.tick("regression", "click", v, out[0], remove, [], False)
+    search = out[4]["search"]
+    assert "drop=4" in search and "add=0.5:7" in search
+    query = state.parse_query(search)
+    values, notes = state.from_query(pg.schema("regression"), query)
+    pts = points_from_query(query, values, notes)
+    assert notes == [] and pts == out[0]["points"]
+    # Opened as a link: the same points.
+    again = pg.tick("regression", "load", {**values, "mode": "regression"}, None, None, [], False, points=pts)
+    assert again[0]["points"] == pts and again[4]["search"] == search and again[4]["push"] is False
+    # Hostile links: bounded and checked.
+    notes = []
+    many = ",".join(["1:1"] * 1000)
+    pts = points_from_query({"add": many, "drop": "0,1,x,99"}, values, notes)
+    assert len(pts["x"]) == pg.MAX_POINTS and any("at most" in n for n in notes) and any("drop=" in n for n in notes)
+    notes = []
+    pts = points_from_query({"add": "nan:1,1:inf,9:0,a:b,1:200,0.25:-1"}, values, notes)
+    assert len(pts["x"]) == pg.N_POINTS + 1 and pts["x"][-1] == 0.25 and "5 point(s)" in notes[0]
+    notes = []
+    pts = points_from_query({"drop": ",".join(map(str, range(pg.N_POINTS)))}, values, notes)
+    assert len(pts["x"]) >= 2
+
+
+def test_a_settings_change_is_a_history_step_and_frames_are_not():
+    """Issue 23, bug 10: a change of a setting pushes a history entry; the first answer, a step,
+    a reset and the frames write the URL in place (or not at all)."""
+    v, out = first("regression")
+    store = out[0]
+    again = pg.tick("regression", "present", v, store, None, [], False)  # the page's first answer
+    assert again[4]["push"] is False
+    step = pg.tick("regression", "step", v, store, None, [], False)
+    assert step[4] is dash.no_update
+    frame = pg.tick("regression", "tick", v, step[0], None, [], False)
+    assert frame[4] is dash.no_update
+    changed = pg.tick("regression", "lr", {**v, "lr": 0.1}, step[0], None, [], False)
+    assert changed[4]["push"] is True and "lr=0.1" in changed[4]["search"]
+
+
+def test_spiral_hint_links_settings_that_learn():
+    """Issue 23, bug 10: the spiral does not learn at the defaults; the page links settings that do."""
+    from lossviz.explorer.pages.playground.schema import SPIRAL_LEARNS
+
+    v, out = first("classification", dataset="spiral")
+    hint = json.dumps(out[-1].to_plotly_json(), default=str)
+    assert "layers=3" in hint and "units=16" in hint and "dataset=spiral" in hint
+    v, out = first("classification", dataset="spiral", **SPIRAL_LEARNS)
+    assert "These settings learn the spiral" in json.dumps(out[-1].to_plotly_json(), default=str)
+    v, out = first("classification", dataset="circle")
+    assert out[-1] is None

@@ -130,8 +130,16 @@ def test_state_round_trip_and_crafted_states_refused():
             toy.ToyState.from_dict(crafted, fresh)
     nan = state.to_dict()
     nan["params"]["b1"][0][0] = float("nan")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"b1 holds 1 non-finite value \(NaN or inf\)"):
         toy.ToyState.from_dict(nan, fresh)
+    # Issue 23: a right shape with NaN in it said "w1 has shape (3, 1, 1), expected (3, 1, 1)".
+    nan = state.to_dict()
+    nan["params"]["w1"] = [[[float("nan")] * len(row) for row in m] for m in nan["params"]["w1"]]
+    with pytest.raises(ValueError, match="w1 holds .* non-finite values") as e:
+        toy.ToyState.from_dict(nan, fresh)
+    assert "expected" not in str(e.value)
+    with pytest.raises(ValueError, match=r"w1 has shape \(1, 1, 2\), expected"):
+        toy.ToyState.from_dict(bad, fresh)
 
 
 def test_maps_only_frame_is_the_same_maps():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import traceback
 
 import dash
-from dash import Input, Output, State, dcc
+from dash import ClientsideFunction, Input, Output, State, dcc
 
 from lossviz import export, plot_mpl
 from lossviz.explorer import controls, state
@@ -47,39 +47,6 @@ def export_file(mode: str, n_clicks, fmt, store):
     return dcc.send_bytes(data, f"lossviz-playground-{mode}.{fmt}"), ""
 
 
-# While playing, each answer sends the next tick (set_props, one request in flight, no queue);
-# the interval is a watchdog that restarts the chain when an answer never came (a dropped
-# request), so a fast interval does not keep the browser's main thread busy.
-PUMP = """function(n, disabled) {
-  const g = window.lossvizPlayground = window.lossvizPlayground || {};
-  const now = Date.now();
-  if (disabled || (g.busy && now - g.busy < 2000)) return window.dash_clientside.no_update;
-  g.busy = now;
-  return now;
-}"""
-ACK = """function(st, disabled, tickId) {
-  const g = window.lossvizPlayground = window.lossvizPlayground || {};
-  g.busy = 0;
-  if (!disabled) {
-    g.busy = Date.now();
-    window.dash_clientside.set_props(tickId, {data: Date.now()});  // the next frame is computed while this one is drawn
-  }
-  return window.dash_clientside.no_update;
-}"""
-PLAY = """function(play, pause) {
-  const t = window.dash_clientside.callback_context.triggered_id;
-  const g = window.lossvizPlayground = window.lossvizPlayground || {};
-  g.busy = 0;
-  return t && t.endsWith('-play') ? false : true;
-}"""
-WRITE_URL = """function(search) {
-  if (typeof search === 'string' && window.location.search !== search) {
-    window.history.replaceState({}, '', window.location.pathname + search + window.location.hash);
-  }
-  return window.dash_clientside.no_update;
-}"""
-
-
 def register(app):
     for mode in MODES:
         _register(app, mode)
@@ -89,17 +56,19 @@ def _register(app, mode: str):
     p = f"{PAGE}-{mode[0]}"
     fields = control_fields(mode)
     ids = {f.key: controls.safe_id(p, f.key) for f in fields}
-    app.clientside_callback(PUMP, Output(f"{p}-tick", "data"), Input(f"{p}-interval", "n_intervals"), State(f"{p}-interval", "disabled"),
+    # The pacing of play (one tick in flight, a watchdog interval) and the URL: assets/playground.js.
+    app.clientside_callback(ClientsideFunction("playground", "pump"), Output(f"{p}-tick", "data"), Input(f"{p}-interval", "n_intervals"),
+                            State(f"{p}-interval", "disabled"), prevent_initial_call=True)
+    app.clientside_callback(ClientsideFunction("playground", "ack"), Output(f"{p}-ack", "data"), Input(f"{p}-store", "data"),
+                            State(f"{p}-interval", "disabled"), State(f"{p}-tick", "id"), prevent_initial_call=True)
+    app.clientside_callback(ClientsideFunction("playground", "play"), Output(f"{p}-interval", "disabled"), Input(f"{p}-play", "n_clicks"),
+                            Input(f"{p}-pause", "n_clicks"), prevent_initial_call=True)
+    app.clientside_callback(ClientsideFunction("playground", "url"), Output(f"{p}-url-done", "data"), Input(f"{p}-search", "data"),
                             prevent_initial_call=True)
-    app.clientside_callback(ACK, Output(f"{p}-ack", "data"), Input(f"{p}-store", "data"), State(f"{p}-interval", "disabled"),
-                            State(f"{p}-tick", "id"), prevent_initial_call=True)
-    app.clientside_callback(PLAY, Output(f"{p}-interval", "disabled"), Input(f"{p}-play", "n_clicks"), Input(f"{p}-pause", "n_clicks"),
-                            prevent_initial_call=True)
-    app.clientside_callback(WRITE_URL, Output(f"{p}-url-done", "data"), Input(f"{p}-search", "data"), prevent_initial_call=True)
     for f in fields:
         if isinstance(f, Number):
-            app.clientside_callback("function(v) { return v === null || v === undefined ? '' : String(v); }",
-                                    Output(f"{ids[f.key]}-show", "children"), Input(ids[f.key], "value"), prevent_initial_call=True)
+            app.clientside_callback(ClientsideFunction("playground", "show"), Output(f"{ids[f.key]}-show", "children"),
+                                    Input(ids[f.key], "value"), prevent_initial_call=True)
     inputs = [Input(f"{p}-tick", "data"), Input(f"{p}-step", "n_clicks"), Input(f"{p}-reset", "n_clicks")]
     if mode == "regression":
         inputs.append(Input(f"{p}-main", "clickData"))
@@ -110,7 +79,7 @@ def _register(app, mode: str):
     if mode == "regression":
         outputs += [Output(ids[k], "value", allow_duplicate=True) for k in PRESET_KEYS]
     else:
-        outputs.append(Output(f"{p}-points", "figure"))
+        outputs += [Output(f"{p}-points", "figure"), Output(f"{p}-hint", "children")]
     n_ctl = len(fields)
 
     def serve(*args):

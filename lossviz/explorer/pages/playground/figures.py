@@ -14,6 +14,7 @@ import numpy as np
 
 from lossviz import toy
 from lossviz.explorer import figures
+from lossviz.explorer.state import fmt_number as state_fmt
 from lossviz.explorer.pages.playground.schema import X_RANGE
 from lossviz.style import color_of
 
@@ -62,11 +63,11 @@ def y_range(points: dict) -> list[float]:
     return [lo - pad, hi + pad]
 
 
-def errors_text(frame: dict) -> str:
-    """Each fit's RMS distance from the clean line, in its loss's colour (an annotation: while
-    playing, plotly's animation updates annotations but not legend names)."""
+def errors_text(frame: dict, shape: str = "line") -> str:
+    """Each fit's RMS distance from the clean line (or curve, for the wave), in its loss's colour
+    (an annotation: while playing, plotly's animation updates annotations but not legend names)."""
     parts = [f'<span style="color:{color_of(n)}"><b>{n}</b> {e:.2f}</span>' for n, e in zip(frame["losses"], frame["error"])]
-    return "error vs the clean line: " + " · ".join(parts)
+    return f"RMS error vs the clean {'curve' if shape == 'wave' else 'line'}: " + " · ".join(parts)
 
 
 def pull_range(frame: dict, current: list | None = None) -> list[float]:
@@ -80,9 +81,11 @@ def pull_range(frame: dict, current: list | None = None) -> list[float]:
     return [0.0, round(top * 1.25, 3)]
 
 
-def regression_figure(frame: dict, points: dict, *, present: bool, narrow: bool, shape: str = "line") -> dict:
+def regression_figure(frame: dict, points: dict, *, present: bool, narrow: bool, shape: str = "line",
+                      outlier_size: float | None = None) -> dict:
     """Left: the points, the clean line and each fit; right: each point's pull on each fit.
-    Trace order: [catcher, clean, fits..., points, pulls...] (the Patch relies on it)."""
+    Trace order: [catcher, clean, fits..., points, outliers, pulls...] (the Patch and
+    ``schema.apply_click`` rely on it)."""
     lk = figures.look(present)
     names = frame["losses"]
     yr = y_range(points)
@@ -101,11 +104,17 @@ def regression_figure(frame: dict, points: dict, *, present: bool, narrow: bool,
                        "name": n, "legendgroup": n, "meta": f"fit-{n}",
                        "line": {"color": color_of(n), "width": lk["width"]}, "hovertemplate": n + ": %{y:.3g}<extra></extra>"})
     px, py, out = np.array(points["x"]), np.array(points["y"]), np.array(points["outlier"], dtype=bool)
-    traces.append({"type": "scatter", "mode": "markers", "x": figures.b64(px), "y": figures.b64(py), "name": "points (click to remove)",
-                   "meta": "points", "customdata": list(range(len(px))),
-                   "marker": {"size": 10 if not present else 13, "color": np.where(out, "#222222", "#777777").tolist(),
-                              "symbol": np.where(out, "x", "circle").tolist(), "line": {"color": "white", "width": 1}},
-                   "hovertemplate": "(%{x:.2f}, %{y:.2f}) click to remove<extra></extra>"})
+    size = 10 if not present else 13
+    moved = f" (moved {state_fmt(outlier_size)} below)" if outlier_size else ""
+    # The data points and the outliers, each named in the legend; customdata: each one's index
+    # among all the points (what a click removes).
+    for meta, name, keep, color, symbol in (("points", "data points (click one to remove it)", ~out, "#777777", "circle"),
+                                            ("outliers", f"outliers{moved}", out, "#222222", "x")):
+        idx = np.flatnonzero(keep)
+        traces.append({"type": "scatter", "mode": "markers", "x": figures.b64(px[idx]), "y": figures.b64(py[idx]), "name": name,
+                       "meta": meta, "customdata": idx.tolist(), "showlegend": bool(len(idx)),
+                       "marker": {"size": size, "color": color, "symbol": symbol, "line": {"color": "white", "width": 1}},
+                       "hovertemplate": "(%{x:.2f}, %{y:.2f}) click to remove<extra></extra>"})
     for i, n in enumerate(names):
         traces.append({"type": "scatter", "mode": "markers", "x": figures.b64(px), "y": figures.b64(frame["pull"][i]), "name": n,
                        "legendgroup": n, "showlegend": False, "xaxis": "x2", "yaxis": "y2", "meta": f"pull-{n}",
@@ -117,7 +126,7 @@ def regression_figure(frame: dict, points: dict, *, present: bool, narrow: bool,
     layout["yaxis"]["range"] = yr
     layout["xaxis2"]["range"] = list(X_RANGE)
     layout["yaxis2"]["range"] = pull_range(frame)
-    layout["annotations"].append({"text": errors_text(frame), "xref": "x domain", "yref": "y domain", "x": 0.01, "y": 0.99,
+    layout["annotations"].append({"text": errors_text(frame, shape), "xref": "x domain", "yref": "y domain", "x": 0.01, "y": 0.99,
                                   "xanchor": "left", "yanchor": "top", "showarrow": False, "align": "left",
                                   "bgcolor": "rgba(255,255,255,0.8)", "font": {"size": lk["legend"] - 1}})
     if not narrow:  # the fits get the wider panel
@@ -129,16 +138,17 @@ def regression_figure(frame: dict, points: dict, *, present: bool, narrow: bool,
     return {"data": traces, "layout": layout}
 
 
-def regression_patch(frame: dict, previous: dict) -> dash.Patch:
+def regression_patch(frame: dict, previous: dict, shape: str = "line") -> dash.Patch:
     """A playing frame: the fits and pulls, and the error text and pull range where they changed
     since ``previous`` (what the tab's store says it shows)."""
     patch = dash.Patch()
     m = len(frame["losses"])
     for i in range(m):
         patch["data"][2 + i]["y"] = figures.b64(frame["fit"][i])
-        patch["data"][3 + m + i]["y"] = figures.b64(frame["pull"][i])
-    if errors_text(frame) != previous.get("errors"):  # an annotation redrawn costs the browser time: only when it changed
-        patch["layout"]["annotations"][2]["text"] = errors_text(frame)
+        patch["data"][4 + m + i]["y"] = figures.b64(frame["pull"][i])
+    text = errors_text(frame, shape)
+    if text != previous.get("errors"):  # an annotation redrawn costs the browser time: only when it changed
+        patch["layout"]["annotations"][2]["text"] = text
     rng = pull_range(frame, previous.get("pull_range"))
     if rng != previous.get("pull_range"):
         patch["layout"]["yaxis2"]["range"] = rng

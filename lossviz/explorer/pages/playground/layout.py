@@ -7,7 +7,7 @@ import dash_mantine_components as dmc
 from dash import dcc, html
 
 from lossviz.explorer import controls, state
-from lossviz.explorer.pages.playground.schema import PAGE, mode_of, schema
+from lossviz.explorer.pages.playground.schema import OPTION_LABELS, PAGE, mode_of, points_from_query, schema
 from lossviz.explorer.pages.playground.tick import tick
 from lossviz.explorer.state import Choice, Names, Number
 
@@ -27,8 +27,8 @@ def control(mode: str, field, value, hide: set[str]):
         body = dmc.MultiSelect(id=cid, data=list(field.options), value=list(value), clearable=True, searchable=True,
                                **{"aria-label": field.label})
     elif isinstance(field, Choice):
-        body = dmc.Select(id=cid, data=[str(o) for o in field.options], value=str(value), allowDeselect=False,
-                          **{"aria-label": field.label})
+        body = dmc.Select(id=cid, data=[{"value": str(o), "label": OPTION_LABELS.get((field.key, o), str(o))} for o in field.options],
+                          value=str(value), allowDeselect=False, **{"aria-label": field.label})
     else:
         raise TypeError(field)
     return html.Div([label, body], id=controls.wrap_id(f"{PAGE}-{mode[0]}", field.key), className="control",
@@ -45,7 +45,8 @@ def layout(query: dict):
     p = f"{PAGE}-{mode[0]}"
     values, notes = state.from_query(schema(mode), query)
     hide_list = sorted(hide)[: state.MAX_LIST]
-    first = tick(mode, "load", {k: v for k, v in values.items()}, None, None, hide_list, False)
+    points = points_from_query(query, values, notes) if mode == "regression" else None
+    first = tick(mode, "load", {k: v for k, v in values.items()}, None, None, hide_list, False, points=points)
     store, main, side, msg, _, read, *extra = first
     tabs = dmc.Group([
         html.A("Regression with outliers", href="/playground?mode=regression", id=f"{PAGE}-to-regression",
@@ -78,6 +79,7 @@ def layout(query: dict):
         buttons,
         dmc.SimpleGrid(ctl, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
         html.Div(msg, id=f"{p}-message"),
+        *([html.Div(extra[1], id=f"{p}-hint", className="readout")] if mode == "classification" else []),
         *graphs,
         html.Div(dmc.Group([
             dmc.Button("Export for notes", id=f"{p}-export", n_clicks=0, variant="filled"),

@@ -3,13 +3,16 @@ the models ``speed`` steps (``lossviz.toy``), answer with the new state and the 
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import dash
+from dash import html
 
 from lossviz import toy
 from lossviz.explorer import controls, state
 from lossviz.explorer.pages.playground import figures as pf
-from lossviz.explorer.pages.playground.schema import (PRESET_KEYS, apply_click, check_points, class_setup, preset_points,
-                                                      reg_setup, schema, training_key)
+from lossviz.explorer.pages.playground.schema import (PAGE, PATH, PRESET_KEYS, SPIRAL_LEARNS, apply_click, check_points, class_setup,
+                                                      points_query, preset_points, reg_setup, schema, training_key)
 
 GRID = 60  # decision map cells per side
 CURVE_EVERY = 5  # while playing, the loss and accuracy curves gain a point every this many frames
@@ -27,11 +30,28 @@ def restore(setup: toy.ToySetup, raw, notes: list[str]) -> toy.ToyState:
         return fresh
 
 
-def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, narrow) -> tuple:
-    """(store, main figure or Patch, side figure or Patch (regression: whether the main graph
-    animates this answer), message, search, readout, preset slider values).
+def spiral_hint(values: dict, hide_keys: list[str]):
+    """On the spiral, settings that learn it (a link that sets them), unless they are set."""
+    if values.get("dataset") != "spiral":
+        return None
+    if all(values.get(k) == v for k, v in SPIRAL_LEARNS.items()):
+        return html.Span("These settings learn the spiral: press Play; test accuracy passes 0.8 after about 3,000 steps.",
+                         className="hint")
+    query = {**{f.key: values[f.key] for f in schema("classification")}, **SPIRAL_LEARNS}
+    href = PATH + state.query_of(schema("classification"), query, hide_keys)
+    return html.Span(["The spiral does not learn with a small net: it needs depth and many steps. ",
+                      html.A("Try 3 hidden layers × 16 tanh units, learning rate 0.1, batch 10, 20 steps per frame",
+                             href=href, id=f"{PAGE}-c-spiral-link"),
+                      " (test accuracy 0.8–0.87 after 3,000 steps)."], className="hint")
 
-    ``trigger``: "tick" / "step" (advance), "reset", "click" (regression), or a control key.
+
+def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, narrow, points=None) -> tuple:
+    """(store, main figure or Patch, side figure or Patch (regression: whether the main graph
+    animates this answer), message, URL ({"search", "push"}), readout, then regression: the
+    preset slider values; classification: the points overlay and the hint).
+
+    ``trigger``: "tick" / "step" (advance), "reset", "click" (regression), or a control key;
+    ``points``: the regression points a link asked for (``schema.points_from_query``), on load.
     Never raises: a bug becomes a message and the tab starts again."""
     sch = schema(mode)
     store = store if isinstance(store, dict) else {}
@@ -52,15 +72,17 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
     canonical = {f.key: values[f.key] for f in sch}
     hide_keys = [h for h in (hide or []) if isinstance(h, str)][: state.MAX_LIST] if isinstance(hide, list) else []
     search = state.query_of(sch, canonical, hide_keys)
+    hint = spiral_hint(values, hide_keys) if mode == "classification" else None
     if not values["losses"]:  # nothing to train: an empty picture that says so
         notes.append("choose at least one loss")
         empty = {"data": [], "layout": {"template": "plotly_white", "height": 300, "annotations": [
             {"text": "choose at least one loss", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False,
              "font": {"size": 20}}], "xaxis": {"visible": False}, "yaxis": {"visible": False}}}
-        new_store = {"key": None, "look": look, "values": canonical, "state": None, "points": None}
-        return (new_store, empty, empty if mode == "classification" else False, controls.message(notes), search,
-                pf.readout(0, mode), *(sliders if mode == "regression" else (empty,)))
+        new_store = {"key": None, "look": look, "values": canonical, "state": None, "points": None, "search": search}
+        return (new_store, empty, empty if mode == "classification" else False, controls.message(notes),
+                url_of(search, store), pf.readout(0, mode), *(sliders if mode == "regression" else (empty, hint)))
 
+    given = points
     if mode == "regression":
         points = None
         if same and trigger != "reset" and store.get("points") is not None:
@@ -68,9 +90,14 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
                 points = check_points(store.get("points"))
             except ValueError as e:
                 notes.append(f"this tab's points could not be used ({e}); back to the preset's points")
+        if points is None and trigger == "load" and isinstance(given, dict):
+            points = given
         points = points or preset_points(values)
         if trigger == "click":
             points = apply_click(points, click, notes, len(values["losses"]))
+        edits = points_query(points)
+        if edits:  # the clicks are in the URL too (bounded by MAX_POINTS, checked when a link is opened)
+            search += ("&" if search != "?" else "") + urlencode(edits, safe=",:")
         setup = reg_setup(values, points)
     else:
         points = None
@@ -82,7 +109,8 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
         st = toy.advance(setup, st, steps)
     if mode == "regression":
         frame = toy.regression_frame(setup, st)
-        main = pf.regression_figure(frame, points, present=present, narrow=narrow, shape=values["shape"]) if redraw else pf.regression_patch(frame, store)
+        main = (pf.regression_figure(frame, points, present=present, narrow=narrow, shape=values["shape"], outlier_size=values["size"])
+                if redraw else pf.regression_patch(frame, store, values["shape"]))
         # A frame moves the fits and pulls with plotly's animation (no transition): no recalc, no
         # redraw of axes, legend and markers; a new figure is drawn whole.
         side = not redraw
@@ -93,18 +121,28 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
         frame = toy.classification_frame(setup, st, GRID, metrics=metrics)
         main = pf.maps_figure(frame, present=present, narrow=narrow) if redraw else pf.maps_patch(frame, store)
         side = pf.curves_figure(frame, present=present, narrow=narrow) if redraw else (pf.curves_patch(frame) if metrics else dash.no_update)
-        sliders = (pf.points_figure(frame, setup.data, present=present, narrow=narrow) if redraw else dash.no_update,)
-    new_store = {"key": key, "look": look, "values": canonical, "state": st.to_dict(), "points": points, "noted": bool(notes)}
+        sliders = (pf.points_figure(frame, setup.data, present=present, narrow=narrow) if redraw else dash.no_update,
+                   hint if redraw else dash.no_update)
+    new_store = {"key": key, "look": look, "values": canonical, "state": st.to_dict(), "points": points, "noted": bool(notes),
+                 "search": search}
     if mode == "regression":
         new_store["pull_range"] = pf.pull_range(frame, None if redraw else store.get("pull_range"))
-        new_store["errors"] = pf.errors_text(frame)
+        new_store["errors"] = pf.errors_text(frame, values["shape"])
     elif "test_acc" in frame:
         new_store["titles"] = pf.map_titles(frame)
     else:
         new_store["titles"] = store.get("titles")
     msg = controls.message(notes)
+    url = url_of(search, store)
     if not redraw:  # a frame while playing: the URL and an empty message stay as they are (fewer updates to apply)
-        search = dash.no_update
+        url = dash.no_update
         if not notes and not store.get("noted"):
             msg = dash.no_update
-    return new_store, main, side, msg, search, pf.readout(st.step, mode), *sliders
+    return new_store, main, side, msg, url, pf.readout(st.step, mode), *sliders
+
+
+def url_of(search: str, store: dict) -> dict:
+    """The URL to write: a new history entry when the view changed (a setting, a point added or
+    removed), in place otherwise (the first answer, a reset, a frame)."""
+    shown = store.get("search") if isinstance(store, dict) else None
+    return {"search": search, "push": isinstance(shown, str) and shown != search}
