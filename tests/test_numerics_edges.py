@@ -389,3 +389,28 @@ def test_autograd_at_the_kink_is_the_closed_form(name, param):
     r = torch.tensor([0.5, -0.5], dtype=F64, requires_grad=True)
     spec.value(r, torch.zeros((), dtype=F64), **{param: 0.5}).sum().backward()
     torch.testing.assert_close(r.grad, spec.grad(r.detach(), torch.zeros((), dtype=F64), **{param: 0.5}))
+
+
+# --- found by the sweep over the other entries and dtypes -------------------------------------
+
+
+def test_cross_entropy_tiny_label_smoothing_in_float16():
+    # eps = 1e-300 rounds to 0 in float16 and log p of the far class overflowed to -inf:
+    # eps * mean(log p) was 0 * inf = NaN. Exactly: logits (6e4, 0, -6e4), class 0: the loss is
+    # log(1 + e^-6e4 + e^-1.2e5) ~ 0 plus eps * 6e4 = 6e-296, 0 in float16.
+    spec = lossviz.get_loss("cross_entropy")
+    o = torch.tensor([[6e4, 0.0, -6e4]], dtype=F16)
+    assert spec.value(o, torch.tensor([0]), label_smoothing=1e-300).tolist() == [0.0]
+    assert spec.value(o, torch.tensor([1]), label_smoothing=1e-300).tolist() == [60000.0]  # 6e4 exactly in float16
+
+
+@pytest.mark.parametrize("dtype", [F16, BF16, F32])
+def test_softmax_temperature_beyond_the_dtype(dtype):
+    # T = 1e300 is inf in float16 / float32 (allowed: its limit is meaningful), and in float16
+    # x - max x overflowed to -inf for a spread of 1.2e5: -inf / inf = NaN. Exactly, every
+    # (x_i - m) / T is within 2e-296 of 0: softmax is uniform to the dtype, its Jacobian
+    # (delta_ij / 3 - 1/9) / T rounds to 0.
+    sm = lossviz.get_activation("softmax")
+    o = torch.tensor([[6e4, 0.0, -6e4]], dtype=dtype)
+    torch.testing.assert_close(sm.value(o, temperature=1e300), torch.full((1, 3), 1 / 3, dtype=dtype))
+    assert torch.equal(sm.grad(o, temperature=1e300), torch.zeros(1, 3, 3, dtype=dtype))

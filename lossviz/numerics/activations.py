@@ -12,6 +12,7 @@ import math
 import torch
 
 from lossviz.numerics import stable
+from lossviz.numerics.stable import beyond
 from lossviz.spec import ActivationSpec, Formula, Param
 
 
@@ -127,6 +128,18 @@ def _scaled_shifted(x: torch.Tensor, temperature: float) -> torch.Tensor:
     return torch.where(d == 0, torch.zeros_like(z), z)
 
 
+def _holding(x: torch.Tensor, temperature: float) -> torch.dtype | None:
+    """The dtype to compute softmax in when ``x``'s cannot: float32 for float16 / bfloat16 (as
+    torch's kernels accumulate them; x - max x overflows float16 from a spread of 65504, and
+    a T beyond 65504 becomes inf, so that -inf / inf = NaN), float64 for a float32 x with a T
+    beyond float32's range. None: x's own dtype holds it."""
+    if x.dtype in (torch.float16, torch.bfloat16):
+        return torch.float64 if beyond(temperature, torch.float32) else torch.float32
+    if x.dtype == torch.float32 and beyond(temperature, torch.float32):
+        return torch.float64
+    return None
+
+
 def softmax(x: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
     """softmax(x / T) over the last dimension; rows sum to 1.
 
@@ -139,6 +152,9 @@ def softmax(x: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
     """
     if x.numel() == 0:
         return x.clone()
+    wide = _holding(x, temperature)
+    if wide is not None:
+        return softmax(x.to(wide), temperature=temperature).to(x.dtype)
     return stable.softmax(_scaled_shifted(x, temperature))
 
 
@@ -155,6 +171,9 @@ def softmax_grad(x: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
         # One logit, as ``softmax`` treats a 0-dim x: the constant 1, derivative 0; shape (),
         # output shape + input shape, as torch.autograd.functional.jacobian gives.
         return torch.zeros_like(x)
+    wide = _holding(x, temperature)
+    if wide is not None:
+        return softmax_grad(x.to(wide), temperature=temperature).to(x.dtype)
     s = stable.softmax(_scaled_shifted(x, temperature))
     jac = torch.diag_embed(s) - s.unsqueeze(-1) * s.unsqueeze(-2)
     # A one-hot s (tiny T) has s_i (delta_ij - s_j) = 0 exactly; keep it 0, not 0 / T = NaN

@@ -59,13 +59,15 @@ def widened_on_overflow(value):
     A loss can fit the dtype while an intermediate does not: float16 logits (60000, -60000),
     class 1, label smoothing 0.999 give 0.5005 * 120000 = 60060, but log p = -120000 is -inf in
     float16. Only an output with an inf is recomputed (the common case costs one isinf().any()),
-    and rounded back: a loss that does not fit stays inf.
+    and rounded back: a loss that does not fit stays inf. (A NaN output is recomputed as well.)
     """
 
     def wrapped(logits: torch.Tensor, target: torch.Tensor, **params) -> torch.Tensor:
         out = value(logits, target, **params)
         wider = _WIDER.get(logits.dtype)
-        if wider is None or not bool(torch.isinf(out).any()):
+        # NaN too: a label smoothing that rounds to 0 in float16 (1e-300) times a log p that
+        # overflowed to -inf is 0 * inf.
+        if wider is None or bool(torch.isfinite(out).all()):
             return out
         t = target.to(wider) if target.is_floating_point() else target
         return value(logits.to(wider), t, **params).to(logits.dtype)
