@@ -206,3 +206,88 @@ def test_presentation_switch_redraws(page, server):
     page.click("#playground-r-step")
     wait_step(page, "playground-r", "==", 5)
     assert page.console_errors == []
+
+
+POINTS_JS = """() => { const el = document.querySelector('#playground-r-main .js-plotly-plot');
+  return el.data.filter(t => t.meta === 'points' || t.meta === 'outliers')
+    .reduce((n, t) => n + (t.x.bdata !== undefined ? atob(t.x.bdata).length / 4 : t.x.length), 0); }"""
+
+
+def test_a_click_on_the_pull_panel_adds_no_point(page, server):
+    """Issue 23, bug 5: a click on a marker in the pull panel added a data point there."""
+    page.goto(server + "/playground?mode=regression")
+    wait_graph(page, "playground-r-main")
+    wait_first_answer(page, "playground-r")
+    n = page.evaluate(POINTS_JS)
+    pos = page.evaluate("""() => { const el = document.querySelector('#playground-r-main .js-plotly-plot');
+       const i = el.data.findIndex(t => t.meta === 'pull-l2');
+       const pts = el.querySelectorAll('.scatterlayer .trace')[i - 1].querySelectorAll('.point');
+       const r = pts[0].getBoundingClientRect(); return {x: r.left + r.width / 2, y: r.top + r.height / 2}; }""")
+    page.mouse.move(pos["x"], pos["y"])
+    page.wait_for_selector("#playground-r-main .hoverlayer .hovertext", timeout=10000)
+    page.mouse.click(pos["x"], pos["y"])
+    page.wait_for_selector("#playground-r-message >> text=pull panel", timeout=15000)
+    assert page.evaluate(POINTS_JS) == n
+    assert "add=" not in page.evaluate("window.location.search")
+    assert page.console_errors == []
+
+
+def test_legend_model_label_and_wave_error(page, server):
+    """Issue 23, bug 10: the legend names the data points and the outliers; the model's choice
+    says what the model is; for the wave the error is against the clean curve."""
+    page.goto(server + "/playground?mode=regression&shape=wave&model=mlp")
+    wait_graph(page, "playground-r-main")
+    legend = page.evaluate("document.querySelector('#playground-r-main .legend').textContent")
+    assert "data points" in legend and "outliers (moved 6 below)" in legend, legend
+    note = page.evaluate("""() => [...document.querySelectorAll('#playground-r-main .annotation-text')].map(t => t.textContent).join(' | ')""")
+    assert "clean curve" in note and "clean line" not in note, note
+    assert page.input_value("#playground-r-model") == "an MLP: 1-16-16-1, tanh"
+    assert "mlp: 1-16-16-1" not in page.inner_text("#playground-r-wrap-model")
+    assert page.console_errors == []
+
+
+def test_clicked_points_are_in_the_url_and_a_link_brings_them_back(page, server):
+    """Issue 23, bug 10: an added point goes into the URL; opening that URL shows it again."""
+    page.goto(server + "/playground?mode=regression")
+    wait_graph(page, "playground-r-main")
+    wait_first_answer(page, "playground-r")
+    n = page.evaluate(POINTS_JS)
+    box = page.evaluate("""() => { const r = document.querySelector('#playground-r-main .nsewdrag').getBoundingClientRect();
+                           return {x: r.left + 0.1 * r.width, y: r.top + 0.08 * r.height}; }""")
+    page.mouse.click(box["x"], box["y"])
+    page.wait_for_function("() => window.location.search.includes('add=')", timeout=15000)
+    link = page.evaluate("window.location.href")
+    page.goto("about:blank")
+    page.goto(link)
+    wait_graph(page, "playground-r-main")
+    assert page.evaluate(POINTS_JS) == n + 1
+    assert page.console_errors == []
+
+
+def test_a_settings_change_is_one_history_step(page, server):
+    """Issue 23, bug 10: a change of a setting is a step Back undoes; playing adds none."""
+    page.goto(server + "/playground?mode=regression&lr=0.05")
+    wait_graph(page, "playground-r-main")
+    wait_first_answer(page, "playground-r")
+    length = page.evaluate("history.length")
+    page.focus("#playground-r-lr [role=slider]")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => window.location.search.includes('lr=0.051')", timeout=15000)
+    assert page.evaluate("history.length") == length + 1
+    page.click("#playground-r-step")
+    wait_step(page, "playground-r", "==", 5)
+    assert page.evaluate("history.length") == length + 1
+    page.go_back()
+    page.wait_for_function("() => window.location.search.includes('lr=0.05&') || window.location.search.endsWith('lr=0.05')")
+    page.wait_for_function("() => document.querySelector('#playground-r-lr-show').innerText === '0.05'", timeout=15000)
+    assert page.console_errors == []
+
+
+def test_spiral_hint_sets_settings_that_learn(page, server):
+    """Issue 23, bug 10: the spiral does not learn at the defaults: a hint links settings that do."""
+    page.goto(server + "/playground?mode=classification&dataset=spiral")
+    wait_graph(page, "playground-c-main")
+    page.click("#playground-c-spiral-link")
+    page.wait_for_selector("#playground-c-hint >> text=These settings learn the spiral", timeout=20000)
+    assert "layers=3" in page.evaluate("window.location.search")
+    assert page.console_errors == []

@@ -45,15 +45,24 @@
     },
     url: function (u) {
       if (!u || typeof u.search !== "string") return noUpdate();
-      const url = window.location.pathname + u.search + window.location.hash;
-      if (url === window.location.pathname + window.location.search + window.location.hash) return noUpdate();
-      const now = Date.now();
-      if (u.push && now - lastPush > BURST_MS) {
-        window.history.pushState({}, "", url);
-        lastPush = now;
-      } else {
-        window.history.replaceState({}, "", url);
+      const path = window.location.pathname;
+      if (u.search !== window.location.search) {
+        const url = path + u.search + window.location.hash;
+        const now = Date.now();
+        if (u.push && now - lastPush > BURST_MS) {
+          window.history.pushState({}, "", url);
+          lastPush = now;
+        } else {
+          window.history.replaceState({}, "", url);
+        }
       }
+      // As every page does (pages/__init__.py): the url-shown store says the page on screen
+      // shows this URL, and Dash Pages' dcc.Location is told of it (it reads the URL on
+      // popstate), so it leaves the page as it is; Back and Forward re-render it from the URL.
+      const query = {};
+      new URLSearchParams(u.search).forEach(function (v, k) { query[k] = v; });
+      window.dash_clientside.set_props("url-shown", {data: {path: path, query: query}});
+      window.dispatchEvent(new PopStateEvent("popstate", {state: window.history.state}));
       return noUpdate();
     },
     // A slider's value beside its label.

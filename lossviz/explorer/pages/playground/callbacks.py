@@ -63,8 +63,8 @@ def _register(app, mode: str):
                             State(f"{p}-interval", "disabled"), State(f"{p}-tick", "id"), prevent_initial_call=True)
     app.clientside_callback(ClientsideFunction("playground", "play"), Output(f"{p}-interval", "disabled"), Input(f"{p}-play", "n_clicks"),
                             Input(f"{p}-pause", "n_clicks"), prevent_initial_call=True)
-    app.clientside_callback(ClientsideFunction("playground", "url"), Output(f"{p}-url-done", "data"), Input(f"{p}-search", "data"),
-                            prevent_initial_call=True)
+    # Also on load: the link that opened the page becomes the canonical URL (every field).
+    app.clientside_callback(ClientsideFunction("playground", "url"), Output(f"{p}-url-done", "data"), Input(f"{p}-search", "data"))
     for f in fields:
         if isinstance(f, Number):
             app.clientside_callback(ClientsideFunction("playground", "show"), Output(f"{ids[f.key]}-show", "children"),

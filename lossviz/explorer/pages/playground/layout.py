@@ -47,7 +47,7 @@ def layout(query: dict):
     hide_list = sorted(hide)[: state.MAX_LIST]
     points = points_from_query(query, values, notes) if mode == "regression" else None
     first = tick(mode, "load", {k: v for k, v in values.items()}, None, None, hide_list, False, points=points)
-    store, main, side, msg, _, read, *extra = first
+    store, main, side, msg, url, read, *extra = first
     tabs = dmc.Group([
         html.A("Regression with outliers", href="/playground?mode=regression", id=f"{PAGE}-to-regression",
                className="mode-link" + (" active" if mode == "regression" else "")),
@@ -88,6 +88,6 @@ def layout(query: dict):
             html.Span(id=f"{p}-export-message", className="export-message"),
         ], gap="md"), id=f"{p}-export-row", className="export-row", style={"display": "none"} if "export" in hide else {}),
         dcc.Store(id=f"{p}-store", data=store),
-        dcc.Store(id=f"{p}-tick"), dcc.Store(id=f"{p}-ack"), dcc.Store(id=f"{p}-search"), dcc.Store(id=f"{p}-url-done"),
+        dcc.Store(id=f"{p}-tick"), dcc.Store(id=f"{p}-ack"), dcc.Store(id=f"{p}-search", data=url), dcc.Store(id=f"{p}-url-done"),
         dcc.Interval(id=f"{p}-interval", interval=TICK_MS, disabled=True),
     ])
