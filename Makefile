@@ -20,8 +20,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	-$(BIN)/python -m lossviz.explorer.plotly_bundle
 	touch $@
 
+# Opens the browser where there is one; serve a class with `make run EXPLORE="--host 0.0.0.0"`.
+EXPLORE ?=
 run: $(VENV)/.installed
-	$(BIN)/lossviz explore
+	$(BIN)/lossviz explore $(EXPLORE)
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
