@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lossviz.studies import landscape  # noqa: E402
-from lossviz.train import runs  # noqa: E402
+from lossviz.train import outputs, runs  # noqa: E402
 
 
 def reference_loop(config, params, directions, coords, x, y, batch_size=128):
@@ -89,7 +89,7 @@ def main() -> int:
         print(f"trained a 4-loss softmax run (2 epochs) in {time.perf_counter() - t:.1f} s")
     config, source = runs.read_config(run)
     data = data or load_fashion_mnist(source, allow_download=False)
-    params = {k: v.float() for k, v in runs.read_final_weights(run)[config.seed].items()}
+    params = {k: v.float() for k, v in outputs.read_final_weights(run)[config.seed].items()}
     x, y = landscape.training_inputs(config, data, args.subset)
     dirs = landscape.random_directions(params)
     c = torch.linspace(-args.span, args.span, args.grid, dtype=torch.float64)

@@ -192,3 +192,14 @@ def json_bytes(obj) -> bytes:
     """``obj`` as indented JSON text with a final newline, as bytes for ``write_atomic``; NaN and
     infinities refused (they are not JSON)."""
     return (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode()
+
+
+def npz_bytes(**arrays) -> bytes:
+    """Arrays as the bytes of a compressed .npz file (to be written with ``write_atomic``)."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()

@@ -16,7 +16,7 @@ from lossviz import train
 from lossviz.cli import main
 from lossviz.data import load_fashion_mnist
 from lossviz.studies import grid, noise
-from lossviz.train import runs
+from lossviz.train import outputs, runs
 from lossviz.train.noise import corrupt_labels
 from tests.idx import write_fake_fashion_mnist
 
@@ -99,7 +99,7 @@ def test_a_run_without_noise_records_no_flips(toy, tmp_path):
 def test_predictions_npz_holds_each_seeds_final_test_probabilities(toy, tmp_path):
     config = _config(seeds=2, seed=3)
     grid.train_run(config, toy, tmp_path / "run", figures=())
-    pred = runs.read_predictions(tmp_path / "run")
+    pred = outputs.read_predictions(tmp_path / "run")
     assert np.array_equal(pred["labels"], toy.test_labels.numpy()) and pred["seeds"].tolist() == [3, 4]
     metrics = runs.read_metrics(tmp_path / "run")
     for seed in (3, 4):
@@ -287,7 +287,7 @@ def test_calibration_study_of_a_run(toy, toy_root, tmp_path, capsys):
     grid.train_run(config, toy, tmp_path / "run", figures=())
     results = calibration.study_calibration(tmp_path / "run")  # the data from the run's recorded source
     assert results["heldout"] == {"start": 280, "stop": 400}
-    pred = runs.read_predictions(tmp_path / "run")
+    pred = outputs.read_predictions(tmp_path / "run")
     for name in config.losses:
         row = results["losses"][name]
         assert set(row["seeds"]) == {"0", "1"}
@@ -438,7 +438,7 @@ def test_landscape_of_a_run_and_its_figures(toy, tmp_path, capsys):
     assert ls.surface_own.shape == (3, 5, 5) and ls.line_own.shape == (3, landscape.ALPHAS[2])
     # The centre is the trained model's loss on the first 200 images with the (noisy) labels it trained on.
     prep = train.prepare(config, toy)
-    params = runs.read_final_weights(tmp_path / "run")[0]
+    params = outputs.read_final_weights(tmp_path / "run")[0]
     logits, _ = models.forward(stacked_model(config, params), as_inputs(prep.train_x[:200]))
     want = train.loss_values(config, logits, train.one_hot(prep.train_y[:200], logits, 10)).double().mean(0).numpy()
     np.testing.assert_allclose(ls.surface_own[:, 2, 2], want, rtol=1e-6)
@@ -477,7 +477,7 @@ def test_landscape_of_a_folder_that_is_no_run(capsys, tmp_path):
 def _comparable(folder: Path) -> dict:
     """What must agree between two runs of the same cell: metrics (wall time aside), predictions, flips."""
     out = {"metrics": [{k: v for k, v in r.to_dict().items() if k != "seconds"} for r in runs.read_metrics(folder)]}
-    out["predictions"] = runs.read_predictions(folder)
+    out["predictions"] = outputs.read_predictions(folder)
     if (folder / "label_noise.npz").is_file():
         with np.load(folder / "label_noise.npz") as f:
             out["flips"] = {k: f[k] for k in f.files}

@@ -145,13 +145,13 @@ def study_calibration(run: Path, data=None, *, temperature: bool = True) -> dict
     ``data``: the run's Fashion-MNIST (default: loaded from the run's recorded data source).
     """
     from lossviz.files import json_bytes, write_atomic
-    from lossviz.train import predict, runs
+    from lossviz.train import outputs, predict, runs
 
     run = Path(run)
     config, source = runs.read_config(run)
-    pred = runs.read_predictions(run, config)  # every array checked: keys, shapes, dtypes, labels, probabilities
+    pred = outputs.read_predictions(run, config)  # every array checked: keys, shapes, dtypes, labels, probabilities
     labels = pred["labels"]
-    weights = runs.read_final_weights(run, config) if temperature else {}
+    weights = outputs.read_final_weights(run, config) if temperature else {}
     lacking = [int(s) for s in pred["seeds"] if temperature and int(s) not in weights]
     if lacking:
         raise runs.RunError(f"{run / 'weights.pt'}: no weights for seed {lacking[0]}, which predictions.npz has")

@@ -210,11 +210,11 @@ def run_landscape(run: Path, data=None, *, grid: int = 41, span: float = 1.0, su
 
 
 def _run_landscape(run: Path, data, grid: int, span: float, subset: int, on_points, chunk, evaluate) -> Landscape:
-    from lossviz.files import json_bytes, write_atomic
-    from lossviz.train import predict, runs
+    from lossviz.files import json_bytes, npz_bytes, write_atomic
+    from lossviz.train import outputs, predict, runs
 
     config, source = runs.read_config(run)
-    weights = runs.read_final_weights(run, config)  # checked: a seed at least, the run's shapes, finite
+    weights = outputs.read_final_weights(run, config)  # checked: a seed at least, the run's shapes, finite
     seed = config.seed if config.seed in weights else min(weights)
     if data is None:
         from lossviz.data import load_fashion_mnist
@@ -252,7 +252,7 @@ def _run_landscape(run: Path, data, grid: int, span: float, subset: int, on_poin
     m = len(config.losses)
     result = Landscape(tuple(config.losses), alphas.numpy(), own1.numpy(), ce1.numpy(), coords.numpy(),
                        own2.view(m, grid, grid).numpy(), ce2.view(m, grid, grid).numpy(), seconds_2d, seconds_1d)
-    write_atomic(run / RESULTS_FILE, _npz(result))
+    write_atomic(run / RESULTS_FILE, npz_bytes(**_arrays(result)))
     meta = {"seed": seed, "grid": grid, "span": span, "subset": len(y), "direction_seed": DIRECTION_SEED,
             "losses": list(config.losses), "seconds_2d": seconds_2d, "seconds_1d": seconds_1d,
             "points_2d": grid * grid, "points_1d": len(alphas)}
@@ -260,14 +260,10 @@ def _run_landscape(run: Path, data, grid: int, span: float, subset: int, on_poin
     return result
 
 
-def _npz(result: Landscape) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    np.savez_compressed(buf, losses=np.array(result.losses), alphas=result.alphas, line_own=result.line_own,
-                        line_ce=result.line_ce, coords=result.coords, surface_own=result.surface_own,
-                        surface_ce=result.surface_ce, seconds=np.array([result.seconds_2d, result.seconds_1d]))
-    return buf.getvalue()
+def _arrays(result: Landscape) -> dict:
+    return dict(losses=np.array(result.losses), alphas=result.alphas, line_own=result.line_own, line_ce=result.line_ce,
+                coords=result.coords, surface_own=result.surface_own, surface_ce=result.surface_ce,
+                seconds=np.array([result.seconds_2d, result.seconds_1d]))
 
 
 def read_landscape(run: Path) -> Landscape | None:
