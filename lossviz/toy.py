@@ -20,6 +20,8 @@ stateless. Nothing here draws or writes files.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 from dataclasses import dataclass, field
 
@@ -192,8 +194,13 @@ class ToyState:
     step: int
     params: dict[str, torch.Tensor]
 
-    def to_dict(self) -> dict:
-        """Plain data (lists) for a browser store."""
+    def to_dict(self, *, compact: bool = False) -> dict:
+        """Plain data for a browser store: nested lists, or with ``compact`` each weight tensor
+        as {"b64": its float32 bytes in base64, "shape": [...]}: exact, and a seventh of the
+        JSON text (a 1-16-16-1 MLP per loss is ~20 KB as lists, sent both ways every frame)."""
+        if compact:
+            return {"step": self.step, "params": {k: {"b64": base64.b64encode(v.float().contiguous().numpy().tobytes()).decode("ascii"),
+                                                      "shape": list(v.shape)} for k, v in self.params.items()}}
         return {"step": self.step, "params": {k: v.tolist() for k, v in self.params.items()}}
 
     @classmethod
@@ -206,8 +213,16 @@ class ToyState:
         params = {}
         for k, ref in like.params.items():
             try:
-                t = torch.tensor(d["params"][k], dtype=ref.dtype)
-            except (KeyError, TypeError, ValueError, RuntimeError):
+                raw = d["params"][k]
+                if isinstance(raw, dict):  # to_dict(compact=True)
+                    buf = base64.b64decode(raw["b64"], validate=True)
+                    shape = tuple(raw["shape"])
+                    if len(buf) != 4 * ref.numel() or not all(isinstance(n, int) for n in shape):
+                        raise ValueError
+                    t = torch.frombuffer(bytearray(buf), dtype=torch.float32).reshape(shape).to(ref.dtype)
+                else:
+                    t = torch.tensor(raw, dtype=ref.dtype)
+            except (KeyError, TypeError, ValueError, RuntimeError, binascii.Error):
                 raise ValueError(f"playground state: bad or missing {k}") from None
             if t.shape != ref.shape:
                 raise ValueError(f"playground state: {k} has shape {tuple(t.shape)}, expected {tuple(ref.shape)}")

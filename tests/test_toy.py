@@ -172,3 +172,27 @@ def test_toy_config_refuses_bad_fields(bad):
     fields = dict(task="classification", losses=("cross_entropy", "huber"), model="linear", hidden=())
     with pytest.raises(ValueError):
         toy.ToyConfig(**{**fields, **bad}).validate()
+
+
+def test_compact_state_round_trip_and_crafted_ones_refused():
+    """The playground's store holds the weights as float32 base64 (exact, ~7x less JSON)."""
+    import base64
+    import json
+
+    d = toy.line_data(40, seed=0, shape="wave")
+    setup = toy.regression_setup(d, ("l2", "l1", "huber"), hidden=toy.REGRESSION_MLP)
+    state = toy.advance(setup, setup.new_state(), 7)
+    compact = state.to_dict(compact=True)
+    back = toy.ToyState.from_dict(json.loads(json.dumps(compact)), setup.new_state())
+    assert back.step == 7 and all(torch.equal(back.params[k], state.params[k]) for k in state.params)
+    assert len(json.dumps(compact)) * 3 < len(json.dumps(state.to_dict()))
+    fresh = setup.new_state()
+    w1 = compact["params"]["w1"]
+    nan = base64.b64encode(torch.full(tuple(w1["shape"]), float("nan")).numpy().tobytes()).decode()
+    for bad in ({**w1, "b64": w1["b64"][:-8]}, {**w1, "b64": "***"}, {**w1, "shape": [1, 2]}, {"b64": w1["b64"]},
+                {**w1, "shape": ["a"]}):
+        crafted = {"step": 1, "params": {**compact["params"], "w1": bad}}
+        with pytest.raises(ValueError, match="w1"):
+            toy.ToyState.from_dict(crafted, fresh)
+    with pytest.raises(ValueError, match="non-finite"):
+        toy.ToyState.from_dict({"step": 1, "params": {**compact["params"], "w1": {**w1, "b64": nan}}}, fresh)

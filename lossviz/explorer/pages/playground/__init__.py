@@ -8,7 +8,7 @@ Two modes, each its own schema (``?mode=regression`` / ``?mode=classification``)
 - **classification**: an MLP (or a linear classifier) per loss on a 2-D set; one decision map
   per loss; train/test loss and accuracy over steps.
 
-The server is stateless: a tab holds its training state (``ToyState.to_dict()``) and its points
+The server is stateless: a tab holds its training state (``ToyState.to_dict(compact=True)``: float32 in base64) and its points
 in a ``dcc.Store``; each tick sends them back, the server checks them (``ToyState.from_dict``
 against a fresh state of the same set-up; points validated and capped), advances ``speed`` steps
 and answers with the new state and the pictures (a ``dash.Patch`` of the decision maps as small

@@ -123,7 +123,7 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
         side = pf.curves_figure(frame, present=present, narrow=narrow) if redraw else (pf.curves_patch(frame) if metrics else dash.no_update)
         sliders = (pf.points_figure(frame, setup.data, present=present, narrow=narrow) if redraw else dash.no_update,
                    hint if redraw else dash.no_update)
-    new_store = {"key": key, "look": look, "values": canonical, "state": st.to_dict(), "points": points, "noted": bool(notes),
+    new_store = {"key": key, "look": look, "values": canonical, "state": st.to_dict(compact=True), "points": points, "noted": bool(notes),
                  "search": search}
     if mode == "regression":
         new_store["pull_range"] = pf.pull_range(frame, None if redraw else store.get("pull_range"))
