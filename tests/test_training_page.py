@@ -140,7 +140,7 @@ def lossviz_param(loss, name):
 
 def test_job_config_file_round_trip(tmp_path):
     """The job manager hands the CLI a config file: the CLI reads back exactly that config."""
-    from lossviz.cli import _compare_config
+    from lossviz.cli.compare import compare_config
 
     cfg = TrainConfig(losses=("huber", "l1"), loss_params={"huber": {"delta": 0.1}}, model="mlp", hidden=(32, 16),
                       activation="prelu", activation_params={"alpha": 0.2}, epochs=2, weight_decay=0.01,
@@ -149,10 +149,10 @@ def test_job_config_file_round_trip(tmp_path):
     cmd = compare_command(tmp_path / "c.json", tmp_path / "out", None, tmp_path / "p.json")
     assert all(isinstance(a, str) for a in cmd)
     args = build_parser().parse_args(cmd[cmd.index("compare"):])
-    assert _compare_config(args).to_dict() == cfg.to_dict()
+    assert compare_config(args).to_dict() == cfg.to_dict()
     # A flag on top of the file wins; the file's other values stay.
     args = build_parser().parse_args([*cmd[cmd.index("compare"):], "--epochs", "5"])
-    assert _compare_config(args).epochs == 5 and _compare_config(args).hidden == (32, 16)
+    assert compare_config(args).epochs == 5 and compare_config(args).hidden == (32, 16)
 
 
 def _wait(jobs, states, timeout=120):

@@ -17,7 +17,6 @@ import argparse
 import sys
 
 from lossviz.cli import compare, explore, figures, listing, studies
-from lossviz.cli.compare import compare_config as _compare_config  # noqa: F401 - the Training page's tests use it
 from lossviz.cli.shell import Parser, UsageError, load_torch  # noqa: F401 - the CLI's API too
 
 
