@@ -63,11 +63,12 @@ def y_range(points: dict) -> list[float]:
     return [lo - pad, hi + pad]
 
 
-def errors_text(frame: dict, shape: str = "line") -> str:
+def errors_text(frame: dict, shape: str = "line", narrow: bool = False) -> str:
     """Each fit's RMS distance from the clean line (or curve, for the wave), in its loss's colour
     (an annotation: while playing, plotly's animation updates annotations but not legend names)."""
     parts = [f'<span style="color:{color_of(n)}"><b>{n}</b> {e:.2f}</span>' for n, e in zip(frame["losses"], frame["error"])]
-    return f"RMS error vs the clean {'curve' if shape == 'wave' else 'line'}: " + " · ".join(parts)
+    # On a phone the numbers go under the words: one line would run past the panel.
+    return f"RMS error vs the clean {'curve' if shape == 'wave' else 'line'}:" + ("<br>" if narrow else " ") + " · ".join(parts)
 
 
 def pull_range(frame: dict, current: list | None = None) -> list[float]:
@@ -126,7 +127,9 @@ def regression_figure(frame: dict, points: dict, *, present: bool, narrow: bool,
     layout["yaxis"]["range"] = yr
     layout["xaxis2"]["range"] = list(X_RANGE)
     layout["yaxis2"]["range"] = pull_range(frame)
-    layout["annotations"].append({"text": errors_text(frame, shape), "xref": "x domain", "yref": "y domain", "x": 0.01, "y": 0.99,
+    if narrow:  # room for the legend's rows above the first panel's title
+        layout["margin"]["t"] += 40
+    layout["annotations"].append({"text": errors_text(frame, shape, narrow), "xref": "x domain", "yref": "y domain", "x": 0.01, "y": 0.99,
                                   "xanchor": "left", "yanchor": "top", "showarrow": False, "align": "left",
                                   "bgcolor": "rgba(255,255,255,0.8)", "font": {"size": lk["legend"] - 1}})
     if not narrow:  # the fits get the wider panel
@@ -138,7 +141,7 @@ def regression_figure(frame: dict, points: dict, *, present: bool, narrow: bool,
     return {"data": traces, "layout": layout}
 
 
-def regression_patch(frame: dict, previous: dict, shape: str = "line") -> dash.Patch:
+def regression_patch(frame: dict, previous: dict, shape: str = "line", narrow: bool = False) -> dash.Patch:
     """A playing frame: the fits and pulls, and the error text and pull range where they changed
     since ``previous`` (what the tab's store says it shows)."""
     patch = dash.Patch()
@@ -146,7 +149,7 @@ def regression_patch(frame: dict, previous: dict, shape: str = "line") -> dash.P
     for i in range(m):
         patch["data"][2 + i]["y"] = figures.b64(frame["fit"][i])
         patch["data"][4 + m + i]["y"] = figures.b64(frame["pull"][i])
-    text = errors_text(frame, shape)
+    text = errors_text(frame, shape, narrow)
     if text != previous.get("errors"):  # an annotation redrawn costs the browser time: only when it changed
         patch["layout"]["annotations"][2]["text"] = text
     rng = pull_range(frame, previous.get("pull_range"))

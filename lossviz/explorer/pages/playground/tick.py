@@ -110,7 +110,7 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
     if mode == "regression":
         frame = toy.regression_frame(setup, st)
         main = (pf.regression_figure(frame, points, present=present, narrow=narrow, shape=values["shape"], outlier_size=values["size"])
-                if redraw else pf.regression_patch(frame, store, values["shape"]))
+                if redraw else pf.regression_patch(frame, store, values["shape"], narrow))
         # A frame moves the fits and pulls with plotly's animation (no transition): no recalc, no
         # redraw of axes, legend and markers; a new figure is drawn whole.
         side = not redraw
@@ -127,7 +127,7 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
                  "search": search}
     if mode == "regression":
         new_store["pull_range"] = pf.pull_range(frame, None if redraw else store.get("pull_range"))
-        new_store["errors"] = pf.errors_text(frame, values["shape"])
+        new_store["errors"] = pf.errors_text(frame, values["shape"], narrow)
     elif "test_acc" in frame:
         new_store["titles"] = pf.map_titles(frame)
     else:
