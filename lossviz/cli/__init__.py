@@ -1,11 +1,16 @@
 """The ``lossviz`` command: a thin shell over the library's functions, one module per command.
 
-    shell.py     what the commands share: the one-line error, torch loaded with Ctrl-C held back
+    shell.py     what the commands share: the one-line error, --plugin, torch loaded with Ctrl-C held back
     listing.py   lossviz list
     figures.py   lossviz figures
     compare.py   lossviz compare (train, then draw the run's figures through the exporter)
     studies.py   lossviz study noise | calibration, lossviz landscape
     explore.py   lossviz explore
+    check.py     lossviz check (a hand-written gradient against autograd)
+
+Every command takes ``--plugin FILE`` (repeatable) and reads ``LOSSVIZ_PLUGINS``: the plugins
+are loaded after parsing and before the command runs, so the names they register are valid
+wherever a command checks a loss or activation name.
 
 Arguments are parsed (and --help answered) before torch is imported. A user mistake prints one
 line ``lossviz: error: ...`` and exits with status 2.
@@ -16,8 +21,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lossviz.cli import compare, explore, figures, listing, studies
-from lossviz.cli.shell import Parser, UsageError, load_torch  # noqa: F401 - the CLI's API too
+from lossviz.cli import check, compare, explore, figures, listing, studies
+from lossviz.cli.shell import Parser, UsageError, add_plugin_option, load_plugins, load_torch  # noqa: F401 - the CLI's API too
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_parser(sub)
     studies.add_parsers(sub)
     explore.add_parser(sub)
+    check.add_parser(sub)
+    add_plugin_option(parser)  # --plugin FILE on every command
     return parser
 
 
@@ -36,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; its exit status (2 for a user mistake, 130 when interrupted)."""
     try:
         args = build_parser().parse_args(argv)  # (a Ctrl-C while the parser is built: "interrupted" too)
+        load_plugins(args)  # before any name of a loss or activation is checked
         return args.func(args)
     except (UsageError, ValueError, FileNotFoundError) as e:
         print(f"lossviz: error: {e}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """What every ``lossviz`` command shares: the one-line usage error, the parser that raises it,
-file errors in one line, torch loaded with Ctrl-C held back, the figure formats option and the
-progress bar."""
+file errors in one line, the ``--plugin`` option, torch loaded with Ctrl-C held back, the figure
+formats option and the progress bar."""
 
 from __future__ import annotations
 
@@ -20,6 +20,36 @@ class UsageError(Exception):
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one clear line instead of usage + message
         raise UsageError(message)
+
+
+PLUGIN_HELP = ("a Python file registering losses or activations (lossviz.register_loss / register_activation), "
+               "loaded before anything else (repeatable; also $LOSSVIZ_PLUGINS, paths separated by "
+               f"{os.pathsep!r}; see docs/plugins.md)")
+
+
+def plugin_option(parser: argparse.ArgumentParser) -> None:
+    """``--plugin FILE`` (repeatable) on one command's parser."""
+    parser.add_argument("--plugin", action="append", default=None, metavar="FILE", help=PLUGIN_HELP)
+
+
+def add_plugin_option(parser: argparse.ArgumentParser) -> None:
+    """``--plugin`` on every command below ``parser`` (``lossviz study noise`` included): added
+    here, once, so no command module has to remember it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # (an alias maps to the same parser)
+                add_plugin_option(child)
+            return
+    if not any("--plugin" in a.option_strings for a in parser._actions):
+        plugin_option(parser)
+
+
+def load_plugins(args: argparse.Namespace) -> list[str]:
+    """The command's plugins ($LOSSVIZ_PLUGINS, then --plugin), loaded before its arguments that
+    name losses or activations are checked. ``lossviz.plugins.PluginError`` (one line, exit 2)."""
+    from lossviz import plugins
+
+    return plugins.load_plugins(plugins.command_paths(getattr(args, "plugin", None)))
 
 
 def file_errors(command):
