@@ -3,8 +3,9 @@
 Where the files come from: ``data_root`` (``--data-root``) or ``$LOSSVIZ_DATA`` when given, and
 then exactly that folder (a missing file is an error naming it). Otherwise, in order: the user
 cache folder (``$XDG_CACHE_HOME/lossviz``, default ``~/.cache/lossviz``); Debian's package
-``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``); a download through
-torchvision into the cache folder. In each folder the four IDX files may sit directly, in
+``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``); a download into the cache
+folder (``lossviz.download``: resumable, checked against the published MD5s; the mirrors from
+``mirrors=`` or ``$LOSSVIZ_MIRRORS``). In each folder the four IDX files may sit directly, in
 ``raw/`` or in ``FashionMNIST/raw/``, gzip-compressed or not.
 
 Reading: the IDX header is checked before the bulk is read (a gzip file is streamed, so a
@@ -15,6 +16,7 @@ SHA-256, so the next run reads plain bytes instead of inflating 30 MB again.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import json
@@ -38,9 +40,9 @@ DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 # IDX magic numbers: 0x0000 0803 = unsigned bytes, 3 dims (images); 0x0000 0801 = 1 dim (labels).
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 HOW_TO_GET = (
-    "get it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or run once while online "
-    "(lossviz downloads it through torchvision), or point --data-root / LOSSVIZ_DATA at a folder "
-    "holding the four IDX files"
+    "get it with `lossviz download` while online (other mirrors: --mirror URL or LOSSVIZ_MIRRORS), or "
+    "`apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or point --data-root / LOSSVIZ_DATA at a "
+    "folder holding the four IDX files"
 )
 
 
@@ -50,6 +52,14 @@ class DataError(ValueError):
 
 class DataNotFound(FileNotFoundError):
     """No Fashion-MNIST anywhere lossviz looked (lists the places and how to get it)."""
+
+    def __init__(self, message: str):
+        # ENOENT with the whole message as its strerror: a handler that prints an OSError's
+        # strerror (the CLI's file-error line) shows the message, not the class name.
+        super().__init__(errno.ENOENT, message)
+
+    def __str__(self) -> str:
+        return self.strerror
 
 
 @dataclass(frozen=True)
@@ -195,27 +205,12 @@ def read_split(images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torc
     return images, labels.long()
 
 
-def download(into: Path) -> None:
-    """Download through torchvision into ``into/FashionMNIST/raw`` (needs the network)."""
-    from torchvision.datasets import FashionMNIST as TVFashionMNIST
+def load_fashion_mnist(data_root=None, *, allow_download: bool = True, mirrors=None, resources=None) -> FashionMNIST:
+    """Find, validate and load Fashion-MNIST (see the module docstring for where it looks).
 
-    TVFashionMNIST(str(into), train=True, download=True)
-    TVFashionMNIST(str(into), train=False, download=True)
-
-
-def _remove_empty_dirs(top: Path, stop: Path) -> None:
-    """Remove ``top`` and its parents up to (not including) ``stop`` while they are empty."""
-    for d in [top, *top.parents]:
-        if d == stop or stop not in d.parents:
-            break
-        try:
-            d.rmdir()
-        except OSError:
-            break
-
-
-def load_fashion_mnist(data_root=None, *, allow_download: bool = True) -> FashionMNIST:
-    """Find, validate and load Fashion-MNIST (see the module docstring for where it looks)."""
+    ``mirrors`` and ``resources`` go to ``lossviz.download.download_fashion_mnist`` when nothing is
+    found and a download is allowed (defaults: ``$LOSSVIZ_MIRRORS`` or torchvision's mirror; the
+    published files and MD5s)."""
     given = data_root or os.environ.get("LOSSVIZ_DATA")
     if given:
         root = Path(given)
@@ -230,13 +225,12 @@ def load_fashion_mnist(data_root=None, *, allow_download: bool = True) -> Fashio
         files = locate()
         reason = "download not allowed"
         if files is None and allow_download:
-            target = cache_dir() / "FashionMNIST" / "raw"
+            from lossviz.download import DownloadError, download_fashion_mnist
+
             try:
-                download(cache_dir())
-            except Exception as e:  # offline, DNS, refused: all mean "not here"
-                lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-                reason = f"download failed: {lines[-1] if lines else type(e).__name__}"  # the underlying cause
-                _remove_empty_dirs(target, cache_dir().parent)
+                download_fashion_mnist(cache_dir(), mirrors=mirrors, resources=resources)
+            except (DownloadError, OSError) as e:  # every mirror failed, or the cache is not writable
+                reason = f"download failed: {' '.join(str(e).split()) or type(e).__name__}"
             else:
                 reason = ""
             files = locate()

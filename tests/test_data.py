@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import socket
 import struct
 import time
 
@@ -18,6 +19,7 @@ def _isolated(tmp_path, monkeypatch):
     # Keep the user's cache, Debian's package and the environment out of these tests.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("LOSSVIZ_DATA", raising=False)
+    monkeypatch.delenv("LOSSVIZ_MIRRORS", raising=False)
     monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
 
 
@@ -73,17 +75,24 @@ def test_label_range_and_count_mismatch(tmp_path):
         data.load_fashion_mnist(root, allow_download=False)
 
 
-def test_not_found_lists_places_and_how(tmp_path, monkeypatch):
-    def offline(into):
-        raise OSError("network is unreachable")
+def closed_port_url() -> str:
+    """A local URL where nothing listens: a download from it fails at once (connection refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/"
 
-    monkeypatch.setattr(data, "download", offline)
+
+def test_not_found_lists_places_and_how(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOSSVIZ_MIRRORS", closed_port_url())  # "offline", without the internet
     with pytest.raises(data.DataNotFound) as e:
         data.load_fashion_mnist()
     msg = str(e.value)
-    assert "no-debian" in msg and "cache" in msg
-    assert "apt-get install dataset-fashion-mnist" in msg and "network is unreachable" in msg
+    assert "no-debian" in msg and "cache" in msg and "\n" not in msg
+    assert "lossviz download" in msg and "apt-get install dataset-fashion-mnist" in msg
+    assert "download failed: cannot download train-images-idx3-ubyte.gz" in msg and "Connection refused" in msg
     assert not (tmp_path / "cache" / "lossviz").exists()  # no empty folders left behind
+    with pytest.raises(data.DataNotFound, match="download not allowed"):
+        data.load_fashion_mnist(allow_download=False)
 
 
 def test_data_root_means_exactly_that_folder(tmp_path, monkeypatch):
@@ -91,9 +100,9 @@ def test_data_root_means_exactly_that_folder(tmp_path, monkeypatch):
     write_fake_fashion_mnist(tmp_path / "cache" / "lossviz", n_train=30, n_test=10)
     root = write_fake_fashion_mnist(tmp_path / "d", n_train=40, n_test=10)
     (root / "t10k-labels-idx1-ubyte.gz").unlink()
-    monkeypatch.setattr(data, "download", lambda into: pytest.fail("no download for a given folder"))
-    with pytest.raises(data.DataNotFound, match=r"lacks t10k-labels-idx1-ubyte"):
-        data.load_fashion_mnist(root)
+    with pytest.raises(data.DataNotFound, match=r"lacks t10k-labels-idx1-ubyte") as e:
+        data.load_fashion_mnist(root, mirrors=[closed_port_url()])  # no download for a given folder
+    assert "download failed" not in str(e.value)
     with pytest.raises(data.DataNotFound, match="does not exist"):
         data.load_fashion_mnist(tmp_path / "nowhere")
 

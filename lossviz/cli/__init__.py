@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lossviz.cli import check, compare, explore, figures, listing, studies
+from lossviz.cli import check, compare, download, explore, figures, listing, studies
 from lossviz.cli.shell import Parser, UsageError, add_plugin_option, load_plugins, load_torch  # noqa: F401 - the CLI's API too
 
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     listing.add_parser(sub)
     figures.add_parser(sub)
+    download.add_parser(sub)
     compare.add_parser(sub)
     studies.add_parsers(sub)
     explore.add_parser(sub)
