@@ -21,8 +21,9 @@ import torch
 from lossviz.checks import integer
 from lossviz.train import models
 from lossviz.train.config import TrainConfig, resolve_device
+from lossviz.train.health import batch_health
 from lossviz.train.heads import LossHead, head_outputs, logit_grads, loss_heads, loss_values, on_probs, one_hot
-from lossviz.train.metrics import accuracy, calibration_errors, confusion_matrices
+from lossviz.train.metrics import accuracy, calibration_errors, confusion_matrices, top_k_accuracy
 from lossviz.train.records import Checkpoint, EpochRecord, Evaluation
 
 
@@ -42,8 +43,11 @@ def batches_per_epoch(n: int, batch_size: int) -> int:
 
 def train_epoch(model: models.StackedModel, config: TrainConfig, images: torch.Tensor, labels: torch.Tensor,
                 order: torch.Tensor, lr: torch.Tensor, on_batch: Callable[[int, int], None] | None = None,
-                n_classes: int = 10):
-    """One pass of minibatch SGD for all M models; returns (mean loss (M,), accuracy (M,)).
+                n_classes: int = 10, *, health: bool = False):
+    """One pass of minibatch SGD for all M models; returns (mean loss (M,), accuracy (M,)), and
+    with ``health=True`` a third item: the ``health.BatchHealth`` of the epoch's last minibatch
+    (per-layer gradient norms, dead and saturated units, logit-gradient norms), measured from
+    its closed-form gradients before its step.
 
     As d2l's ``train_epoch_ch3``: the loss is the mean per-example loss over the epoch and the
     accuracy is that of the predictions made during the epoch (before each step's update).
@@ -86,11 +90,15 @@ def train_epoch(model: models.StackedModel, config: TrainConfig, images: torch.T
         logits[rows] = out
         if probs_out:
             probs[rows] = outputs
-        models.sgd_step(model, cache, logit_grads(config, out, onehot[rows], heads, outputs), steps[size], decay)
+        d_logits = logit_grads(config, out, onehot[rows], heads, outputs)
+        if health and i == n_batches - 1:
+            measured = batch_health(model, cache, d_logits, out, onehot[rows])
+        models.sgd_step(model, cache, d_logits, steps[size], decay)
         if on_batch is not None:
             on_batch(i + 1, n_batches)
     scores = _scores(config, logits, y, heads, outputs=probs, onehot=onehot, confidence=False)
-    return scores.loss.sum(0, dtype=torch.float64).cpu() / n, scores.hit.sum(0).double().cpu() / n
+    loss, acc = scores.loss.sum(0, dtype=torch.float64).cpu() / n, scores.hit.sum(0).double().cpu() / n
+    return (loss, acc, measured) if health else (loss, acc)
 
 
 @dataclass
@@ -128,7 +136,8 @@ def _scores(config: TrainConfig, logits: torch.Tensor, labels: torch.Tensor, hea
 @torch.no_grad()
 def evaluate(model: models.StackedModel, config: TrainConfig, images: torch.Tensor, labels: torch.Tensor,
              chunk: int = 16384) -> list[Evaluation]:
-    """Per model: mean loss, accuracy, ECE and the confusion matrix (true x predicted) on a set."""
+    """Per model: mean loss, accuracy, top-3 accuracy, ECE and the confusion matrix (true x
+    predicted) on a set."""
     parts = [models.forward(model, images[i:i + chunk])[0] for i in range(0, len(labels), chunk)]
     logits = parts[0] if len(parts) == 1 else torch.cat(parts)
     s = _scores(config, logits, labels, loss_heads(config))
@@ -136,7 +145,8 @@ def evaluate(model: models.StackedModel, config: TrainConfig, images: torch.Tens
     confusion = confusion_matrices(labels, s.pred, c).cpu().tolist()
     loss, acc = s.loss.double().mean(0).tolist(), accuracy(s.pred, labels).tolist()
     ece = calibration_errors(s.conf, s.hit).tolist()
-    return [Evaluation(loss[k], acc[k], ece[k], confusion[k], s.pred[:, k]) for k in range(m)]
+    top3 = top_k_accuracy(logits, labels, 3).tolist()
+    return [Evaluation(loss[k], acc[k], ece[k], confusion[k], s.pred[:, k], top3[k]) for k in range(m)]
 
 
 # --- the data on the device -------------------------------------------------------------------
@@ -217,8 +227,9 @@ def compare_here(config: TrainConfig, prep: Prepared, checkpoint: Checkpoint,
         for epoch in range(first_epoch, config.epochs + 1):
             start = time.perf_counter()
             lr = torch.tensor([0.0 if name in diverged else config.lr for name in config.losses], device=dev)
-            train_loss, train_acc = train_epoch(model, config, prep.train_x, prep.train_y,
-                                                batch_order(len(prep.train_y), seed, epoch), lr, on_batch, prep.n_classes)
+            train_loss, train_acc, health = train_epoch(model, config, prep.train_x, prep.train_y,
+                                                        batch_order(len(prep.train_y), seed, epoch), lr, on_batch,
+                                                        prep.n_classes, health=True)
             for m, name in enumerate(config.losses):
                 if name not in diverged and not math.isfinite(train_loss[m].item()):
                     diverged[name] = epoch
@@ -234,7 +245,8 @@ def compare_here(config: TrainConfig, prep: Prepared, checkpoint: Checkpoint,
                     diverged_epoch=diverged.get(name),
                     train_loss=train_loss[m].item() if ok else None, train_acc=train_acc[m].item() if ok else None,
                     test_loss=e.loss if ok else None, test_acc=e.acc if ok else None, test_ece=e.ece if ok else None,
-                    seconds=seconds, confusion=e.confusion if ok else None))
+                    seconds=seconds, confusion=e.confusion if ok else None,
+                    test_top3_acc=e.top3_acc if ok else None, **(health.of(m) if ok else {})))
             history += records
             checkpoint = Checkpoint(s, epoch, dict(diverged),
                                     {k: v.detach().cpu().clone() for k, v in model.params.items()},

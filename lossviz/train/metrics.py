@@ -1,4 +1,4 @@
-"""Scores of predictions: accuracy, confusion matrices, and the expected calibration error (the
+"""Scores of predictions: accuracy, top-k accuracy, confusion matrices, and the expected calibration error (the
 one implementation lossviz has, in torchmetrics' convention)."""
 
 from __future__ import annotations
@@ -11,6 +11,18 @@ ECE_BINS = 15
 def accuracy(pred: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Fraction right per model: predictions (N, M), labels (N,) -> (M,) float64."""
     return (pred == labels[:, None]).double().mean(0)
+
+
+def top_k_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+    """Fraction of examples whose true class is among the k highest scores, per model: logits
+    (N, M, C), labels (N,) -> (M,) float64.
+
+    Counted by rank: a hit when fewer than k classes score strictly above the true class. Ties
+    count in the true class's favour, so top-k accuracy is never below ``accuracy`` of the
+    argmax (whichever of tied classes argmax picks) and never decreases with k."""
+    true = logits.gather(-1, labels.view(-1, 1, 1).expand(-1, logits.shape[1], 1))
+    above = (logits > true).sum(-1)  # (N, M): classes that score strictly higher than the true one
+    return (above < k).double().mean(0)
 
 
 def confusion_matrices(labels: torch.Tensor, pred: torch.Tensor, n_classes: int) -> torch.Tensor:

@@ -163,6 +163,12 @@ def _act(model: StackedModel):
     return spec.value_fn, spec.grad_fn, model.activation_params
 
 
+def activation_grad(model: StackedModel):
+    """(f', its parameters): the hidden activation's registry derivative, as backward uses it."""
+    _, grad, ap = _act(model)
+    return grad, ap
+
+
 def forward(model: StackedModel, x: torch.Tensor):
     """Class scores (B, M, C) for inputs x (B, n_inputs), and what backward needs: the input,
     and each hidden layer's pre-activation z and activation h."""

@@ -7,8 +7,11 @@ Layout of ``runs/NAME/``:
                        test confusion matrix; appended, flushed and fsynced each epoch
     state.pt           the latest Checkpoint, for --resume (fsynced, replaced atomically)
     confusion.json     latest confusion matrices per loss (replaced atomically)
-    predictions.json   the first test images with true and predicted labels (for the grid)
-    results.json       the final table, written when the run finishes
+    predictions.json   the first test images with true and predicted labels (for the grid), and
+                       "top3": {loss: {"classes": (n, 3), "probs": (n, 3)}}, each grid image's
+                       three most probable classes and their probabilities (the last seed's model)
+    results.json       the final table, written when the run finishes; "stalls": the losses whose
+                       train loss barely moved, with the causes measured (``lossviz.train.stalls``)
     weights.pt         every seed's final weights {"seed_S": {"w1": (M, ...), ...}}, for the studies
     predictions.npz    the final models' test probabilities: one (N, C) float32 array per loss named
                        by the loss (the first seed), "LOSS@S" for seed S after the first, "labels"
@@ -31,7 +34,8 @@ from lossviz.train.config import TrainConfig
 from lossviz.train.outputs import RunError, read_final_weights
 from lossviz.train.stats import mean_std
 
-METRICS = ("train_loss", "train_acc", "test_acc", "test_loss", "test_ece")
+METRICS = ("train_loss", "train_acc", "test_acc", "test_loss", "test_ece", "test_top3_acc")
+TOP_K = 3  # predictions.json keeps each loss's TOP_K most probable classes per grid image
 N_GRID = 18
 LOCK_NAME = ".lock"
 
@@ -223,30 +227,49 @@ class RunWriter:
         results = summarize(read_metrics(self.out), self.config)
         write_atomic(self.out / "results.json", json_bytes(results))
         n = min(N_GRID, len(test_labels))
-        write_atomic(self.out / "predictions.json", json_bytes({
+        last_probs = self._write_predictions(test_images, test_labels)
+        grid = {
             "images": test_images[:n].reshape(n, 28, 28).tolist() if test_images[:n].numel() == n * 784 else [],
             "labels": test_labels[:n].tolist(),
             "pred": {k: v[:n] for k, v in self.checkpoint.test_pred.items()},
-        }))
-        self._write_predictions(test_images, test_labels)
+        }
+        if last_probs is not None:
+            grid["top3"] = {name: top_classes(p[:n], TOP_K) for name, p in last_probs.items()}
+        write_atomic(self.out / "predictions.json", json_bytes(grid))
         return results
 
-    def _write_predictions(self, test_images, test_labels) -> None:
-        """predictions.npz from weights.pt: each finished seed's test probabilities per loss."""
+    def _write_predictions(self, test_images, test_labels) -> dict | None:
+        """predictions.npz from weights.pt: each finished seed's test probabilities per loss.
+        Returns the last seed's {loss: probabilities (N, C)} (the model the grid's guesses
+        come from), None without final weights."""
         import numpy as np
 
         from lossviz.train.predict import probabilities, stacked_model
 
         if not (self.out / "weights.pt").is_file():
-            return
+            return None
         arrays = {"labels": test_labels.cpu().numpy().astype(np.int64)}
         weights = read_final_weights(self.out)
+        last = {}
         for seed, params in sorted(weights.items()):
             probs = probabilities(stacked_model(self.config, params), test_images).numpy()
             for m, name in enumerate(self.config.losses):
                 arrays[name if seed == self.config.seed else f"{name}@{seed}"] = probs[:, m].astype(np.float32)
+                last[name] = probs[:, m]
         arrays["seeds"] = np.array(sorted(weights), dtype=np.int64)
         write_atomic(self.out / "predictions.npz", npz_bytes(**arrays))
+        return last
+
+
+def top_classes(probs, k: int = TOP_K) -> dict:
+    """Each row's k most probable classes, most probable first, and their probabilities:
+    probabilities (n, C) -> {"classes": n lists of k ints, "probs": n lists of k floats}."""
+    import numpy as np
+
+    probs = np.asarray(probs, dtype=np.float64)
+    k = min(k, probs.shape[1]) if probs.ndim == 2 else k
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]  # ties: the lower class first
+    return {"classes": order.tolist(), "probs": np.take_along_axis(probs, order, 1).round(6).tolist()}
 
 
 def _save_tensors(path: Path, obj) -> None:
@@ -366,10 +389,12 @@ def summarize(metrics: list, config: TrainConfig) -> dict:
                "diverged_seeds": [r.seed for r in last if r.status == "diverged"],
                "seconds": sum({(r.seed, r.epoch): r.seconds for r in metrics}.values())}
         for key in METRICS:
-            vals = [getattr(r, key) for r in ok]
+            vals = [getattr(r, key) for r in ok if getattr(r, key) is not None]  # (an older run lacks top-3)
             row[key], row[key + "_std"] = mean_std(vals) if vals else (None, None)
         table[name] = row
-    return {"config": config.to_dict(), "losses": table}
+    from lossviz.train.stalls import stall_notes
+
+    return {"config": config.to_dict(), "losses": table, "stalls": stall_notes(metrics, config)}
 
 
 def format_table(results: dict) -> str:
@@ -384,6 +409,7 @@ def format_table(results: dict) -> str:
                      f"{f(r['test_acc']):>10}{f(r['test_ece']):>10}")
     seconds = max((r["seconds"] for r in results["losses"].values()), default=0.0)
     lines.append(f"(losses trained side by side in {seconds:.1f} s; each loss's own value, so losses compare by accuracy and ECE)")
+    lines += [f"note: {note['text']}" for note in (results.get("stalls") or {}).values()]
     return "\n".join(lines)
 
 
