@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,13 +124,35 @@ def download_fashion_mnist(into=None, *, mirrors=None, resources=None, attempts:
     made = [d for d in [folder, *folder.parents] if not d.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        return [_fetch_file(folder, res, mirrors, **settings) for res in resources]
+        with _folder_lock(folder, settings["log"]):
+            return [_fetch_file(folder, res, mirrors, **settings) for res in resources]
     finally:  # a failed download leaves no empty folder it made (a part with bytes keeps its folder)
         for d in made:
             try:
                 d.rmdir()
             except OSError:
                 break
+
+
+@contextmanager
+def _folder_lock(folder: Path, log):
+    """One download at a time into ``folder``: two appending to one part would damage it. A second
+    one waits, then finds the files there and checked (an advisory lock, where fcntl exists)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting for another download into {folder}")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # (releases the lock)
 
 
 def _fetch_file(folder: Path, res: Resource, mirrors, *, progress, log, **settings) -> Path:
@@ -145,10 +168,13 @@ def _fetch_file(folder: Path, res: Resource, mirrors, *, progress, log, **settin
 
         bar = tqdm(total=res.size, initial=_size(part), desc=res.name, unit="B", unit_scale=True, unit_divisor=1024,
                    file=sys.stderr, dynamic_ncols=True, leave=True)
+        log = _beside_bar(log, bar)
     failures = []
     try:
         for mirror in mirrors:
             url = urllib.parse.urljoin(mirror, urllib.parse.quote(res.name))
+            have = _size(part)
+            log(f"{res.name}: {f'resuming at byte {have} from' if have else 'downloading from'} {url}")
             why = _from_mirror(url, part, res, bar=bar, log=log, **settings)
             if why is None:
                 _sync(part)
@@ -163,6 +189,15 @@ def _fetch_file(folder: Path, res: Resource, mirrors, *, progress, log, **settin
         part.unlink(missing_ok=True)
     kept = f"; the {_size(part)} bytes received are kept in {part} for the next try" if part.exists() else ""
     raise DownloadError(f"cannot download {res.name}: " + "; ".join(failures) + kept)
+
+
+def _beside_bar(log, bar):
+    """``log`` with the bar cleared while it writes, then drawn again (no line through the bar)."""
+    def logged(line):
+        with bar.external_write_mode(file=sys.stderr):
+            log(line)
+
+    return logged
 
 
 def _from_mirror(url: str, part: Path, res: Resource, *, attempts, backoff, max_backoff, timeout, bar, log, sleep):

@@ -80,14 +80,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if drop:  # a broken connection: fewer bytes than announced, then closed
             rest = rest[: min(MB, len(body) // 3)]
-        self.wfile.write(rest)
+        try:
+            self.wfile.write(rest)
+        except (BrokenPipeError, ConnectionResetError):  # the client refused the file and hung up
+            pass
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):  # quiet: a test's stderr is the CLI's
+        pass
 
 
 @contextmanager
 def mirror(files=None, *, drops=0, ignore_range=False, damage=False, extra=b"", announce_extra=False, status=None,
            refuse_ranges=False):
     """A local HTTP server in a thread; ``.requests`` lists (file name, Range header or None)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server = _Server(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
     server.mirror = m = type("Mirror", (), {})()
     m.files, m.drops, m.ignore_range, m.damage, m.extra = files or {}, drops, ignore_range, damage, extra
@@ -324,3 +332,24 @@ def test_compare_downloads_through_the_same_path(tmp_path, files, monkeypatch):
     assert ranges(m, "train-images-idx3-ubyte.gz") == [None]
     assert not (tmp_path / "cache" / "lossviz" / "FashionMNIST").exists() and not (tmp_path / "run").exists()
 
+
+
+def test_a_second_download_into_the_folder_waits_for_the_first(tmp_path, files):
+    """Two downloads appending to one part would damage it: the second waits for the folder's lock,
+    then finds every file there and checked."""
+    fcntl = pytest.importorskip("fcntl")
+    import os
+
+    raw = tmp_path / "into" / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    lines, done = [], []
+    fd = os.open(raw, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as another download holds it
+    with mirror(files) as m:
+        t = threading.Thread(target=lambda: done.append(fetch(tmp_path / "into", [m.url], files, log=lines.append)))
+        t.start()
+        t.join(0.5)
+        assert t.is_alive() and m.requests == [] and lines == [f"waiting for another download into {raw}"]
+        os.close(fd)
+        t.join(10)
+    assert done and all((raw / n).read_bytes() == files[n] for n in NAMES)
