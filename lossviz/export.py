@@ -305,12 +305,16 @@ def _render_in_worker(entry: FigureEntry, formats: tuple[str, ...], dpi: int, st
         return _render_entry(entry, formats, dpi)
 
 
-def _start_worker() -> None:
+def _start_worker(plugin_paths: list[str] = ()) -> None:
     """A pool process: Ctrl-C is the caller's to handle (it cancels the figures not yet drawn
-    and ends the pool), and torch runs on one thread (the pool has one process per core)."""
+    and ends the pool), torch runs on one thread (the pool has one process per core), and the
+    caller's plugins are loaded (their entries are drawn here too)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from lossviz.plugins import load_plugins
+
+    load_plugins(plugin_paths)
     import torch
 
     torch.set_num_threads(1)
@@ -351,7 +355,10 @@ def _render_all(entries: list[FigureEntry], formats: tuple[str, ...], dpi: int, 
 
     from matplotlib import rcParams
 
-    pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("forkserver"), initializer=_start_worker)
+    from lossviz.plugins import loaded_paths
+
+    pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("forkserver"), initializer=_start_worker,
+                               initargs=(loaded_paths(),))
     try:
         return list(pool.map(_render_in_worker, entries, repeat(formats), repeat(dpi), repeat(style), repeat(dict(rcParams))))
     finally:  # (after an error or a Ctrl-C: the figures not started are cancelled, not drawn)
@@ -409,6 +416,59 @@ def run_entries(run: Path, classes: tuple[str, ...] | None = None) -> list[Figur
         entries.append(FigureEntry("predictions", "Test images and each loss's prediction", "", tuple(grid["pred"]),
                                    partial(drawn_from, run / "predictions.json", plot_mpl.predictions_figure, grid, classes)))
     return entries
+
+
+def diagnostic_entries(run: Path, classes: tuple[str, ...] | None = None) -> list[FigureEntry]:
+    """A run's diagnostic figures, drawn by ``lossviz figures --run`` (not after every
+    ``compare``): the per-layer gradient norms of an MLP run ("grad_norms", from the records'
+    grad_norm), the decision trade-off for the class the losses find hardest ("decisions", from
+    predictions.npz) and the prediction grid with each loss's 3 most probable classes
+    ("predictions_top3"); each only where the run recorded what it needs."""
+    from lossviz import plot_runs
+    from lossviz.train import runs, stalls
+
+    run = Path(run)
+    config, metrics = runs.read_run(run)
+    entries = []
+    health = stalls.health_curves(metrics, config)
+    if config.hidden and health:
+        entries.append(FigureEntry("grad_norms", "Weight-gradient norm per layer (d2l 4.8)", "", tuple(health), partial(
+            drawn_from, run / "metrics.jsonl", plot_runs.grad_norm_figure, health, title=run_title(config))))
+    if classes is None:
+        from lossviz.data import CLASSES as classes
+    if (run / "predictions.npz").is_file():
+        from lossviz.train.decisions import run_decisions
+
+        curves = run_decisions(run)
+        cls = next(iter(curves.values())).cls
+        name = classes[cls] if cls < len(classes) else str(cls)
+        entries.append(FigureEntry("decisions", f"Flag an image as {name}: recall and false alarms against the threshold",
+                                   "", tuple(curves), partial(drawn_from, run / "predictions.npz", plot_runs.decision_figure,
+                                                              curves, name)))
+    grid = runs.read_prediction_grid(run)
+    if grid is not None and grid.get("images") and grid.get("top3"):
+        entries.append(FigureEntry("predictions_top3", "Test images and each loss's three most probable classes", "",
+                                   tuple(grid["pred"]), partial(drawn_from, run / "predictions.json",
+                                                                plot_mpl.predictions_figure, grid, classes, top_k=3)))
+    return entries
+
+
+def gradient_comparison(runs_by_label: dict[str, Path], loss: str = "cross_entropy") -> FigureEntry:
+    """One figure of ``loss``'s per-layer gradient norms across several MLP runs, e.g.
+    {"sigmoid": runs/sig, "relu": runs/relu} for the vanishing gradient of d2l 4.8 (a figure
+    for notes: pass it to ``export``)."""
+    from lossviz import plot_runs
+    from lossviz.train import runs, stalls
+
+    health = {}
+    for label, run in runs_by_label.items():
+        config, metrics = runs.read_run(Path(run))
+        per_loss = stalls.health_curves(metrics, config)
+        if loss not in per_loss:
+            raise runs.RunError(f"{run} has no gradient norms for {loss} (not compared there, or an older run)")
+        health[f"{label}: {loss}"] = per_loss[loss]
+    return FigureEntry("grad_norms_compared", f"Weight-gradient norm per layer: {', '.join(runs_by_label)}", "", (loss,),
+                       partial(plot_runs.grad_norm_figure, health, title=f"{loss}: " + " vs ".join(runs_by_label)))
 
 
 def run_figures(run: Path, *, out: Path | None = None, formats=("png", "svg"), dpi: int = DEFAULT_DPI,

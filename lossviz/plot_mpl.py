@@ -336,12 +336,22 @@ def training_figure(by_loss: dict, title: str = "", same_as: dict[str, str] | No
     return fig
 
 
-def predictions_figure(grid: dict, classes: tuple[str, ...], max_losses: int = 4) -> Figure:
+def predictions_figure(grid: dict, classes: tuple[str, ...], max_losses: int = 4, *, top_k: int | None = None) -> Figure:
     """d2l's ``predict_ch3`` grid: test images with the true label and each loss's guess, each
     guess coloured by its own correctness (green right, red wrong). ``classes``: the class
-    names, indexed by label (the caller's data set: ``lossviz.data.CLASSES`` for Fashion-MNIST)."""
+    names, indexed by label (the caller's data set: ``lossviz.data.CLASSES`` for Fashion-MNIST).
+
+    ``top_k`` (2 or 3; default None: the single guess): under each guess, a second line with
+    the loss's next most probable classes and their probabilities, from the grid's "top3"
+    ({loss: {"classes", "probs"}}, most probable first), green when the true class is among
+    the k and grey otherwise."""
     images, labels = grid["images"], grid["labels"]
     preds = dict(list(grid["pred"].items())[:max_losses])
+    if top_k is not None:
+        top_k = checks.integer(top_k, "top_k", 2, 3)
+        if not all(name in (grid.get("top3") or {}) for name in preds):
+            raise ValueError("the prediction grid has no top-3 classes (a run from an older lossviz): train it again")
+    lines = len(preds) * (1 if top_k is None else 2)  # text lines under each image
     n = len(images)
     ncols = 6
     nrows = -(-n // ncols)
@@ -350,7 +360,7 @@ def predictions_figure(grid: dict, classes: tuple[str, ...], max_losses: int = 4
     # image and text is placed in it: with 18 axes of one image each the figure took 0.46 s to
     # build and draw as PNG here, with the one axes 0.36 s (constrained layout, measuring 18
     # axes and 72 texts, had made it 1.0 s).
-    image, gap, top, bottom = 1.3, 0.45 + 0.22 * len(preds), 0.6, 0.2 + 0.22 * len(preds)
+    image, gap, top, bottom = 1.3, 0.45 + 0.22 * lines, 0.6 if top_k is None else 0.85, 0.2 + 0.22 * lines
     cell_w, margin = 2.3, 0.01  # as a 6-column grid with 0.25 of an image between columns
     width, height = cell_w * ncols, top + nrows * image + (nrows - 1) * gap + bottom
     fig = Figure(figsize=(width, height))
@@ -371,9 +381,19 @@ def predictions_figure(grid: dict, classes: tuple[str, ...], max_losses: int = 4
                 gid=f"true-{i}")
         for j, (name, p) in enumerate(preds.items()):
             ok = p[i] == labels[i]
-            ax.text(cx, y0 + image + (0.04 + 0.17 * j) * image, f"{name}: {classes[p[i]]}", ha="center", va="top",
+            line = j if top_k is None else 2 * j
+            ax.text(cx, y0 + image + (0.04 + 0.17 * line) * image, f"{name}: {classes[p[i]]}", ha="center", va="top",
                     fontsize=9, color=right if ok else wrong, gid=f"pred-{i}-{name}-{'right' if ok else 'wrong'}")
-    fig.suptitle("Test images: true label (bold) and each loss's prediction (green right, red wrong)", y=1 - 0.12 / height)
+            if top_k is not None:
+                best = grid["top3"][name]
+                ranked = list(zip(best["classes"][i], best["probs"][i]))[:top_k]
+                hit = labels[i] in [c for c, _ in ranked]
+                ax.text(cx, y0 + image + (0.04 + 0.17 * (line + 1)) * image,
+                        "  ".join(f"{classes[c]} {q:.2f}" for c, q in ranked), ha="center", va="top", fontsize=7,
+                        color=right if hit else "0.45", gid=f"top{top_k}-{i}-{name}-{'in' if hit else 'out'}")
+    fig.suptitle("Test images: true label (bold) and each loss's prediction (green right, red wrong)"
+                 + ("" if top_k is None else f";\nbelow it the {top_k} most probable classes (green when the true one is among them)"),
+                 y=1 - 0.12 / height)
     return fig
 
 

@@ -51,7 +51,7 @@ def study_entries(folder: Path) -> list[export.FigureEntry]:
 
 def export_figures(folder: Path, *, out: Path | None = None, formats=("png", "svg"), dpi: int = 150,
                    style: str = "light") -> list[Path]:
-    """``lossviz figures --run FOLDER``: a run's own figures plus its study figures (or a study
+    """``lossviz figures --run FOLDER``: a run's own and diagnostic figures plus its study figures (or a study
     folder's figures), into ``FOLDER/figures`` (or ``out``)."""
     from lossviz.train import runs
 
@@ -61,6 +61,6 @@ def export_figures(folder: Path, *, out: Path | None = None, formats=("png", "sv
     if not is_run and not entries:
         raise runs.RunError(f"{folder} is neither a lossviz run folder (no config.json) nor a study folder (no study.json)")
     if is_run:
-        entries = export.run_entries(folder) + entries
+        entries = export.run_entries(folder) + export.diagnostic_entries(folder) + entries
     return export.export(entries, out if out is not None else folder / "figures", formats=formats, dpi=dpi, style=style,
                          index=False)

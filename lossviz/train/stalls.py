@@ -1,6 +1,7 @@
-"""Why a loss stalls: which compared losses barely moved their training loss, and the causes
-the run's own records measure (a small gradient at the logits, vanishing, dead or saturated
-layers). Plain Python over ``EpochRecord``s: the run folder's summary reads it without torch."""
+"""Gradient health over a run, and why a loss stalls: which compared losses barely moved their
+training loss, and the causes the run's own records measure (a small gradient at the logits,
+vanishing, dead or saturated layers). Plain Python over ``EpochRecord``s: the run folder's
+summary and figures read it without torch."""
 
 from __future__ import annotations
 
@@ -38,6 +39,26 @@ def last_epoch(metrics: list, loss: str, epoch: int) -> dict:
            for key in ("train_loss", "train_acc", "test_acc", "logit_grad_norm", "ce_logit_grad_norm")}
     for key in ("grad_norm", "dead_fraction", "saturated_fraction"):
         out[key] = _mean_lists(getattr(r, key) for r in rows)
+    return out
+
+
+def health_curves(metrics: list, config) -> dict[str, dict]:
+    """Per loss, the gradient health its records hold (means over seeds; losses without it are
+    left out): "grad_norm" at the last epoch per layer (input layer first), "dead_fraction" and
+    "saturated_fraction" there per hidden layer, and over the epochs "epochs" with
+    "first_to_last" = grad_norm[0] / grad_norm[-1] (how much smaller the input layer's
+    gradient is than the output layer's; 1 for a single layer)."""
+    out = {}
+    for name in config.losses:
+        epochs = sorted({r.epoch for r in metrics if r.loss == name and r.status == "ok" and r.grad_norm})
+        if not epochs:
+            continue
+        per_epoch = [last_epoch(metrics, name, e)["grad_norm"] for e in epochs]
+        now = last_epoch(metrics, name, epochs[-1])
+        kept = [(e, g[0] / g[-1]) for e, g in zip(epochs, per_epoch) if g and g[-1] > 0]
+        out[name] = {"grad_norm": now["grad_norm"], "dead_fraction": now["dead_fraction"],
+                     "saturated_fraction": now["saturated_fraction"], "epoch": epochs[-1],
+                     "epochs": [e for e, _ in kept], "first_to_last": [r for _, r in kept]}
     return out
 
 
