@@ -36,9 +36,11 @@ CHILD = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_ha
 
 def compare_command(config_file: Path, out: Path, data_root: str | None, progress_file: Path) -> list[str]:
     """The ``lossviz compare`` command for a config file (each value its own argument, no shell),
-    run with SIGINT's default handler (``CHILD``)."""
+    run with SIGINT's default handler (``CHILD``), with this server's plugins (``--plugin``)."""
+    from lossviz.plugins import loaded_paths
+
     cmd = [sys.executable, "-c", CHILD, "compare", "--config", str(config_file), "--out", str(out),
-           "--progress-file", str(progress_file)]
+           "--progress-file", str(progress_file), *(a for path in loaded_paths() for a in ("--plugin", path))]
     return cmd + (["--data-root", str(data_root)] if data_root else [])
 
 

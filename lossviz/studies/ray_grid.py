@@ -4,7 +4,8 @@ and a landscape's grid points, cut into parts, each part a Ray task.
 The driver (the machine running ``lossviz study ... --ray``) loads the data once and puts it in
 Ray's object store; each task trains its cell into a temporary folder on whichever node runs
 it and returns the folder's files, which the driver writes into the study folder, atomically,
-as the cells finish. Nothing needs a shared file system. Every node needs lossviz and torch
+as the cells finish. Nothing needs a shared file system: the driver's plugin files travel
+with the tasks (``lossviz.plugins.shipped``). Every node needs lossviz and torch
 installed (``pip install 'lossviz[ray]'``), in the same versions as the driver.
 
 Optional: Ray is imported only here, only when asked for.
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-from lossviz import checks
+from lossviz import checks, plugins
 from lossviz.studies.grid import Cell
 
 LOCAL_CPUS = 2  # a local Ray (no address) on this many CPUs
@@ -31,10 +32,15 @@ def check_ray() -> None:
         raise ValueError("--ray needs Ray, which is not installed: pip install 'lossviz[ray]'") from None
 
 
-def _train_cell(name: str, config: dict, data, threads: int) -> tuple[str, dict[str, bytes]]:
+def _train_cell(name: str, config: dict, data, threads: int, plugins=()) -> tuple[str, dict[str, bytes]]:
     """A Ray task: train one cell into a temporary folder, on ``threads`` threads as
-    ``train.compare`` runs here (the same numbers); return its files {relative path: bytes}."""
+    ``train.compare`` runs here (the same numbers); return its files {relative path: bytes}.
+    ``plugins``: the driver's plugin files (``lossviz.plugins.shipped``), loaded first."""
     import tempfile
+
+    from lossviz.plugins import load_shipped
+
+    load_shipped(plugins)
 
     from lossviz.studies.grid import train_run
     from lossviz.train import TrainConfig
@@ -152,7 +158,8 @@ def runner(address: str | None = None, *, threads: int | None = None, num_cpus: 
         with session(address, num_cpus) as ray:
             task = ray.remote(num_cpus=per_task, max_retries=1)(_train_cell)
             data_ref = ray.put(data)
-            pending = {task.remote(c.name, c.config.to_dict(), data_ref, per_task): c for c in cells}
+            shipped = ray.put(plugins.shipped())  # the driver's plugin files, sent to every task
+            pending = {task.remote(c.name, c.config.to_dict(), data_ref, per_task, shipped): c for c in cells}
             results = {}
 
             def done(cell, answer):
@@ -168,9 +175,12 @@ def runner(address: str | None = None, *, threads: int | None = None, num_cpus: 
     return run
 
 
-def _landscape_part(config: dict, params, directions, coords, x, y, n_classes: int):
-    """A Ray task: the losses at one part of a landscape's grid points."""
+def _landscape_part(config: dict, params, directions, coords, x, y, n_classes: int, plugins=()):
+    """A Ray task: the losses at one part of a landscape's grid points (the driver's plugins loaded first)."""
+    from lossviz.plugins import load_shipped
     from lossviz.studies.landscape import losses_at
+
+    load_shipped(plugins)
     from lossviz.train import TrainConfig, intra_op_threads
 
     with intra_op_threads():  # the policy of a landscape computed here
@@ -191,7 +201,9 @@ def landscape_evaluator(address: str | None = None, *, num_cpus: int = LOCAL_CPU
             task = ray.remote(num_cpus=1, max_retries=1)(_landscape_part)
             shared = [ray.put(v) for v in (params, directions, x, y)]
             cfg = config.to_dict()
-            pending = {task.remote(cfg, *shared[:2], coords[idx], *shared[2:], n_classes): i for i, idx in enumerate(pieces)}
+            shipped = ray.put(plugins.shipped())
+            pending = {task.remote(cfg, *shared[:2], coords[idx], *shared[2:], n_classes, shipped): i
+                       for i, idx in enumerate(pieces)}
             results = {}
 
             def done(i, answer):
