@@ -5,6 +5,7 @@ Standard library only (urllib), plus tqdm for the progress bar."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
@@ -264,18 +265,21 @@ def _request(url: str, part: Path, res: Resource, timeout: float, bar, log) -> N
         reason = e.reason
         # As wget and curl do: a refused connection or an unknown host is not retried, a timeout is.
         if isinstance(reason, (ConnectionRefusedError, socket.gaierror)) or (
-                isinstance(reason, OSError) and reason.errno in (101, 113)):  # network / host unreachable
+                isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH)):
             raise _Unavailable(_reason(reason)) from None
         raise _Retry(_reason(reason)) from None
     except (OSError, http.client.HTTPException) as e:
         raise _Retry(_reason(e)) from None
     with response:
         if response.status == 206:
-            start = _range_start(response.headers.get("Content-Range"))
-            if start != have:
-                part.unlink(missing_ok=True)
-                raise _Retry(f"the server resumed at byte {start}, not {have}: starting over")
-            mode, total = "ab", _range_total(response.headers.get("Content-Range"))
+            answered = response.headers.get("Content-Range")
+            start, total = _range_start(answered), _range_total(answered)
+            if start == 0:  # the whole file after all: as a 200
+                have, mode = 0, "wb"
+            elif start == have:
+                mode = "ab"
+            else:  # the part is kept for a server that answers what was asked
+                raise _Unavailable(f"asked for bytes {have}-, the server answered bytes {start}-: refused")
         elif response.status == 200:
             if have:
                 log(f"{res.name}: the server ignores Range requests; starting over from byte 0")

@@ -54,6 +54,9 @@ class _Handler(BaseHTTPRequestHandler):
             m.requests.append((name, asked))
             drop = m.dropped.get(name, 0) < m.drops
             m.dropped[name] = m.dropped.get(name, 0) + drop
+        if m.stall:  # a server that accepts and then says nothing
+            m.release.wait(m.stall)
+            return
         if m.status:
             return self.send_error(m.status)
         body = m.files.get(name)
@@ -93,13 +96,14 @@ class _Server(ThreadingHTTPServer):
 
 @contextmanager
 def mirror(files=None, *, drops=0, ignore_range=False, damage=False, extra=b"", announce_extra=False, status=None,
-           refuse_ranges=False):
+           refuse_ranges=False, stall=0.0):
     """A local HTTP server in a thread; ``.requests`` lists (file name, Range header or None)."""
     server = _Server(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
     server.mirror = m = type("Mirror", (), {})()
     m.files, m.drops, m.ignore_range, m.damage, m.extra = files or {}, drops, ignore_range, damage, extra
     m.announce_extra, m.status, m.refuse_ranges = announce_extra, status, refuse_ranges
+    m.stall, m.release = stall, threading.Event()
     m.lock, m.requests, m.dropped = threading.Lock(), [], {}
     m.url = f"http://127.0.0.1:{server.server_address[1]}/"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -107,6 +111,7 @@ def mirror(files=None, *, drops=0, ignore_range=False, damage=False, extra=b"", 
     try:
         yield m
     finally:
+        m.release.set()
         server.shutdown()
         server.server_close()
         thread.join()
@@ -353,3 +358,10 @@ def test_a_second_download_into_the_folder_waits_for_the_first(tmp_path, files):
         os.close(fd)
         t.join(10)
     assert done and all((raw / n).read_bytes() == files[n] for n in NAMES)
+
+
+def test_a_silent_server_times_out_and_the_next_mirror_serves(tmp_path, files):
+    with mirror(files, stall=30) as silent, mirror(files) as good:
+        fetch(tmp_path / "into", [silent.url, good.url], files, timeout=0.3, attempts=2)
+    assert len(silent.requests) == 8  # each file: two tries, each ended by the timeout
+    assert all((tmp_path / "into" / "FashionMNIST" / "raw" / n).read_bytes() == files[n] for n in NAMES)
