@@ -205,6 +205,14 @@ def read_split(images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torc
     return images, labels.long()
 
 
+def download(into: Path, *, mirrors=None, resources=None) -> list[Path]:
+    """Download into ``into/FashionMNIST/raw`` (``lossviz.download.download_fashion_mnist``: resumable,
+    retried, mirror after mirror, checked against the published MD5s); the four paths."""
+    from lossviz.download import download_fashion_mnist
+
+    return download_fashion_mnist(into, mirrors=mirrors, resources=resources)
+
+
 def load_fashion_mnist(data_root=None, *, allow_download: bool = True, mirrors=None, resources=None) -> FashionMNIST:
     """Find, validate and load Fashion-MNIST (see the module docstring for where it looks).
 
@@ -225,10 +233,10 @@ def load_fashion_mnist(data_root=None, *, allow_download: bool = True, mirrors=N
         files = locate()
         reason = "download not allowed"
         if files is None and allow_download:
-            from lossviz.download import DownloadError, download_fashion_mnist
+            from lossviz.download import DownloadError
 
             try:
-                download_fashion_mnist(cache_dir(), mirrors=mirrors, resources=resources)
+                download(cache_dir(), mirrors=mirrors, resources=resources)
             except (DownloadError, OSError) as e:  # every mirror failed, or the cache is not writable
                 reason = f"download failed: {' '.join(str(e).split()) or type(e).__name__}"
             else:
