@@ -5,7 +5,10 @@
     heads.py     the compared losses on model outputs: values and d loss / d logits, M models at once
     loop.py      prepare, train_epoch / evaluate side by side, compare_here; the thread policy
     records.py   EpochRecord, Checkpoint, Evaluation: what training returns, as plain data
-    metrics.py   accuracy, confusion matrices, the expected calibration error
+    metrics.py   accuracy, top-k accuracy, confusion matrices, the expected calibration error
+    health.py    gradient health of a minibatch: per-layer gradient norms, dead / saturated units
+    stalls.py    gradient health over a run; which losses stall, and the causes measured
+    decisions.py a threshold on one class's probability: recall and false alarms per loss
     stats.py     mean +- std over repeats (no torch)
     runs.py      the run folder: write, lock, read, resume (records only)
 
@@ -30,7 +33,10 @@ _LAZY = {
               "one_hot"),
     "records": ("Checkpoint", "EpochRecord", "Evaluation"),
     "metrics": ("ECE_BINS", "accuracy", "calibration_bins", "calibration_errors", "confusion_matrices",
-                "expected_calibration_error"),
+                "expected_calibration_error", "top_k_accuracy"),
+    "health": ("BatchHealth", "batch_health"),
+    "stalls": ("health_curves", "stall_notes"),
+    "decisions": ("DecisionCurve", "decision_curve", "run_decisions"),
     "stats": ("mean_std",),
     "loop": ("DEFAULT_THREADS", "Prepared", "batch_order", "batches_per_epoch", "compare_here", "evaluate",
              "intra_op_threads", "prepare", "train_epoch"),
