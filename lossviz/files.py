@@ -69,8 +69,8 @@ def os_error_text(e: OSError, doing: str = "cannot write") -> str:
 
     where = e.filename if e.filename not in (None, "") else None
     reason = e.strerror or type(e).__name__
-    if where is None:
-        return f"{doing or 'file error'}: {reason}"
+    if where is None:  # an error that words itself (no path, no errno text): its own message
+        return (f"{doing}: " if doing else "") + (str(e) if e.strerror is None and str(e) else reason)
     where = str(where)
     where = where if len(where) <= 300 else shown(where, 300)
     return f"{doing} {where}: {reason}" if doing else f"{where}: {reason}"

@@ -332,7 +332,7 @@ def test_compare_downloads_through_the_same_path(tmp_path, files, monkeypatch):
         monkeypatch.setenv("LOSSVIZ_MIRRORS", m.url)
         r = cli_in_process("compare", "--epochs", "1", "--figures", "none", "--out", tmp_path / "run")
     assert r.returncode == 2
-    assert r.stderr.count("\n") == 1 and "lossviz: error: file error: Fashion-MNIST not found (looked in: " in r.stderr
+    assert r.stderr.count("\n") == 1 and "lossviz: error: Fashion-MNIST not found (looked in: " in r.stderr
     assert f"download failed: cannot download train-images-idx3-ubyte.gz: {m.url}" in r.stderr
     assert ranges(m, "train-images-idx3-ubyte.gz") == [None]
     assert not (tmp_path / "cache" / "lossviz" / "FashionMNIST").exists() and not (tmp_path / "run").exists()

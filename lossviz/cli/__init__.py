@@ -7,6 +7,7 @@
     studies.py   lossviz study noise | calibration, lossviz landscape
     explore.py   lossviz explore
     check.py     lossviz check (a hand-written gradient against autograd)
+    download.py  lossviz download (Fashion-MNIST, resumed, retried, checksummed)
 
 Every command takes ``--plugin FILE`` (repeatable) and reads ``LOSSVIZ_PLUGINS``: the plugins
 are loaded after parsing and before the command runs, so the names they register are valid
