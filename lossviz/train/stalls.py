@@ -8,8 +8,8 @@ from __future__ import annotations
 from lossviz.train.stats import mean_std
 
 # A loss stalls when its mean train loss changes by less than this fraction of its first-epoch
-# value from the first epoch to the last, and (when cross-entropy is compared and moves) by
-# less than STALL_VS_CE of cross-entropy's own relative change.
+# value from the first epoch to the last, and (when cross-entropy is compared and does not stall
+# itself) by less than STALL_VS_CE of cross-entropy's own relative change.
 STALL_CHANGE = 0.01
 STALL_VS_CE = 0.1
 SMALL_LOGIT_GRADIENT = 0.5  # logit gradient below this fraction of cross-entropy's at the same outputs
@@ -124,7 +124,8 @@ def stall_notes(metrics: list, config) -> dict[str, dict]:
         change = relative_change(metrics, name, last)
         if change is None or abs(change) >= STALL_CHANGE:
             continue
-        if ref_change is not None and name != REFERENCE and abs(change) >= STALL_VS_CE * abs(ref_change):
+        if (ref_change is not None and name != REFERENCE and abs(ref_change) >= STALL_CHANGE
+                and abs(change) >= STALL_VS_CE * abs(ref_change)):
             continue
         now = last_epoch(metrics, name, last)
         regression = name in _regression_losses()
