@@ -318,3 +318,101 @@ def robust_family(alphas=ROBUST_ALPHAS, *, scale: float = 1.0, x_range=(-6.0, 6.
                     "likelihood": "density $e^{-\\rho}/Z(\\alpha)$", "member": name or ""},
         ))
     return out
+
+
+# --- sweeps: the curves at every step of a slider ------------------------------------------
+
+SWEEP_STRIDE = 8  # of the fine grid: every 8th point, plus the points where a curve bends
+SWEEP_BEND_TOL = 2e-4  # second difference, in units of a curve's height, that counts as a bend
+MAX_SWEEP_STEPS = 121
+
+
+def _height(y: np.ndarray) -> float:
+    finite = y[np.isfinite(y)]
+    if finite.size == 0:
+        return 1.0
+    span = float(finite.max() - finite.min())
+    return span if span > 0 else max(1.0, abs(float(finite[0])))
+
+
+def well_placed(ys, stride: int = SWEEP_STRIDE, tol: float = SWEEP_BEND_TOL) -> np.ndarray:
+    """Indices of a fine grid worth drawing for curves that share it.
+
+    Every ``stride``-th point and both ends, plus each point where any curve bends by more than
+    ``tol`` of its height (second difference) and its neighbours, plus the edges of NaN/inf gaps:
+    drawn with straight segments, they are the fine curve to well under a pixel.
+    """
+    ys = [np.asarray(y, dtype=np.float64) for y in ys]
+    n = len(ys[0])
+    keep = np.zeros(n, dtype=bool)
+    keep[::stride] = True
+    keep[[0, -1]] = True
+    for y in ys:
+        bad = ~np.isfinite(y)
+        yf = np.where(bad, 0.0, y) / _height(y)
+        marked = np.zeros(n, dtype=bool)
+        marked[1:-1] = np.abs(yf[:-2] - 2 * yf[1:-1] + yf[2:]) > tol
+        marked[1:] |= bad[1:] != bad[:-1]
+        marked[:-1] |= bad[1:] != bad[:-1]
+        keep |= marked
+        keep[1:] |= marked[:-1]
+        keep[:-1] |= marked[1:]
+    return np.flatnonzero(keep)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One loss or activation at every value of one parameter (a slider's steps).
+
+    ``x`` (n,) is shared by every step: the well-placed points of the fine grid, taken over all
+    steps (``well_placed``); ``series[key]`` is (steps, n). All float32, ready to send.
+    ``param`` is a parameter of the entry, or "target" (a regression loss's y).
+    """
+
+    name: str
+    param: str
+    values: np.ndarray
+    x: np.ndarray
+    series: dict
+    params: dict
+
+
+def sweep(name: str, param: str, values, *, params: dict | None = None, x=None, x_range=DEFAULT_RANGE, n: int = DEFAULT_POINTS,
+          target: float = 0.0, normalized: bool = False, n_classes: int | None = None, well_placed_points: bool = True) -> Sweep:
+    """The curves of ``name`` at each of ``values`` of ``param``, the other parameters at ``params``.
+
+    Regression losses are drawn against the prediction (``target``: y; ``param`` "target"
+    sweeps y), activations against x, classification losses against the margin with
+    ``n_classes`` classes (``margin_view``). At most ``MAX_SWEEP_STEPS`` values.
+    Returns a ``Sweep`` of float32 arrays.
+    """
+    spec = get(name)
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not 1 <= values.size <= MAX_SWEEP_STEPS or not np.isfinite(values).all():
+        raise ValueError(f"a sweep takes 1 to {MAX_SWEEP_STEPS} finite values, got {values.size}")
+    base = dict(params or {})
+    is_loss = hasattr(spec, "log_normalizer")
+    if param != "target":
+        spec.param(param)  # an unknown parameter is refused with the spec's own message
+    elif not (is_loss and spec.kind == "regression"):
+        raise ValueError(f"'target' sweeps only a regression loss's y, not {name}")
+    curves_ = []
+    for v in values:
+        p = base if param == "target" else {**base, param: float(v)}
+        if is_loss and spec.kind == "classification":
+            mv = margin_view([(name, p)], margin_range=x_range if x is None else (float(x[0]), float(x[-1])),
+                             n=n if x is None else len(x), n_classes=n_classes or 2)
+            curves_.append(mv.curves[0])
+        elif is_loss:
+            curves_.append(loss_curve(name, p, target=float(v) if param == "target" else target, x_range=x_range, n=n, x=x,
+                                      normalized=normalized))
+        else:
+            curves_.append(activation_curve(name, p, x_range=x_range, n=n, x=x))
+    keys = list(curves_[0].series)
+    if well_placed_points:
+        idx = np.unique(np.concatenate([well_placed([c.series[k] for k in keys]) for c in curves_]))
+    else:
+        idx = np.arange(len(curves_[0].x))
+    return Sweep(name=name, param=param, values=values.astype(np.float32), x=curves_[0].x[idx].astype(np.float32),
+                 series={k: np.stack([c.series[k][idx] for c in curves_]).astype(np.float32) for k in keys},
+                 params={k: v for k, v in curves_[0].params.items() if k != param})

@@ -91,7 +91,7 @@ def _draw(page, **values):
 
     v = {**state.defaults(page.schema()), **values}
     notes = []
-    fig, _note, _formulas = page.compute(v, None, notes, {})
+    fig, _note, _formulas = page.compute(v, notes)
     return fig, notes
 
 
@@ -114,18 +114,36 @@ def test_every_entry_in_the_explorer_menus_draws():
 
 
 def test_explorer_says_why_there_is_no_density_below_alpha_zero():
-    from lossviz.explorer import controls
-    from lossviz.explorer.pages import losses as loss_page
-    from lossviz.explorer.state import InputError
+    """Barron's loss has no density for α < 0: its density panel is empty with a note naming why,
+    and its loss and gradient panels are drawn as usual (issue 23, bug 6: all three were blank)."""
+    import numpy as np
 
-    with pytest.raises(InputError, match="no normalized likelihood"):
-        _draw(loss_page, losses=["general"], **{"general.alpha": -2.0, "normalized": True})
+    from lossviz.explorer import create_app, figures
+    from lossviz.explorer.pages import losses as loss_page
+
+    fig, notes = _draw(loss_page, losses=["general"], **{"general.alpha": -2.0, "normalized": True})
+    assert len(notes) == 1 and "no density" in notes[0] and "general" in notes[0]
+    by_key = {t["meta"][1]: figures.decode(t["y"]) for t in fig["data"]}
+    assert np.isnan(by_key["likelihood"]).all() and np.isfinite(by_key["value"]).all() and np.isfinite(by_key["grad"]).all()
     fig, notes = _draw(loss_page, losses=["general"], **{"general.alpha": -2.0, "normalized": False})
     assert notes == []
-    # Through the server's request handler: the reason is the page's message, not an internal error.
-    req = {"seq": 1, "values": {"losses": ["general"], "general.alpha": -2, "normalized": True}}
-    out = controls.answer("losses", loss_page.schema(), loss_page.compute, 3, req, [])
-    assert "no normalized likelihood" in str(out[1]) and "internal error" not in str(out[1])
+    # Through the server's settling callback: the reason is the page's message, not an internal error.
+    app = create_app()
+    key = next(k for k, cb in app.callback_map.items() if cb.get("callback") is not None and k.startswith("..losses-state.data"))
+    cb = app.callback_map[key]
+    from lossviz.explorer import controls, state
+
+    values = {**state.defaults(loss_page.schema()), "losses": ["general"], "general.alpha": -2.0, "normalized": True}
+    ids = {controls.safe_id("losses", f.key): f.key for f in loss_page.schema()}
+    inputs = []
+    for d in cb["inputs"]:
+        k = ids.get(d["id"].removesuffix("-num")) if d["id"] != "present" else "present"
+        inputs.append({**d, "value": values[k] if k else None})
+    body = {"output": key, "outputs": [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]} for o in key.strip(".").split("...")],
+            "inputs": inputs, "state": [{**cb["state"][0], "value": None}], "changedPropIds": ["losses-general-alpha.value"]}
+    r = app.server.test_client().post("/_dash-update-component", json=body)
+    msg = str(r.get_json()["response"]["losses-message"]["children"])
+    assert r.status_code == 200 and "no density" in msg and "internal error" not in msg
 
 
 def test_registered_entry_reaches_the_trainer(toys, tmp_path):

@@ -11,6 +11,7 @@ and an error never answers with a traceback.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -23,16 +24,15 @@ import torch
 import dash_mantine_components as dmc
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 from flask import Flask, has_request_context, jsonify, request
-from plotly.io.json import to_json_plotly
 from werkzeug.exceptions import HTTPException
 
-from lossviz.explorer import plotly_bundle, state
+from lossviz.explorer import pages, plotly_bundle, state
 from lossviz.explorer.jobs import JobManager
 from lossviz.explorer.pages import activations, classification, losses, playground, softmax, training
 
 PAGES = (losses, activations, classification, softmax, playground)  # the training page needs a runs folder
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
-NATIVES = "window.__lvNatives = {trim: String.prototype.trim, parseInt: window.parseInt, parseFloat: window.parseFloat};"
+PLOTLY_ROUTE = "/plotly-bundle/"  # the cartesian plotly.js bundle (plotly_bundle), a static file
 MAX_BODY = 256 * 1024  # bytes of a request body; a crafted list of 100,000 names does not fit
 
 CSS = """
@@ -92,7 +92,7 @@ class AssetCache:
 
 
 def asset_cache_key(req) -> str:
-    if req.method == "GET" and req.path.startswith(("/_dash-component-suites/", "/assets/", "/_lossviz/")):
+    if req.method == "GET" and req.path.startswith(("/_dash-component-suites/", "/assets/", PLOTLY_ROUTE)):
         return req.full_path
     return ""
 
@@ -114,12 +114,6 @@ def allowed_hosts(extra=(), bind_host: str | None = None) -> set[str]:
         if h and h not in ("0.0.0.0", "::"):  # "every address" is not a name a browser sends
             names.add(str(h).strip("[]").lower().rstrip("."))
     return names
-
-
-def _nav(active: str | None, hide: bool):
-    pages = (*PAGES, training)
-    return [dcc.Link(p.TITLE, href=p.PATH, id=f"nav-{p.PAGE}", className="active" if p.PATH == active else "") for p in pages], \
-        ({"display": "none"} if hide else {})
 
 
 # Scripts a page loads after the index page (dcc's lazy chunks and plotly.js), by URL.
@@ -156,7 +150,8 @@ def create_app(runs_dir: str | Path = "runs", data_root: str | None = None, allo
     server = Flask(__name__)
     server.config.update(COMPRESS_CACHE_BACKEND=AssetCache, COMPRESS_CACHE_KEY=asset_cache_key)
     app = dash.Dash(__name__, server=server, title="lossviz explorer", suppress_callback_exceptions=True, update_title=None,
-                    compress=True, serve_locally=True)
+                    compress=True, serve_locally=True, use_pages=True, pages_folder="",
+                    routing_callback_inputs={pages.SHOWN: State("url-shown", "data")})
     prefix = app.config.requests_pathname_prefix
     bundle = plotly_bundle.available()
     server.config["LOSSVIZ_PLOTLY_BUNDLE"] = bundle  # (version, path) or None, for `lossviz explore`'s note
@@ -165,7 +160,7 @@ def create_app(runs_dir: str | Path = "runs", data_root: str | None = None, allo
         # before Dash's scripts: dcc.Graph then uses window.Plotly instead of loading the full one.
         version, path = bundle
         script = path.read_bytes()
-        route = f"/_lossviz/plotly-cartesian-{version}.min.js"
+        route = f"{PLOTLY_ROUTE}plotly-cartesian-{version}.min.js"
 
         @server.get(route)
         def plotly_cartesian():
@@ -180,10 +175,6 @@ def create_app(runs_dir: str | Path = "runs", data_root: str | None = None, allo
         url = f"{prefix}_dash-component-suites/plotly/package_data/plotly.min.js"
     preload = f'<link rel="preload" href="{url}" as="script">'
     app.index_string = app.index_string.replace("</head>", f"{preload}<style>{CSS}</style></head>")
-    # Dash's babel polyfill replaces the browser's String.prototype.trim, parseInt and parseFloat
-    # with slow script ones (it judges today's Unicode whitespace "wrong"); plotly calls them
-    # thousands of times per frame. The native ones are kept here and put back by assets/lossviz.js.
-    app.index_string = app.index_string.replace("{%scripts%}", f"<script>{NATIVES}</script>{{%scripts%}}")
     server.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     hosts = allowed_hosts(allow_hosts, bind_host)
     server.config["LOSSVIZ_ALLOWED_HOSTS"] = hosts
@@ -195,21 +186,7 @@ def create_app(runs_dir: str | Path = "runs", data_root: str | None = None, allo
         origin = request.headers.get("Origin")
         if origin and origin != "null" and not host_allowed(origin, hosts):
             return jsonify(error="cross-origin request refused"), 403
-        if request.method == "POST" and request.path.endswith("_dash-update-component") and not request.is_json:
-            return jsonify(error="a JSON body is required"), 400
         return None
-
-    @server.post("/_lossviz/frame/<page>")
-    def drag_frame(page):
-        # A slider drag's steps skip Dash (controls.drag_frame; assets/lossviz.js applies them):
-        # the same validation and computation as the page's callback, a smaller answer.
-        frame = server.config.get("LOSSVIZ_FRAMES", {}).get(page)
-        if frame is None:
-            return jsonify(error="no drag frames for this page"), 404
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            return jsonify(error="a JSON object is required"), 400
-        return server.response_class(to_json_plotly(frame(body)), mimetype="application/json")
 
     @server.errorhandler(Exception)
     def no_tracebacks(e):
@@ -221,71 +198,44 @@ def create_app(runs_dir: str | Path = "runs", data_root: str | None = None, allo
             traceback.format_exception_only(type(e), e)).strip()[:300])
         return jsonify(error="bad request"), 400
 
-    def page_for(pathname, search):
-        """(page, hidden keys, nav links, top bar style, presentation on, its style) for a URL."""
-        query = state.parse_query(search)
-        hide = state.hidden(query)
-        present, _ = state.check_field(state.Flag("present", "presentation"), query.get("present", "0"), False, source="url")
-        nav, _ = _nav(pathname if pathname not in ("/", "", None) else losses.PATH, "nav" in hide)
-        topbar_style = {"display": "none"} if "nav" in hide and "present" in hide else {}
-        present_style = {"display": "none"} if "present" in hide else {}
-        if "nav" in hide:
-            nav = []
-        page_hide = sorted(hide)[: state.MAX_LIST]
-        for page in PAGES:
-            if pathname == page.PATH:
-                return page.layout(query), page_hide, nav, topbar_style, present, present_style
-        if pathname == training.PATH:
-            return training.layout(query, runs_dir, data_root), page_hide, nav, topbar_style, present, present_style
-        if pathname in ("/", "", None):
-            return losses.layout(query), page_hide, nav, topbar_style, present, present_style
-        return (html.Div([dmc.Title("Page not found", order=2), html.P(f"No page at {str(pathname)[:100]}.")]), [], nav,
-                topbar_style, present, present_style)
+    # Dash Pages: every page registered here (not at import: Dash 4 hands module-level
+    # registrations to the first app), the nav built from dash.page_registry.
+    for order, page in enumerate(PAGES):
+        pages.register(page, order)
+    pages.register(training, len(PAGES), layout=functools.partial(training.layout, runs_dir=runs_dir, data_root=data_root))
 
     def serve_layout():
-        # A first load renders its page here, from the page's URL (the Referer of Dash's layout
-        # request): the page and its first figures come with the layout, not one and two round
-        # trips later. Without a Referer the render callback below draws the page as usual.
-        pathname, search = None, ""
+        # The first load's URL (the Referer of Dash's layout request) sets the shell: the
+        # presentation switch and teacher mode's hidden nav. The page itself comes from Dash Pages.
+        query = {}
         if has_request_context() and request.referrer:
             ref = urlsplit(request.referrer)
             if ref.netloc == request.host:
-                pathname, search = ref.path, ("?" + ref.query if ref.query else "")
-        page, hide, nav, topbar_style, present, present_style = (
-            page_for(pathname, search) if pathname is not None else (None, [], _nav(None, False)[0], {}, False, {}))
-        rendered = {"pathname": pathname, "search": search, "present": present} if pathname is not None else None
+                query = state.parse_query("?" + ref.query if ref.query else "")
+        hide = state.hidden(query)
+        present, _ = state.check_field(state.Flag("present", "presentation"), query.get("present", "0"), False, source="url")
         return dmc.MantineProvider(html.Div([
-            dcc.Location(id="url", refresh=False),
-            dcc.Store(id="hidden-controls", data=hide),
-            dcc.Store(id="url-pop"),
-            dcc.Store(id="rendered", data=rendered),
+            dcc.Store(id="hidden-controls", data=sorted(hide)[: state.MAX_LIST]),
             dcc.Store(id="narrow"),  # a phone-width window (set in the browser)
+            dcc.Store(id="url-shown"),  # the path and query the page on screen shows (pages.py)
             html.Header([
                 html.Span("lossviz", className="brand"),
-                html.Nav(nav, id="nav", className="nav"),
+                html.Nav(pages.nav(), id="nav", className="nav", style={"display": "none"} if "nav" in hide else {}),
                 html.Div(dmc.Switch(id="present", label="presentation (large type)", checked=present, size="md"), id="present-wrap",
-                         style=present_style),
-            ], className="topbar", id="topbar", style=topbar_style),
-            html.Main(page, id="page"),
-        ], className="shell", id="shell"), theme=THEME)
+                         style={"display": "none"} if "present" in hide else {}),
+            ], className="topbar", id="topbar", style={"display": "none"} if {"nav", "present"} <= hide else {}),
+            html.Main(dash.page_container, id="page"),
+        ], className="shell" + (" present" if present else ""), id="shell"), theme=THEME)
 
     app.layout = serve_layout
-
-    @app.callback(Output("page", "children"), Output("hidden-controls", "data"), Output("nav", "children"), Output("topbar", "style"),
-                  Output("present", "checked"), Output("present-wrap", "style"), Output("rendered", "data"),
-                  Input("url", "pathname"), Input("url-pop", "data"), State("url", "search"), State("rendered", "data"))
-    def render(pathname, popped, search, rendered):
-        # Back/Forward within a page arrive through url-pop (assets/lossviz.js) with the new search.
-        if dash.ctx.triggered_id == "url-pop" and isinstance(popped, dict) and isinstance(popped.get("search"), str):
-            search = popped["search"]
-        elif isinstance(rendered, dict) and rendered.get("pathname") == pathname and rendered.get("search") == (search or ""):
-            # First load: the layout already holds this page (serve_layout); later visits render.
-            # The switch is set all the same: callbacks that read it wait for this one to set it.
-            return (*([dash.no_update] * 4), rendered.get("present") is True, dash.no_update, None)
-        return (*page_for(pathname, search), None)
-
-    app.clientside_callback("() => window.innerWidth < 700", Output("narrow", "data"), Input("url", "pathname"))
+    app.clientside_callback("(path) => window.innerWidth < 700", Output("narrow", "data"), Input("_pages_location", "pathname"))
+    pages.wire_nav(app)
     app.clientside_callback(ClientsideFunction("lossviz", "presentation"), Output("shell", "className"), Input("present", "checked"))
+
+    @app.callback(Output("hidden-controls", "data"), Input("_pages_location", "search"), prevent_initial_call=True)
+    def hidden_controls(search):
+        return sorted(state.hidden(state.parse_query(search)))[: state.MAX_LIST]
+
     for page in PAGES:
         page.register(app)
     training.register(app, runs_dir, jobs, data_root)

@@ -1,18 +1,24 @@
-"""Controls built from a page's state schema (dash-mantine-components), and the live wiring.
+"""Controls built from a page's state schema, and the wiring that makes them follow the hand.
 
-Every page is a schema (``state.Number`` / ``Names`` / ``Flag`` / ``Choice``) plus a server
-function. ``wire`` registers, for one page:
+Every curve page is a schema (``state.Number`` / ``Names`` / ``Flag`` / ``Choice``), a
+``compute(values, notes)`` that returns its outputs (figures first), and a ``frames(values,
+key, steps)`` that returns the outputs' changes at each step of one slider. ``wire`` registers:
 
-- the browser-side gate (``assets/lossviz.js``): control changes -> one request in flight at a
-  time, always the newest values (a slider drag never queues stale requests);
-- the server callback: validate the request against the schema, compute, answer with the
-  figure (or a partial update) and the canonical state, which becomes the URL.
+- the settling callback (server): every control is an input; the values are validated against
+  the schema (a typed value out of range is clamped, one that is not a number refused, each
+  with a note), the page is computed, and the slider, its number box, the state store (hence the
+  URL) and the parameter sliders shown are set to what was used, so they always agree;
+- the sweep (server): when a slider is grabbed, the page's outputs at every step of that
+  slider (``curves.sweep``, float32) go into the page's sweep store, in one answer;
+- the drag (clientside, ``assets/lossviz.js``): while the hand moves a slider (its
+  ``drag_value``), the step under the hand is shown from the sweep store: no request while
+  dragging; on release, the settling callback draws the exact value.
 """
 
 from __future__ import annotations
 
+import json
 import re
-import time
 import traceback
 from typing import Callable
 
@@ -20,17 +26,14 @@ import dash
 import dash_mantine_components as dmc
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
-from lossviz.explorer import figures, state
+from lossviz.explorer import state
 from lossviz.explorer.state import Choice, Flag, Names, Number
 
-
-# A partial update of an animated graph (see ``wire``): applied at once, lines and markers only.
+# Animation options of a dcc.Graph (the playground's).
 ANIMATION = {"frame": {"duration": 0, "redraw": False}, "transition": {"duration": 0}, "mode": "immediate"}
-
-
-class Frame(dash.Patch):
-    """A partial update that an animated graph may apply without a redraw: new trace data
-    (scatter, bar), axis ranges and annotation text only. A plain ``dash.Patch`` redraws."""
+SWEEP_STEPS = 61  # at most this many steps of a slider in a sweep (a drag shows the nearest; release draws the exact value)
+SWEEP_BYTES = 600_000  # at most about this much JSON in one sweep (one answer per grab)
+SWEEP_MIN_STEPS = 11  # ... but never fewer steps than this
 
 
 def safe_id(page: str, key: str) -> str:
@@ -42,15 +45,16 @@ def wrap_id(page: str, key: str) -> str:
     return f"{page}-wrap-" + re.sub(r"[^A-Za-z0-9_-]", "-", key)
 
 
-def control(page: str, field, value, hide: set[str], description: str = ""):
-    """One labelled control for a schema field; hidden in teacher mode when its key is in ``_hide``."""
+def control(page: str, field, value, hide: set[str], description: str = "", shown: bool = True):
+    """One labelled control for a schema field; hidden in teacher mode when its key is in
+    ``_hide``, and while it acts on nothing (``shown`` False: a parameter of a loss not chosen)."""
     cid = safe_id(page, field.key)
     label = dmc.Text(field.label, size="sm", fw=600, c="dimmed", className="control-label")
     if isinstance(field, Number):
         body = dmc.Group([
-            # Drag values reach the server through the thumb (assets/lossviz.js), not Dash.
-            dmc.Slider(id=cid, min=field.lo, max=field.hi, step=field.step, value=value, updatemode="mouseup",
-                       label=None, size="lg", style={"flex": 1}, **{"aria-label": field.label}),
+            # value: on release (the settling callback); drag_value: under the hand (the sweep).
+            html.Div(dcc.Slider(id=cid, min=field.lo, max=field.hi, step=field.step, value=value, updatemode="mouseup", marks=None,
+                                allow_direct_input=False), style={"flex": 1, "minWidth": 0}, className="lv-slider"),
             dmc.NumberInput(id=f"{cid}-num", value=value, step=field.step, debounce=True, clampBehavior="none",
                             w=96, size="sm", hideControls=True, allowDecimal=not field.integer,
                             **{"aria-label": f"{field.label} (type a value)"}),
@@ -69,264 +73,208 @@ def control(page: str, field, value, hide: set[str], description: str = ""):
     children = [c for c in (label, body) if c is not None]
     if description and not isinstance(field, Flag):
         children.append(dmc.Text(description, size="xs", c="dimmed"))
-    return html.Div(children, id=wrap_id(page, field.key), className="control",
-                    style={"display": "none"} if field.key in hide else {})
+    return html.Div(children, id=wrap_id(page, field.key), className="control", style=control_style(field.key, hide, shown))
 
 
-def input_specs(page: str, schema) -> tuple[list, list, list[dict]]:
-    """The gate's inputs (in schema order), its control outputs, and the browser-side config."""
-    inputs, slider_out, box_out, cfg = [], [], [], []
+def control_style(key: str, hide, shown: bool) -> dict:
+    return {"display": "none"} if key in hide or not shown else {}
+
+
+def acting(schema, values: dict) -> dict[str, bool]:
+    """Which parameter sliders act: "name.param" only while ``name`` is chosen (in a Names field)."""
+    chosen = set()
+    for f in schema:
+        if isinstance(f, Names):
+            chosen |= set(values.get(f.key) or ())
+    return {f.key: f.key.split(".")[0] in chosen for f in schema if isinstance(f, Number) and "." in f.key}
+
+
+def numbers(schema) -> list:
+    return [f for f in schema if isinstance(f, Number)]
+
+
+def steps_of(field: Number, limit: int = SWEEP_STEPS) -> list[float]:
+    """The values a sweep of a slider draws: every step, or ``limit`` evenly spread ones (both ends in)."""
+    n = int(round((field.hi - field.lo) / field.step)) + 1
+    idx = range(n) if n <= limit else sorted({round(i * (n - 1) / (limit - 1)) for i in range(limit)})
+    return [round(field.lo + i * field.step, 10) for i in idx]
+
+
+def new_state(page: str, schema, values: dict, hide, narrow: bool) -> dict:
+    canonical = {f.key: values[f.key] for f in schema}
+    hide = sorted(h for h in hide if isinstance(h, str))[: state.MAX_LIST]
+    return {"page": page, "values": canonical, "hide": hide, "narrow": bool(narrow),
+            "search": state.query_of(schema, canonical, hide)}
+
+
+def run_compute(compute: Callable, values: dict, notes: list, n_outputs: int) -> list:
+    """The page's outputs, or no_update for each when it refuses the view (its reason becomes a note)."""
+    try:
+        return list(compute(values, notes))
+    except state.InputError as e:
+        notes.append(str(e))
+    except Exception:  # a bug must show as a message, never as a traceback page
+        traceback.print_exc()
+        notes.append("internal error while drawing this view (the server log has the details)")
+    return [dash.no_update] * n_outputs
+
+
+def first_view(page: str, schema, compute: Callable, n_outputs: int, query: dict) -> tuple:
+    """A page's first drawing from its URL: (values, URL notes, state, message, outputs)."""
+    hide = state.hidden(query)
+    values, url_notes = state.from_query(schema, query)
+    values["_narrow"], values["_hide"] = False, hide
+    notes: list[str] = []
+    out = run_compute(compute, values, notes, n_outputs)
+    out = [None if o is dash.no_update else o for o in out]
+    return values, url_notes, {**new_state(page, schema, values, hide, False), "first": True}, message(notes), out
+
+
+def wire(app: dash.Dash, page: str, schema, compute: Callable, outputs: list, frames: Callable | None = None,
+         drag_outputs: list | None = None, extra_outputs: list | None = None, extra: Callable | None = None):
+    """Register a page's settling callback, its sweep and its drag (see the module docstring).
+
+    ``outputs``: what ``compute`` returns; ``frames(values, key, steps)``: one dict per step,
+    {output id: {"traces": {index: {attribute: value}}, "layout": {"a.b": value}}} for a graph or
+    the text for a text output, among ``drag_outputs`` ((id, property) pairs, graphs first);
+    ``extra_outputs`` / ``extra(values)``: more outputs of the settling callback (e.g. the
+    logit boxes a number of classes shows).
+    """
+    nums = numbers(schema)
+    inputs, slider_out, box_out = [], [], []
     for f in schema:
         cid = "present" if f.key == "present" else safe_id(page, f.key)
         if isinstance(f, Number):
             inputs += [Input(cid, "value"), Input(f"{cid}-num", "value")]
-            slider_out.append(Output(cid, "value", allow_duplicate=True))
-            box_out.append(Output(f"{cid}-num", "value", allow_duplicate=True))
-            cfg.append({"key": f.key, "kind": "number", "id": cid})
         elif isinstance(f, Flag):
             inputs.append(Input(cid, "checked"))
-            cfg.append({"key": f.key, "kind": "flag", "id": cid})
         else:
             inputs.append(Input(cid, "value"))
-            cfg.append({"key": f.key, "kind": "other", "id": cid})
-    return inputs, slider_out + box_out, cfg
+    for f in nums:
+        slider_out.append(Output(safe_id(page, f.key), "value"))
+        box_out.append(Output(f"{safe_id(page, f.key)}-num", "value"))
+    params = [f for f in nums if "." in f.key]
+    wraps = [Output(wrap_id(page, f.key), "style") for f in params]
+    extra_outputs = extra_outputs or []
+
+    def settle(*args):
+        ctl, narrow, st = args[: len(inputs)], args[len(inputs)], args[len(inputs) + 1]
+        trig = dash.ctx.triggered_id
+        prev = st.get("values") if isinstance(st, dict) else None
+        hide = {h for h in st["hide"] if isinstance(h, str)} if isinstance(st, dict) and isinstance(st.get("hide"), list) else set()
+        raw, sliders, boxes, i = {}, {}, {}, 0
+        for f in schema:
+            if isinstance(f, Number):
+                sliders[f.key], boxes[f.key] = ctl[i], ctl[i + 1]
+                raw[f.key] = ctl[i + 1] if trig == f"{safe_id(page, f.key)}-num" else ctl[i]
+                i += 2
+            else:
+                raw[f.key] = ctl[i]
+                i += 1
+        values, notes, _ = state.from_request(schema, raw, prev)
+        values["_narrow"], values["_hide"], values["_prev"] = narrow is True, hide, prev
+        out = run_compute(compute, values, notes, len(outputs))
+        st_new = new_state(page, schema, values, hide, narrow is True)
+        # The slider and its box show the value used (a typed value moves the slider; a clamped
+        # or refused one is put right in both).
+        sync = [values[f.key] if sliders[f.key] != values[f.key] else dash.no_update for f in nums]
+        sync += [values[f.key] if boxes[f.key] != values[f.key] else dash.no_update for f in nums]
+        act = acting(schema, values)
+        styles = [control_style(f.key, hide, act[f.key]) for f in params]
+        more = list(extra(values)) if extra else []
+        if isinstance(prev, dict) and out and all(prev.get(f.key) == values[f.key] for f in schema if isinstance(f, Names)) \
+                and len(out) >= 3 and outputs[2].component_property == "children" and outputs[2].component_id.endswith("-formula"):
+            out[2] = dash.no_update  # the same formulas: not typeset again
+        return (st_new, message(notes), *out, *sync, *styles, *more)
+
+    app.callback(Output(f"{page}-state", "data"), Output(f"{page}-message", "children"), *outputs, *slider_out, *box_out, *wraps,
+                 *extra_outputs, *inputs, Input(f"{page}-narrow", "data"), State(f"{page}-state", "data"), prevent_initial_call=True)(settle)
+    # A phone-width window: the page, drawn for a wide one on the server, redraws its panels stacked.
+    app.clientside_callback("(cfg) => window.innerWidth < 700 ? true : window.dash_clientside.no_update",
+                            Output(f"{page}-narrow", "data"), Input(f"{page}-cfg", "data"))
+    app.clientside_callback(ClientsideFunction("lossviz", "url"), Output(f"{page}-url", "data"), Input(f"{page}-state", "data"))
+    if frames is None:
+        return
+
+    def sweep(req, st):
+        if not isinstance(req, dict) or not isinstance(st, dict) or not isinstance(st.get("values"), dict):
+            return dash.no_update
+        field = next((f for f in nums if f.key == req.get("key")), None)
+        if field is None:
+            return dash.no_update
+        values, notes, _ = state.from_request(schema, st["values"], None)
+        values["_narrow"], values["_hide"] = st.get("narrow") is True, set()
+        try:
+            steps, parts = sweep_steps(frames, values, field)
+        except (ValueError, state.InputError):
+            return dash.no_update
+        sig = req.get("sig") if isinstance(req.get("sig"), str) else ""  # the browser's cache key (assets/lossviz.js)
+        return {"key": field.key, "sig": sig[: state.MAX_QUERY], "values": steps, **parts}
+
+    app.callback(Output(f"{page}-sweep", "data"), Input(f"{page}-sweep-req", "data"), State(f"{page}-state", "data"),
+                 prevent_initial_call=True)(sweep)
+    drag_outputs = drag_outputs or []
+    app.clientside_callback(ClientsideFunction("lossviz", "drag"), *[Output(i, p, allow_duplicate=True) for i, p in drag_outputs],
+                            Output(f"{page}-sweep-req", "data"),
+                            *[Input(safe_id(page, f.key), "drag_value") for f in nums],
+                            State(f"{page}-cfg", "data"), State(f"{page}-state", "data"), State(f"{page}-sweep", "data"),
+                            *[State(safe_id(page, f.key), "value") for f in nums], *[State(i, p) for i, p in drag_outputs],
+                            prevent_initial_call=True)
 
 
-def first_view(page: str, schema, compute: Callable, n_outputs: int, values: dict, hide: set[str]) -> tuple:
-    """The page's first answer, computed while its layout is built: (state, message, outputs).
+def sweep_steps(frames: Callable, values: dict, field: Number) -> tuple[list[float], dict]:
+    """A slider's steps and its sweep (``factor``ed), with as many steps as fit in SWEEP_BYTES.
 
-    The first figure then arrives with the layout (one round trip less on a first load); the
-    browser's gate starts from this state and sends nothing until a control moves.
-    """
-    ordered = {f.key: values[f.key] for f in schema}
-    st, msg, *outputs = answer(page, schema, compute, n_outputs, {"seq": 0, "values": ordered, "shown": None}, sorted(hide))
-    outputs = [None if o is dash.no_update else o for o in outputs]
-    return st, msg, outputs
-
-
-def live_stores(page: str, schema, first: dict | None = None, formulas: str | bool | None = None, hide: set[str] = frozenset(),
-                frames: bool = True):
-    """The page's gate config, request and state stores (a fresh nonce resets the gate).
-
-    ``formulas``: the key of the names whose formulas the page typesets after its first draw
-    (True: the page's formulas do not depend on its state);
-    ``hide``: the teacher mode's hidden keys (sent with the drag frames, which skip Dash);
-    ``frames``: whether the page's drags go through the frame route (``wire`` with ``animate``).
-    """
-    cfg = {"page": page, "nonce": time.time_ns(), "controls": input_specs(page, schema)[2], "formulas": formulas,
-           "hide": sorted(hide)[: state.MAX_LIST], "frames": frames}
-    if first and first.get("shown"):
-        cfg["initial"] = {**first["shown"]["values"], "_narrow": False}
-        cfg["shown"] = first["shown"]
-    return [dcc.Store(id=f"{page}-cfg", data=cfg),
-            dcc.Store(id=f"{page}-req0"), dcc.Store(id=f"{page}-req1"), dcc.Store(id=f"{page}-gate"),
-            dcc.Store(id=f"{page}-state", data=first), dcc.Store(id=f"{page}-ack"), dcc.Store(id=f"{page}-formula-req")]
+    Three steps (both ends and the middle) are drawn first to price one step; a slider whose
+    steps move every curve of a page (the Losses page's y: ~37 KB a step) gets fewer steps, so
+    a grab costs one bounded answer; release draws the exact value anyway."""
+    steps = steps_of(field)
+    if len(steps) > SWEEP_MIN_STEPS:
+        probe = factor(frames(values, field.key, [steps[0], steps[len(steps) // 2], steps[-1]]))
+        base, per = len(json.dumps(probe["base"])), max(len(json.dumps(s)) for s in probe["steps"])
+        fit = int((SWEEP_BYTES / 1.25 - base) / max(per, 1))  # 1.25: more steps share fewer of their points
+        if fit < len(steps):
+            steps = steps_of(field, max(SWEEP_MIN_STEPS, fit))
+    return steps, factor(frames(values, field.key, steps))
 
 
-def wire(app: dash.Dash, page: str, schema, compute: Callable, outputs: list, animate: tuple[str, ...] = ()):
-    """Register the gate and the server callback of a page.
-
-    ``compute(values, shown, notes, corrected)`` returns a tuple for ``outputs`` (figure first);
-    it may adjust ``values`` (adding a note and, for a number, the value to ``corrected``), or
-    raise ``state.InputError`` for a view it refuses (shown as the message, the last good figure
-    kept). ``shown`` is the state the browser currently draws (for partial updates); what
-    ``compute`` puts in ``values["_view"]`` (a dict) comes back as ``shown["view"]`` with the
-    next request (unchecked: the browser sends it).
-
-    ``animate``: ids of graphs whose partial updates of the ``Frame`` kind (new trace data, axis
-    ranges, annotation text) are applied with ``Plotly.animate`` and no redraw, which moves the
-    lines without recomputing and redrawing the axes, legend and text of the figure (a drag
-    frame in a few ms instead of 40-100 ms here). The page must then set its y ranges itself
-    (an animated frame does not autorange). When the gate goes idle after a frame that changed
-    legend names or line dashes, the browser redraws the graph once (``Plotly.redraw``), so
-    they catch up.
-    """
-    inputs, _, _ = input_specs(page, schema)
-    figure_at = {o.component_id: i for i, o in enumerate(outputs) if o.component_property == "figure"}
-    if any(g not in figure_at for g in animate):
-        raise ValueError(f"animate: {animate} must name graphs whose figure is among the outputs")
-    app.clientside_callback(ClientsideFunction("lossviz", "gate"), Output(f"{page}-gate", "data"), *inputs, State(f"{page}-cfg", "data"))
-    # The answer unblocks the gate (assets/lossviz.js); it is a separate callback because Dash
-    # does not run callback cycles (gate -> request -> answer -> gate).
-    app.clientside_callback(ClientsideFunction("lossviz", "ack"), Output(f"{page}-ack", "data"), Input(f"{page}-state", "data"),
-                            State(f"{page}-cfg", "data"))
-
-    def serve(req, hide_keys):
-        st, msg, *out = answer(page, schema, compute, len(outputs), req, hide_keys)
-        flags = [isinstance(out[figure_at[g]], Frame) if out[figure_at[g]] is not dash.no_update else dash.no_update
-                 for g in animate]
-        if animate:  # the animated graphs whose legend or line styles changed: redrawn once the hand stops
-            st = {**st, "settle": [g for g, f in zip(animate, flags) if f is True and _restyled(out[figure_at[g]])]}
-        return (st, msg, *out, *flags)
-
-    # Two identical server callbacks, fed alternately by the gate (see post() in assets/lossviz.js).
-    dup = [Output(o.component_id, o.component_property, allow_duplicate=True) for o in outputs]
-    dup += [Output(g, "animate", allow_duplicate=True) for g in animate]
-    for k in (0, 1):
-        app.callback(Output(f"{page}-state", "data", allow_duplicate=True), Output(f"{page}-message", "children", allow_duplicate=True),
-                     *dup, Input(f"{page}-req{k}", "data"), State("hidden-controls", "data"), prevent_initial_call=True)(serve)
-    if animate:
-        targets = [(f"{page}-message", "children"), *((o.component_id, o.component_property) for o in outputs)]
-
-        def frame(req):
-            st, *out = answer(page, schema, compute, len(outputs), req, req.get("hide") if isinstance(req, dict) else None)
-            return drag_frame(st, targets, out, animate)
-
-        app.server.config.setdefault("LOSSVIZ_FRAMES", {})[page] = frame
-
-
-def drag_frame(st: dict, targets: list[tuple[str, str]], values: list, animate: tuple[str, ...]) -> dict:
-    """A drag step for the browser to apply itself, without Dash (the app's frame route,
-    ``assets/lossviz.js``): per graph of ``animate``, a ``Frame`` as ``Plotly.animate`` arguments
-    (``{"animate": ...}``) or another partial update as its assignments (``{"assign": [[location,
-    value], ...]}``, drawn with ``Plotly.react``); the other outputs that changed as (id,
-    property, value); and, as the Dash callback's ``settle``, the animated graphs whose legend
-    names or dashes changed. ``{"dash": true}`` when the step needs Dash: a whole new figure, an
-    update that is not plain assignments, or a value the server corrected."""
-    via_dash = {"seq": st["seq"], "dash": True}
-    if st.get("corrected"):
-        return via_dash
-    frames, props, settle = {}, [], []
-    for (cid, prop), value in zip(targets, values):
-        if value is dash.no_update:
+def factor(per_step: list[dict]) -> dict:
+    """Per-step output changes -> {"base": what every step shares, "steps": what differs}: an
+    x shared by every step is sent once."""
+    base, steps = {}, [{} for _ in per_step]
+    same = lambda get: all(json.dumps(get(f), sort_keys=True) == json.dumps(get(per_step[0]), sort_keys=True) for f in per_step)  # noqa: E731
+    for out_id, first in per_step[0].items():
+        if not isinstance(first, dict):
+            if same(lambda f: f[out_id]):
+                base[out_id] = first
+            else:
+                for s, f in enumerate(per_step):
+                    steps[s][out_id] = f[out_id]
             continue
-        if prop == "figure":
-            update = graph_update(value) if cid in animate else None
-            if update is None:
-                return via_dash
-            frames[cid] = update
-            if "animate" in update and _restyled(value):
-                settle.append(cid)
-        else:
-            props.append([cid, prop, value])
-    return {"seq": st["seq"], "state": st, "frames": frames, "props": props, "settle": settle}
+        for part in ("traces", "layout"):
+            for k, attrs in (first.get(part) or {}).items():
+                items = attrs.items() if part == "traces" else [(None, attrs)]
+                for a, val in items:
+                    get = (lambda f, k=k, a=a: f[out_id][part][k][a]) if part == "traces" else (lambda f, k=k: f[out_id][part][k])
+                    targets = [base] if same(get) else steps
+                    for s, t in enumerate(targets):
+                        v = get(per_step[s]) if targets is steps else val
+                        node = t.setdefault(out_id, {"traces": {}, "layout": {}})[part]
+                        if part == "traces":
+                            node.setdefault(str(k), {})[a] = v
+                        else:
+                            node[k] = v
+    return {"base": base, "steps": steps}
 
 
-def graph_update(value) -> dict | None:
-    """A graph's partial update for the browser (see ``drag_frame``), or None."""
-    if not isinstance(value, dash.Patch):
-        return None
-    if isinstance(value, Frame):
-        anim = animation_of(value)
-        if anim is not None:
-            return {"animate": anim}
-    ops = value.to_plotly_json()["operations"]
-    if not all(op["operation"] == "Assign" and op["location"] and op["location"][0] in ("data", "layout") for op in ops):
-        return None
-    return {"assign": [[op["location"], op["params"]["value"]] for op in ops]}
-
-
-def animation_of(frame: Frame) -> dict | None:
-    """A Frame's operations as ``Plotly.animate(gd, {data, traces, layout})`` arguments; None
-    when an operation is not a plain assignment of a trace's or the layout's attribute."""
-    traces: dict[int, dict] = {}
-    layout: dict = {}
-    for op in frame.to_plotly_json()["operations"]:
-        loc = op["location"]
-        if op["operation"] != "Assign" or len(loc) < 2:
-            return None
-        if loc[0] == "data" and isinstance(loc[1], int) and len(loc) > 2:
-            target, keys = traces.setdefault(loc[1], {}), loc[2:]
-        elif loc[0] == "layout":
-            target, keys = layout, loc[1:]
-        else:
-            return None
-        if not all(isinstance(k, str) for k in keys):
-            return None  # e.g. one annotation of a list: an animation would replace the whole list
-        for k in keys[:-1]:
-            target = target.setdefault(k, {})
-        target[keys[-1]] = op["params"]["value"]
-    order = sorted(traces)
-    return {"data": [traces[i] for i in order], "traces": order, "layout": layout}
-
-
-def wire_formulas(app: dash.Dash, page: str, schema, key: str, blocks: Callable) -> None:
-    """The formulas of a first load, asked for by the browser once the first graph is drawn."""
-    field = next(f for f in schema if f.key == key)
-
-    def formulas(names):
-        chosen, note = state.check_field(field, names, [], source="input")
-        return blocks(chosen) if note is None else dash.no_update
-
-    app.callback(Output(f"{page}-formula", "children", allow_duplicate=True), Input(f"{page}-formula-req", "data"),
-                 prevent_initial_call=True)(formulas)
-
-
-def answer(page, schema, compute, n_outputs, req, hide_keys):
-    """The server side of one gate request: never raises (an error becomes the message)."""
-    req = req if isinstance(req, dict) else {}
-    seq = req.get("seq") if isinstance(req.get("seq"), int) and not isinstance(req.get("seq"), bool) else 0
-    shown = req.get("shown") if isinstance(req.get("shown"), dict) else None
-    raw = req.get("values") if isinstance(req.get("values"), dict) else {}
-    previous_values = shown.get("values") if shown else None
-    values, notes, corrected = state.from_request(schema, raw, previous_values)
-    values["_narrow"] = raw.get("_narrow") is True
-    hide = [h for h in (hide_keys or []) if isinstance(h, str)][: state.MAX_LIST] if isinstance(hide_keys, list) else []
-    values["_hide"] = set(hide)
-    try:
-        out = compute(values, shown, notes, corrected)
-    except state.InputError as e:
-        notes.append(str(e))
-        return ({"seq": seq, "shown": _noted(shown), "corrected": corrected, "search": None}, message(notes),
-                *([dash.no_update] * n_outputs))
-    except Exception:  # a bug must show as a message, never as a traceback page or a stuck gate
-        traceback.print_exc()
-        notes.append("internal error while drawing this view (the server log has the details)")
-        return ({"seq": seq, "shown": _noted(shown), "corrected": corrected, "search": None}, message(notes),
-                *([dash.no_update] * n_outputs))
-    canonical = {k: v for k, v in values.items() if not k.startswith("_")}
-    shown_now = {"values": canonical, "narrow": values["_narrow"], "noted": bool(notes)}
-    if isinstance(values.get("_view"), dict):  # what compute noted of the drawing (e.g. its axis ranges)
-        shown_now["view"] = values["_view"]
-    new_state = {"seq": seq, "shown": shown_now,
-                 "corrected": corrected, "search": state.query_of(schema, canonical, hide)}
-    # No message now and none shown: nothing to re-render (a drag answers ~15 times a second).
-    msg = dash.no_update if not notes and shown is not None and shown.get("noted") is False else message(notes)
-    return (new_state, msg, *out)
-
-
-def _restyled(frame: Frame) -> bool:
-    """Does an animated update change what an animation does not redraw (legend names, dashes)?"""
-    return any(op["location"][-1] in ("name", "dash") for op in frame.to_plotly_json()["operations"])
-
-
-def coincide_note(notes: list[str], shown: dict | None):
-    """The note on coinciding curves, or ``no_update`` when the browser already shows exactly
-    these notes (``shown["view"]["coincide"]``; the page records them in ``values["_view"]``)."""
-    if figures.shown_view(shown).get("coincide") == notes:
-        return dash.no_update
-    return html.Div([html.Div(n) for n in notes]) if notes else None
-
-
-def curve_update(curves: list, keys: tuple[str, ...], shown: dict, dashed: dict, ranges: list, label: Callable,
-                 animate: bool = True) -> dash.Patch:
-    """A curve page's drag step (same structure as ``shown``): new points and legend name for
-    each curve whose parameters changed (trace ``len(keys) * curve + panel``), the dashes where
-    which lines coincide changed, and the y ranges where they changed. A ``Frame`` (animated by
-    ``wire``) when the axes stay and ``animate``, else a plain Patch that redraws."""
-    view, shown_values = figures.shown_view(shown), shown.get("values") or {}
-    same_axes = figures.shown_ranges(shown) == ranges
-    new_dashes = view.get("dashed") != figures.dash_keys(dashed)  # a dash redraws the legend: only when it changed
-    patch = Frame() if same_axes and animate else dash.Patch()
-    for ci, c in enumerate(curves):
-        changed = any(shown_values.get(f"{c.name}.{k}") != v for k, v in c.params.items())
-        idx = figures.keep_points([c.series[k] for k in keys]) if changed else None
-        for j, key in enumerate(keys):
-            t = len(keys) * ci + j
-            if changed:
-                patch["data"][t]["x"] = figures.b64(c.x[idx])
-                patch["data"][t]["y"] = figures.b64(c.series[key][idx])
-                patch["data"][t]["name"] = label(c.name, c.params)
-            if new_dashes:
-                patch["data"][t]["line"]["dash"] = dashed.get((ci, j), "solid")
-    if not same_axes:
-        figures.set_y_ranges(patch["layout"], ranges)
-    return patch
-
-
-def _noted(shown: dict | None) -> dict | None:
-    """The shown state, now with a message on screen (the next answer must clear it)."""
-    return {**shown, "noted": True} if isinstance(shown, dict) else shown
+def drag_stores(page: str, st: dict, schema, drag_outputs: list):
+    """The page's stores: its state (what is drawn; the URL follows it), the sweep and its
+    request, and the drag's config (the sliders in ``wire``'s order, the outputs it draws)."""
+    nums = numbers(schema)
+    cfg = {"page": page, "ids": [safe_id(page, f.key) for f in nums], "keys": [f.key for f in nums],
+           "outs": [o[0] for o in drag_outputs], "props": [o[1] for o in drag_outputs]}
+    return [dcc.Store(id=f"{page}-state", data=st), dcc.Store(id=f"{page}-url"), dcc.Store(id=f"{page}-sweep"),
+            dcc.Store(id=f"{page}-sweep-req"), dcc.Store(id=f"{page}-cfg", data=cfg), dcc.Store(id=f"{page}-narrow")]
 
 
 def message(notes: list[str]):
@@ -379,8 +327,8 @@ def page_header(page: str, title: str, notes: list[str], hide: set[str]):
 
 def shown_values(st) -> dict | None:
     """The values a page's state store says the browser shows (unchecked: pass to from_request)."""
-    if isinstance(st, dict) and isinstance(st.get("shown"), dict) and isinstance(st["shown"].get("values"), dict):
-        return st["shown"]["values"]
+    if isinstance(st, dict) and isinstance(st.get("values"), dict):
+        return st["values"]
     return None
 
 
@@ -399,26 +347,39 @@ def guarded(fn: Callable, n_outputs: int) -> Callable:
     return run
 
 
-def curve_page(page: str, title: str, query: dict, schema, compute: Callable, descriptions: dict, formulas: str,
-               frames: bool = True):
-    """A curve page (Losses, Activations, Classification) from its URL query: header, controls
-    (each with its parameter's description), message, the graph drawn at first load, the note on
-    coinciding curves, the formulas (typeset after the first graph is drawn: MathJax's 2 MB would
-    slow the first load by ~0.8 s), the export row and the page's stores. ``formulas``: the key of
-    the names whose formulas are shown."""
-    hide = state.hidden(query)
-    values, notes = state.from_query(schema, query)
-    first, msg, (fig, note, _) = first_view(page, schema, compute, 3, values, hide)
-    controls_ = [control(page, f, values[f.key], hide, descriptions.get(f.key, "")) for f in schema if f.key != "present"]
+
+
+def curve_page(page: str, title: str, query: dict, schema, compute: Callable, descriptions: dict):
+    """A curve page (Losses, Activations, Classification) from its URL query: the title, the
+    graph first (a classroom sees it without scrolling), the line on coinciding curves, the
+    controls (each with its parameter's description; parameters of what is not chosen hidden),
+    the formulas, the export row and the page's stores. ``compute(values, notes)`` returns
+    (figure, note, formulas)."""
+    values, url_notes, st, msg, (fig, note, formulas) = first_view(page, schema, compute, 3, query)
+    hide = values["_hide"]
+    act = acting(schema, values)
+    controls_ = [control(page, f, values[f.key], hide, descriptions.get(f.key, ""), act.get(f.key, True))
+                 for f in schema if f.key != "present"]
     return html.Div([
-        *page_header(page, title, notes, hide),
-        dmc.SimpleGrid(controls_, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
+        *page_header(page, title, url_notes, hide),
         html.Div(msg, id=f"{page}-message"),
-        dcc.Graph(id=f"{page}-graph", figure=fig, config={"responsive": True, "displaylogo": False,
-                                                    "toImageButtonOptions": {"format": "png", "filename": f"lossviz-{page}"}},
-                  className="graph", animate=False, animation_options=ANIMATION),
+        graph(f"{page}-graph", fig, page),
         html.Div(note, id=f"{page}-coincide", className="coincide-note"),
-        html.Div(id=f"{page}-formula", className="formulas"),
+        dmc.SimpleGrid(controls_, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
+        html.Div(formulas, id=f"{page}-formula", className="formulas"),
         export_row(page, hide),
-        *live_stores(page, schema, first, formulas=formulas, hide=hide, frames=frames),
+        *drag_stores(page, st, schema, [(f"{page}-graph", "figure")]),
     ])
+
+
+def graph(gid: str, fig, page: str):
+    """A graph whose titles may hold LaTeX (MathJax); the toolbar (modebar) below the legend's corner."""
+    return dcc.Graph(id=gid, figure=fig, mathjax=True, className="graph",
+                     config={"responsive": True, "displaylogo": False,
+                             "toImageButtonOptions": {"format": "png", "filename": f"lossviz-{page}"}})
+
+
+def wire_curve_page(app: dash.Dash, page: str, schema, compute: Callable, frames: Callable) -> None:
+    wire(app, page, schema, compute, [Output(f"{page}-graph", "figure"), Output(f"{page}-coincide", "children"),
+                                      Output(f"{page}-formula", "children")],
+         frames=frames, drag_outputs=[(f"{page}-graph", "figure")])

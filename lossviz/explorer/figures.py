@@ -16,9 +16,11 @@ import base64
 
 import numpy as np
 
-from lossviz.style import PALETTE, color_of
+from lossviz.curves import well_placed
+from lossviz.style import PALETTE, color_of, dash_of
 
 FINE_POINTS = 2001
+SWEEP_POINTS = 501  # the grid of a range slider's sweep (a drag's preview; release draws the fine grid)
 STRIDE = 8
 BEND_TOL = 2e-4  # second difference, in units of the panel's height, that counts as a bend
 COINCIDE_TOL = 2e-3  # two curves closer than this (in panel heights) coincide there
@@ -54,28 +56,8 @@ def _scale(y: np.ndarray) -> float:
 
 
 def keep_points(ys: list[np.ndarray], stride: int = STRIDE, tol: float = BEND_TOL) -> np.ndarray:
-    """Indices of the fine grid worth sending for curves sharing one x grid.
-
-    Every ``stride``-th point and both ends, plus each point where any curve bends by more than
-    ``tol`` of its height (second difference) and its neighbours, plus the edges of NaN/inf gaps.
-    """
-    n = len(ys[0])
-    keep = np.zeros(n, dtype=bool)
-    keep[::stride] = True
-    keep[[0, -1]] = True
-    for y in ys:
-        bad = ~np.isfinite(y)
-        yf = np.where(bad, 0.0, y) / _scale(y)
-        bend = np.zeros(n, dtype=bool)
-        bend[1:-1] = np.abs(yf[:-2] - 2 * yf[1:-1] + yf[2:]) > tol
-        edges = np.zeros(n, dtype=bool)
-        edges[1:] |= bad[1:] != bad[:-1]
-        edges[:-1] |= bad[1:] != bad[:-1]
-        marked = bend | edges
-        keep |= marked
-        keep[1:] |= marked[:-1]
-        keep[:-1] |= marked[1:]
-    return np.flatnonzero(keep)
+    """Indices of the fine grid worth sending for curves sharing one x grid (``curves.well_placed``)."""
+    return well_placed(ys, stride, tol)
 
 
 def _nice_step(x: float) -> float:
@@ -105,42 +87,6 @@ def y_range(ys: list[np.ndarray], pad: float = 0.04) -> list[float]:
     return [round(bottom, 12), round(top, 12)]
 
 
-def shown_view(shown: dict | None) -> dict:
-    """What a page noted of the drawing the browser shows (``shown["view"]``, see
-    ``controls.wire``), or {}: the browser sends it back, so anything but a dict is ignored."""
-    view = shown.get("view") if isinstance(shown, dict) else None
-    return view if isinstance(view, dict) else {}
-
-
-def dash_keys(dashed: dict) -> list[list[int]]:
-    """The (curve, panel) keys of ``coincidence_styles``'s dashed lines as plain JSON (for the view)."""
-    return sorted([list(k) for k in dashed])
-
-
-def shown_ranges(shown: dict | None) -> list | None:
-    """The y ranges the browser says it draws (``shown["view"]["ranges"]``, see ``y_range``),
-    or None when absent or malformed."""
-    rs = shown_view(shown).get("ranges")
-    ok = isinstance(rs, list) and all(isinstance(r, list) and len(r) == 2 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in r) for r in rs)
-    return rs if ok else None
-
-
-HOLD = 0.5  # a shown y range is kept while the curves' own range spans at least this share of it
-
-
-def held_ranges(shown: dict | None, ranges: list[list[float]]) -> list[list[float]]:
-    """The y ranges for a partial update: each panel keeps the range the browser shows while
-    that range still holds the curves (``y_range`` of the new curves lies inside it) and they
-    fill at least ``HOLD`` of it. A drag then changes the axes only when the curves outgrow them
-    or shrink well inside (each change costs the browser a redraw); a whole drawing starts
-    tight again."""
-    old = shown_ranges(shown)
-    if old is None or len(old) != len(ranges):
-        return ranges
-    return [o if o[0] <= r[0] and r[1] <= o[1] and (r[1] - r[0]) >= HOLD * (o[1] - o[0]) else r for o, r in zip(old, ranges)]
-
-
 def set_y_ranges(layout, ranges: list[list[float]]) -> None:
     """Panel i's y range in a layout dict or a Patch's layout (``y_range`` per panel)."""
     for i, rng in enumerate(ranges):
@@ -168,8 +114,11 @@ def look(present: bool) -> dict:
     return {"font": 13, "tick": 13, "legend": 14, "title": 15, "width": 2.5, "height": 440}
 
 
-def panels_layout(titles: list[str], xlabel: str, *, present: bool, narrow: bool, height: int | None = None) -> dict:
-    """A layout of len(titles) panels side by side (stacked when ``narrow``), one x label each."""
+def panels_layout(titles: list[str], xlabel: str, *, present: bool, narrow: bool, height: int | None = None,
+                  ytitles: list[str] | None = None) -> dict:
+    """A layout of len(titles) panels side by side (stacked when ``narrow``), one x label each;
+    ``ytitles``: each panel's y-axis title (LaTeX between $...$ is typeset by MathJax, see
+    ``dcc.Graph(mathjax=True)``)."""
     lk = look(present)
     n = len(titles)
     gap = (0.14 if narrow else 0.07) if n > 1 else 0.0
@@ -196,6 +145,8 @@ def panels_layout(titles: list[str], xlabel: str, *, present: bool, narrow: bool
         layout[f"xaxis{suffix}"] = {"domain": xdom, "anchor": f"y{suffix}", "title": {"text": xlabel if (narrow and i == n - 1) or not narrow else "", "standoff": 4},
                                     "tickfont": {"size": lk["tick"]}, "zeroline": True}
         layout[f"yaxis{suffix}"] = {"domain": ydom, "anchor": f"x{suffix}", "tickfont": {"size": lk["tick"]}, "automargin": True}
+        if ytitles:
+            layout[f"yaxis{suffix}"]["title"] = {"text": ytitles[i], "standoff": 2}
         if narrow and i < n - 1:
             layout[f"xaxis{suffix}"]["matches"] = "x"
         layout["annotations"].append({"text": f"<b>{title}</b>", "xref": f"x{suffix} domain", "yref": f"y{suffix} domain",
@@ -208,24 +159,24 @@ def axis_names(i: int) -> tuple[str, str]:
 
 
 def line(x, y, *, name: str, color: str, panel: int, group: str, legend: bool, meta, width: float, dash: str = "solid") -> dict:
+    """One curve of one panel; a curve has the same colour and dash in every panel (``style``)."""
     xa, ya = axis_names(panel)
     return {"type": "scatter", "mode": "lines", "x": b64(x), "y": b64(y), "name": name, "legendgroup": group,
             "showlegend": legend, "xaxis": xa, "yaxis": ya, "meta": meta,
             "line": {"color": color, "width": width, "dash": dash}, "hovertemplate": "%{y:.4g}"}
 
 
-def coincidence_styles(per_panel: list[list[np.ndarray]], names: list[str], titles: list[str]) -> tuple[dict, list[str]]:
-    """Which (curve, panel) lines to dash because they lie on an earlier curve, and the notes.
+def coincide_line(per_panel: list[list[np.ndarray]], names: list[str], share: float = 0.9) -> str | None:
+    """One short line naming the curves that lie on top of each other (on at least ``share`` of
+    every panel), or None. Each curve keeps its own dash, so both stay visible."""
+    pairs = None
+    for ys in per_panel:
+        found = {(i, j) for i, j, s in coinciding(ys) if s >= share}
+        pairs = found if pairs is None else pairs & found
+    if not pairs:
+        return None
+    return "On top of each other here (each keeps its own dash): " + "; ".join(f"{names[i]} = {names[j]}" for i, j in sorted(pairs))
 
-    The later curve is dashed over the earlier one, so both colours stay visible.
-    """
-    dashed, notes = {}, []
-    for p, ys in enumerate(per_panel):
-        for i, j, share in coinciding(ys):
-            dashed[(j, p)] = "dash"
-            notes.append(f"{names[i]} and {names[j]} coincide on {share:.0%} of the {titles[p]} panel ({names[j]} is dashed on top)")
-    return dashed, notes
 
-
-__all__ = ["FINE_POINTS", "PALETTE", "b64", "coincidence_styles", "coinciding", "color_of", "decode", "fine_grid",
-           "dash_keys", "keep_points", "line", "look", "panels_layout", "set_y_ranges", "shown_ranges", "shown_view", "y_range"]
+__all__ = ["FINE_POINTS", "PALETTE", "b64", "coincide_line", "coinciding", "color_of", "dash_of", "decode", "fine_grid",
+           "keep_points", "line", "look", "panels_layout", "set_y_ranges", "y_range"]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import dash
-from dash import Output, dcc
+from dash import dcc
 
 from lossviz import curves, plot_mpl
 from lossviz.explorer import controls, figures, state
@@ -11,13 +10,14 @@ from lossviz.explorer.pages.losses import check_range, label
 from lossviz.plot_plotly import vanishing_intervals
 from lossviz.presentation import slider
 from lossviz.registry import activations, get_activation
-from lossviz.style import color_of
+from lossviz.style import color_of, dash_of
 
 PAGE, PATH, TITLE = "activations", "/activations", "Activations"
 KEYS = ("value", "grad")
-TITLES = ["f(x)", "f′(x)"]
+TITLES = ["activation", "derivative"]
+YTITLES = [r"$f(x)$", r"$f'(x)$"]
 VANISH = 0.01
-STRUCTURE = ("activations", "xmin", "xmax", "vanish", "present")
+LANE = 0.05  # height of one activation's vanishing-gradient band, in panel heights
 
 
 def names() -> list[str]:
@@ -42,18 +42,20 @@ def act_params(values: dict, name: str) -> dict:
     return {p.name: float(values[f"{name}.{p.name}"]) for p in get_activation(name).params}
 
 
-def compute_curves(values: dict) -> list[curves.Curve]:
-    x = figures.fine_grid(float(values["xmin"]), float(values["xmax"]))
+def compute_curves(values: dict, x=None) -> list[curves.Curve]:
+    x = figures.fine_grid(float(values["xmin"]), float(values["xmax"])) if x is None else x
     return [curves.activation_curve(n, act_params(values, n), x=x) for n in values["activations"]]
 
 
 def vanish_shapes(cs: list[curves.Curve]) -> list[dict]:
-    """The shaded bands where |f'| < VANISH, on the derivative panel; each activation's in the legend."""
+    """Where |f'| < VANISH, one band per activation in its colour along the foot of the
+    derivative panel, each in its own lane (overlapping shades of five activations blend into
+    grey); each activation's band is in the legend."""
     shapes = []
-    for c in cs:
+    for i, c in enumerate(cs):
         for k, (lo, hi) in enumerate(vanishing_intervals(c.x, c.series["grad"], VANISH)):
-            shapes.append({"type": "rect", "xref": "x2", "yref": "y2 domain", "x0": lo, "x1": hi, "y0": 0, "y1": 1,
-                           "fillcolor": color_of(c.name), "opacity": 0.14, "line": {"width": 0}, "layer": "below",
+            shapes.append({"type": "rect", "xref": "x2", "yref": "y2 domain", "x0": lo, "x1": hi, "y0": i * LANE, "y1": (i + 1) * LANE - 0.01,
+                           "fillcolor": color_of(c.name), "opacity": 0.85, "line": {"width": 0}, "layer": "above",
                            "name": f"|f′| < {VANISH:g}: {c.name}", "legendgroup": f"{c.name}-vanish", "showlegend": k == 0})
     return shapes
 
@@ -64,53 +66,74 @@ def formula_blocks(chosen: list[str]) -> list:
                          f"$${get_activation(n).formula.grad}$$", mathjax=True, className="formula") for n in chosen]
 
 
-def build(values: dict, shown: dict | None):
+def compute(values: dict, notes: list):
+    check_range(values, values.get("_prev"), notes)
+    if not values["activations"]:
+        notes.append("choose at least one activation")
     cs = compute_curves(values)
     present, narrow = bool(values["present"]), bool(values.get("_narrow"))
     width = figures.look(present)["width"]
-    dashed, notes = figures.coincidence_styles([[c.series[k] for c in cs] for k in KEYS], [c.name for c in cs], ["f(x)", "derivative"])
-    note = controls.coincide_note(notes, shown)
-    shapes = vanish_shapes(cs) if values["vanish"] else []
-    shown_values = (shown or {}).get("values") or {}
-    same_structure = bool(shown) and shown.get("narrow") == narrow and all(shown_values.get(k) == values[k] for k in STRUCTURE)
-    ranges = [figures.y_range([c.series[k] for c in cs]) for k in KEYS]
-    if same_structure:
-        ranges = figures.held_ranges(shown, ranges)
-    values["_view"] = {"ranges": ranges, "bands": shapes, "coincide": notes, "dashed": figures.dash_keys(dashed)}
-    if same_structure:
-        # New lines in the same axes animate (controls.wire); new axes or shaded bands redraw.
-        same_bands = figures.shown_view(shown).get("bands") == shapes
-        patch = controls.curve_update(cs, KEYS, shown, dashed, ranges, label, animate=same_bands)
-        if not same_bands:
-            patch["layout"]["shapes"] = shapes
-        return patch, note, dash.no_update
+    note = figures.coincide_line([[c.series[k] for c in cs] for k in KEYS], [label(c.name, c.params) for c in cs])
     traces = []
-    for ci, c in enumerate(cs):
+    for c in cs:
         idx = figures.keep_points([c.series[k] for k in KEYS])
         for j, key in enumerate(KEYS):
             traces.append(figures.line(c.x[idx], c.series[key][idx], name=label(c.name, c.params), color=color_of(c.name), panel=j,
-                                       group=c.name, legend=j == 0, meta=[c.name, key], width=width, dash=dashed.get((ci, j), "solid")))
-    layout = figures.panels_layout(TITLES, "x", present=present, narrow=narrow)
-    layout["shapes"] = shapes
-    figures.set_y_ranges(layout, ranges)
+                                       group=c.name, legend=j == 0, meta=[c.name, key], width=width, dash=dash_of(c.name)))
+    layout = figures.panels_layout(TITLES, "$x$", present=present, narrow=narrow, ytitles=YTITLES)
+    layout["shapes"] = vanish_shapes(cs) if values["vanish"] else []
+    figures.set_y_ranges(layout, [figures.y_range([c.series[k] for c in cs]) for k in KEYS])
     if not cs:
         layout["annotations"].append({"text": "choose at least one activation", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
                                       "showarrow": False, "font": {"size": 20}})
-    formulas = formula_blocks(values["activations"])
-    same_formulas = bool(shown) and shown_values.get("activations") == values["activations"]
-    return {"data": traces, "layout": layout}, note, dash.no_update if same_formulas else formulas
+    return {"data": traces, "layout": layout}, note, formula_blocks(values["activations"])
 
 
-def compute(values, shown, notes, corrected):
-    check_range(values, (shown or {}).get("values"), notes, corrected)
-    if not values["activations"]:
-        notes.append("choose at least one activation")
-    return build(values, shown)
+def frames(values: dict, key: str, steps: list[float]) -> list[dict]:
+    """The graph at each step of slider ``key``: the traces that change, the y ranges, the bands."""
+    check_range(values, None, [])
+    names = list(values["activations"])
+    gid = f"{PAGE}-graph"
+    out = []
+    if key in ("xmin", "xmax"):
+        per_step = []
+        for v in steps:
+            lo, hi = (v, float(values["xmax"])) if key == "xmin" else (float(values["xmin"]), v)
+            if hi - lo < 0.5:
+                lo, hi = (lo, lo + 0.5) if key == "xmin" else (hi - 0.5, hi)
+            per_step.append(compute_curves(values, figures.fine_grid(lo, hi, figures.SWEEP_POINTS)))
+    else:
+        name, param = key.split(".", 1)
+        if name not in names:
+            return [{} for _ in steps]
+        x = figures.fine_grid(float(values["xmin"]), float(values["xmax"]))
+        base = compute_curves(values, x)
+        ci = names.index(name)
+        sw = curves.sweep(name, param, steps, params=act_params(values, name), x=x)
+        per_step = []
+        for s in range(len(steps)):
+            cs = list(base)
+            cs[ci] = curves.Curve(name, {**sw.params, param: float(steps[s])}, sw.x.astype(float), {k: sw.series[k][s].astype(float) for k in KEYS},
+                                  base[ci].xlabel)
+            per_step.append(cs)
+    for s, cs in enumerate(per_step):
+        tr = {}
+        for ci, c in enumerate(cs):
+            if key not in ("xmin", "xmax") and c.name != key.split(".")[0]:
+                continue
+            idx = figures.keep_points([c.series[k] for k in KEYS]) if key in ("xmin", "xmax") else slice(None)
+            for j, k in enumerate(KEYS):
+                tr[2 * ci + j] = {"x": figures.b64(c.x[idx]), "y": figures.b64(c.series[k][idx])}
+        lay = {("yaxis" if j == 0 else f"yaxis{j + 1}") + ".range": figures.y_range([c.series[k] for c in cs]) for j, k in enumerate(KEYS)}
+        if values["vanish"]:
+            lay["shapes"] = vanish_shapes(cs)
+        out.append({gid: {"traces": tr, "layout": lay}})
+    return out
 
 
 def layout(query: dict):
     descriptions = {f"{n}.{p.name}": p.description for n, p in params()}
-    return controls.curve_page(PAGE, "Activations and their derivatives", query, schema(), compute, descriptions, "activations")
+    return controls.curve_page(PAGE, "Activations and their derivatives", query, schema(), compute, descriptions)
 
 
 def export_file(n_clicks, fmt, st):
@@ -122,8 +145,5 @@ def export_file(n_clicks, fmt, st):
 
 
 def register(app):
-    controls.wire_formulas(app, PAGE, schema(), "activations", formula_blocks)
-    controls.wire(app, PAGE, schema(), compute,
-                  [Output("activations-graph", "figure"), Output("activations-coincide", "children"), Output("activations-formula", "children")],
-                  animate=("activations-graph",))
+    controls.wire_curve_page(app, PAGE, schema(), compute, frames)
     controls.wire_export(app, PAGE, export_file)

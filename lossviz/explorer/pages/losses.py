@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import dash
-from dash import Output, dcc
+import math
+
+import numpy as np
+from dash import Output, dcc, html
 
 from lossviz import curves, plot_mpl
 from lossviz.explorer import controls, figures, state
 from lossviz.explorer.state import Flag, Names, Number
 from lossviz.presentation import slider
 from lossviz.registry import get_loss, losses
-from lossviz.style import color_of
+from lossviz.style import color_of, dash_of
 
 PAGE, PATH, TITLE = "losses", "/losses", "Losses"
 KEYS = ("value", "likelihood", "grad")
 PLAIN = ("loss", "likelihood", "gradient")  # panel names in the notes
-STRUCTURE = ("losses", "y", "xmin", "xmax", "normalized", "present")
 MIN_WIDTH = 0.5
 
 
@@ -39,12 +40,13 @@ def schema() -> list:
     return fields + [Flag("normalized", "normalized likelihood"), Flag("present", "presentation")]
 
 
-def check_range(values: dict, shown_values: dict | None, notes: list, corrected: dict) -> tuple[float, float]:
+def check_range(values: dict, shown_values: dict | None, notes: list, corrected: dict | None = None) -> tuple[float, float]:
     """xmin < xmax by at least MIN_WIDTH: the end that did not move stays, the other is corrected."""
     lo, hi = float(values["xmin"]), float(values["xmax"])
+    corrected = {} if corrected is None else corrected
     if hi - lo >= MIN_WIDTH:
         return lo, hi
-    moved_hi = shown_values is not None and shown_values.get("xmax") != hi
+    moved_hi = isinstance(shown_values, dict) and shown_values.get("xmax") != hi
     if moved_hi and lo + MIN_WIDTH <= 20:
         hi = lo + MIN_WIDTH
         corrected["xmax"] = values["xmax"] = hi
@@ -64,19 +66,42 @@ def loss_params(values: dict, name: str) -> dict:
     return {p.name: float(values[f"{name}.{p.name}"]) for p in get_loss(name).params}
 
 
+GREEK = {"alpha": "α", "beta": "β", "delta": "δ", "gamma": "γ", "tau": "τ", "q": "q", "scale": "c", "margin": "margin",
+         "label_smoothing": "ε", "negative_slope": "slope", "temperature": "T"}
+
+
 def label(name: str, prm: dict) -> str:
-    return name + (" (" + ", ".join(f"{k}={v:g}" for k, v in prm.items()) + ")" if prm else "")
+    """A legend entry: the name and its parameters in the formulas' letters, e.g. "huber (δ=1)"."""
+    return name + (" (" + ", ".join(f"{GREEK.get(k, k)}={v:g}" for k, v in prm.items()) + ")" if prm else "")
 
 
-def compute_curves(values: dict) -> list[curves.Curve]:
+def one_curve(name: str, values: dict, x: np.ndarray, notes: list | None = None) -> curves.Curve:
+    """One loss on the grid; a normalized density that does not exist (Barron's α < 0) is drawn
+    empty with a note, the other panels as usual."""
+    prm, y, normalized = loss_params(values, name), float(values["y"]), bool(values["normalized"])
+    try:
+        return curves.loss_curve(name, prm, target=y, x=x, normalized=normalized)
+    except ValueError as e:
+        if not normalized:
+            raise
+        c = curves.loss_curve(name, prm, target=y, x=x, normalized=False)
+        if notes is not None:
+            notes.append(f"{name}: no density at these parameters (e^(−l) does not integrate), so its density panel is empty")
+        return curves.Curve(c.name, c.params, c.x, {**c.series, "likelihood": np.full_like(c.x, np.nan)}, c.xlabel, c.labels)
+
+
+def compute_curves(values: dict, notes: list | None = None) -> list[curves.Curve]:
     """The chosen losses on the fine grid, through the library (``curves.loss_curve``)."""
     x = figures.fine_grid(float(values["xmin"]), float(values["xmax"]))
-    return [curves.loss_curve(n, loss_params(values, n), target=float(values["y"]), x=x, normalized=bool(values["normalized"]))
-            for n in values["losses"]]
+    return [one_curve(n, values, x, notes) for n in values["losses"]]
 
 
 def titles(normalized: bool) -> list[str]:
-    return ["loss l(ŷ, y)", "density e<sup>−l</sup>/Z" if normalized else "likelihood e<sup>−l</sup>", "gradient ∂l/∂ŷ"]
+    return ["loss", "density" if normalized else "likelihood", "gradient"]
+
+
+def ytitles(normalized: bool) -> list[str]:
+    return [r"$l(\hat y, y)$", r"$e^{-l}/Z$" if normalized else r"$e^{-l}$", r"$\partial l / \partial \hat y$"]
 
 
 def formula_blocks(chosen: list[str]) -> list:
@@ -85,52 +110,84 @@ def formula_blocks(chosen: list[str]) -> list:
                          mathjax=True, className="formula") for n in chosen]
 
 
-def build(values: dict, shown: dict | None):
-    """(figure or Patch, coincidence note, formulas or no_update) for validated values."""
-    cs = compute_curves(values)
+def trace(c: curves.Curve, key: str, panel: int, width: float, idx=None) -> dict:
+    idx = figures.keep_points([c.series[k] for k in KEYS]) if idx is None else idx
+    return figures.line(c.x[idx], c.series[key][idx], name=label(c.name, c.params), color=color_of(c.name), panel=panel,
+                        group=c.name, legend=panel == 0, meta=[c.name, key], width=width, dash=dash_of(c.name))
+
+
+def compute(values: dict, notes: list):
+    """(figure, the one line on coinciding curves, formulas) for validated values."""
+    check_range(values, values.get("_prev"), notes)
+    if not values["losses"]:
+        notes.append("choose at least one loss")
+    cs = compute_curves(values, notes)
     present, narrow = bool(values["present"]), bool(values.get("_narrow"))
-    ttl = titles(bool(values["normalized"]))
     width = figures.look(present)["width"]
-    dashed, notes = figures.coincidence_styles([[c.series[k] for c in cs] for k in KEYS], [c.name for c in cs], list(PLAIN))
-    note = controls.coincide_note(notes, shown)
-    shown_values = (shown or {}).get("values") or {}
-    same_structure = bool(shown) and shown.get("narrow") == narrow and all(shown_values.get(k) == values[k] for k in STRUCTURE)
-    ranges = [figures.y_range([c.series[k] for c in cs]) for k in KEYS]
-    if same_structure:
-        ranges = figures.held_ranges(shown, ranges)
-    values["_view"] = {"ranges": ranges, "coincide": notes, "dashed": figures.dash_keys(dashed)}
-    if same_structure:  # new lines in the same axes animate (controls.wire); new axes redraw
-        return controls.curve_update(cs, KEYS, shown, dashed, ranges, label), note, dash.no_update
-    traces = []
-    for ci, c in enumerate(cs):
-        idx = figures.keep_points([c.series[k] for k in KEYS])
-        for j, key in enumerate(KEYS):
-            traces.append(figures.line(c.x[idx], c.series[key][idx], name=label(c.name, c.params), color=color_of(c.name), panel=j,
-                                       group=c.name, legend=j == 0, meta=[c.name, key], width=width, dash=dashed.get((ci, j), "solid")))
-    layout = figures.panels_layout(ttl, "prediction ŷ", present=present, narrow=narrow)
-    figures.set_y_ranges(layout, ranges)
+    note = figures.coincide_line([[c.series[k] for c in cs] for k in KEYS], [label(c.name, c.params) for c in cs])
+    traces = [trace(c, key, j, width) for c in cs for j, key in enumerate(KEYS)]
+    layout = figures.panels_layout(titles(bool(values["normalized"])), r"$\text{prediction } \hat y$", present=present, narrow=narrow,
+                                   ytitles=ytitles(bool(values["normalized"])))
+    figures.set_y_ranges(layout, [figures.y_range([c.series[k] for c in cs]) for k in KEYS])
     if not cs:
         layout["annotations"].append({"text": "choose at least one loss", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
                                       "showarrow": False, "font": {"size": 20}})
-    fig = {"data": traces, "layout": layout}
-    formulas = formula_blocks(values["losses"])
-    same_formulas = bool(shown) and shown_values.get("losses") == values["losses"]
-    return fig, note, dash.no_update if same_formulas else formulas
+    return {"data": traces, "layout": layout}, note, formula_blocks(values["losses"])
 
 
-def compute(values, shown, notes, corrected):
-    check_range(values, (shown or {}).get("values"), notes, corrected)
-    if not values["losses"]:
-        notes.append("choose at least one loss")
-    try:
-        return build(values, shown)
-    except ValueError as e:  # what the library refuses for valid controls, e.g. no density for Barron's alpha < 0
-        raise state.InputError(str(e)) from None
+def y_ranges(per_panel: list[list[np.ndarray]]) -> dict:
+    return {("yaxis" if j == 0 else f"yaxis{j + 1}") + ".range": figures.y_range(ys) for j, ys in enumerate(per_panel)}
+
+
+def frames(values: dict, key: str, steps: list[float]) -> list[dict]:
+    """The graph at each step of slider ``key`` (``curves.sweep``): the traces that change and the y ranges."""
+    check_range(values, None, [])
+    cs = compute_curves(values)
+    names = list(values["losses"])
+    x = figures.fine_grid(float(values["xmin"]), float(values["xmax"]))
+    gid = f"{PAGE}-graph"
+    if key in ("xmin", "xmax"):  # the grid itself moves: the chosen losses on each step's grid
+        out = []
+        for v in steps:
+            vals = {**values, key: v}
+            lo, hi = float(vals["xmin"]), float(vals["xmax"])
+            if hi - lo < MIN_WIDTH:  # a step the settled view would correct: shown at the nearest valid range
+                lo, hi = (lo, lo + MIN_WIDTH) if key == "xmin" else (hi - MIN_WIDTH, hi)
+            grid = figures.fine_grid(lo, hi, figures.SWEEP_POINTS)
+            cs_v = [one_curve(n, values, grid) for n in names]
+            tr = {}
+            for ci, c in enumerate(cs_v):
+                idx = figures.keep_points([c.series[k] for k in KEYS])
+                for j, k in enumerate(KEYS):
+                    tr[3 * ci + j] = {"x": figures.b64(c.x[idx]), "y": figures.b64(c.series[k][idx])}
+            out.append({gid: {"traces": tr, "layout": y_ranges([[c.series[k] for c in cs_v] for k in KEYS])}})
+        return out
+    if key == "y":
+        moving = [(ci, curves.sweep(n, "target", steps, params=loss_params(values, n), x=x, normalized=bool(values["normalized"])))
+                  for ci, n in enumerate(names) if not (values["normalized"] and n == "general" and values["general.alpha"] < 0)]
+    else:
+        name, param = key.split(".", 1)
+        if name not in names:
+            return [{} for _ in steps]
+        try:
+            moving = [(names.index(name), curves.sweep(name, param, steps, params=loss_params(values, name), x=x, target=float(values["y"]),
+                                                       normalized=bool(values["normalized"])))]
+        except ValueError:
+            return [{} for _ in steps]
+    out = []
+    for s in range(len(steps)):
+        tr, per_panel = {}, [[c.series[k] for c in cs] for k in KEYS]
+        for ci, sw in moving:
+            for j, k in enumerate(KEYS):
+                tr[3 * ci + j] = {"x": figures.b64(sw.x), "y": figures.b64(sw.series[k][s])}
+                per_panel[j][ci] = sw.series[k][s]
+        out.append({gid: {"traces": tr, "layout": y_ranges(per_panel)}})
+    return out
 
 
 def layout(query: dict):
     descriptions = {f"{n}.{p.name}": p.description for n, p in params()}
-    return controls.curve_page(PAGE, "Losses: value, likelihood and gradient", query, schema(), compute, descriptions, "losses")
+    return controls.curve_page(PAGE, "Losses: value, likelihood and gradient", query, schema(), compute, descriptions)
 
 
 def export_file(n_clicks, fmt, st):
@@ -144,8 +201,5 @@ def export_file(n_clicks, fmt, st):
 
 
 def register(app):
-    controls.wire_formulas(app, PAGE, schema(), "losses", formula_blocks)
-    controls.wire(app, PAGE, schema(), compute,
-                  [Output("losses-graph", "figure"), Output("losses-coincide", "children"), Output("losses-formula", "children")],
-                  animate=("losses-graph",))
+    controls.wire_curve_page(app, PAGE, schema(), compute, frames)
     controls.wire_export(app, PAGE, export_file)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 
-import dash
 import dash_mantine_components as dmc
 import numpy as np
-from dash import Input, Output, dcc, html
+from dash import Output, dcc, html
 
 from lossviz import curves
 from lossviz.explorer import controls, figures, state
@@ -114,19 +113,19 @@ def demo_figure(data: dict, s: float, present: bool, narrow: bool) -> dict:
         {"type": "scatter", "mode": "lines", "x": figures.b64(s_grid), "y": figures.b64(positive(stable)),
          "name": "stable: log-sum-exp", "line": {"color": color_of("cross_entropy"), "width": lk["width"] + 2}, "meta": "stable"},
         {"type": "scatter", "mode": "lines", "x": figures.b64(s_grid), "y": figures.b64(positive(np.where(bad, np.nan, naive))),
-         "name": "naive: −log(e^{o_y} / Σ e^{o_k})", "line": {"color": PALETTE[4], "width": lk["width"], "dash": "dash"}, "meta": "naive"},
+         "name": "naive: −log(exp(o_y) / Σ exp(o_k))", "line": {"color": PALETTE[4], "width": lk["width"], "dash": "dash"}, "meta": "naive"},
     ]
     shapes, annotations = [], []
     zero = np.isfinite(stable) & (stable == 0)
-    if zero.any():  # exactly 0 in float32: off a log axis, so marked at its foot
+    if True:  # exactly 0 in float32: off a log axis, so marked at its foot (always a trace: drag steps patch by index)
         traces.append({"type": "scatter", "mode": "markers", "x": figures.b64(s_grid[zero][::4]), "y": [0.03] * len(s_grid[zero][::4]),
-                       "yaxis": "y2", "name": "stable = 0 exactly (float32 underflow)", "meta": "zero",
+                       "yaxis": "y2", "name": "stable = 0 exactly (float32 underflow)", "meta": "zero", "showlegend": bool(zero.any()),
                        "marker": {"symbol": "line-ew-open", "color": color_of("cross_entropy"), "size": 10, "line": {"width": 3}},
                        "hovertemplate": "s = %{x:.3f}: stable loss is 0<extra></extra>"})
     for kind, mask in (("inf", np.isinf(naive)), ("NaN", np.isnan(naive))):
-        if mask.any():
+        if True:
             traces.append({"type": "scatter", "mode": "markers", "x": figures.b64(s_grid[mask][::4]), "y": [0.96] * len(s_grid[mask][::4]),
-                           "yaxis": "y2", "name": f"naive gives {kind}", "marker": {"symbol": "x-thin-open" if kind == "inf" else "circle-open",
+                           "yaxis": "y2", "name": f"naive gives {kind}", "showlegend": bool(mask.any()), "marker": {"symbol": "x-thin-open" if kind == "inf" else "circle-open",
                                                                                      "color": PALETTE[4] if kind == "inf" else PALETTE[3], "size": 9,
                                                                                      "line": {"width": 2}},
                            "meta": kind, "hovertemplate": f"s = %{{x:.3f}}: naive gives {kind}<extra></extra>"})
@@ -142,7 +141,7 @@ def demo_figure(data: dict, s: float, present: bool, narrow: bool) -> dict:
     traces.append(current_marker(s, lk["font"]))
     layout = {"template": "plotly_white", "font": {"size": lk["font"]}, "height": lk["height"] + (80 if narrow else 0),
               "margin": {"l": 64, "r": 16, "t": 40, "b": 56}, "hovermode": "x unified", "uirevision": "keep",
-              "xaxis": {"title": {"text": "s (logits multiplied by 10^s)"}, "range": [0, S_MAX], "tickfont": {"size": lk["tick"]}, "dtick": 0.5},
+              "xaxis": {"title": {"text": r"$s \text{ (logits multiplied by } 10^s)$"}, "range": [0, S_MAX], "tickfont": {"size": lk["tick"]}, "dtick": 0.5},
               "yaxis": {"title": {"text": "cross-entropy (log axis)"}, "type": "log", "tickfont": {"size": lk["tick"]},
                         "exponentformat": "power"},
               "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True},
@@ -161,71 +160,67 @@ def readout(view, scale: float) -> str:
     ])
 
 
-def compute(values, shown, notes, corrected):
-    fix_target(values, notes, corrected)
+def compute(values: dict, notes: list):
+    """(bars, readout, demo, the logit boxes' styles) for validated values."""
+    fix_target(values, notes, {})
     k, c = int(values["classes"]), int(values["target"])
     row = [float(values[f"o{i}"]) for i in range(k)]
     scale = 10.0 ** float(values["scale"])
     view = curves.softmax_view([v * scale for v in row], temperature=float(values["temperature"]), target_class=c)
     present, narrow = bool(values["present"]), bool(values.get("_narrow"))
-    shown_values = (shown or {}).get("values") or {}
-    styles = [{"display": "none"} if i >= k or f"o{i}" in (values.get("_hide") or ()) else {} for i in range(MAX_CLASSES)]
-    same_look = bool(shown) and shown.get("narrow") == narrow and shown_values.get("present") == present
-    if shown and shown_values.get("classes") == k:
-        styles = [dash.no_update] * MAX_CLASSES
     bars = bars_figure(view, present, narrow)
-    if same_look and shown_values.get("classes") == k:
-        # The same bars with new heights (fixed ranges): the graph animates them (controls.wire).
-        patch = controls.Frame()
-        for i, t in enumerate(bars["data"]):
-            patch["data"][i]["y"] = t["y"]
-            if t["type"] == "scatter":  # the value labels
-                patch["data"][i]["text"] = t["text"]
-                patch["data"][i]["textposition"] = t["textposition"]
-            elif shown_values.get("target") != c:  # the legend names the true class
-                patch["data"][i]["name"] = t["name"]
-        bars = patch
     demo = demo_figure(demo_data(values), float(values["scale"]), present, narrow)
-    demo_keys = ("classes", "temperature", "target", *[f"o{i}" for i in range(k)])
-    if same_look and all(shown_values.get(key) == values[key] for key in demo_keys):
-        # Only s moved: the curves stay, the marker of the current s moves (animated).
-        patch = controls.Frame()
-        marker = demo["data"][-1]
-        patch["data"][len(demo["data"]) - 1]["x"] = marker["x"]
-        patch["data"][len(demo["data"]) - 1]["text"] = marker["text"]
-        patch["data"][len(demo["data"]) - 1]["textposition"] = marker["textposition"]
-        demo = patch
-    return (bars, readout(view, scale), demo, *styles)
+    return (bars, readout(view, scale), demo)
+
+
+def logit_styles(values: dict) -> list[dict]:
+    k = int(values["classes"])
+    return [{"display": "none"} if i >= k or f"o{i}" in (values.get("_hide") or ()) else {} for i in range(MAX_CLASSES)]
+
+
+def frames(values: dict, key: str, steps: list[float]) -> list[dict]:
+    """Both graphs and the readout at each step of slider ``key`` (every trace's data, names and
+    texts that change; the demo's band and note)."""
+    out = []
+    for v in steps:
+        vals = {**values, key: int(v) if key in ("classes", "target") else v}
+        if key == "classes" and int(vals["target"]) > int(v) - 1:
+            vals["target"] = int(v) - 1
+        if key == "target" and int(v) > int(vals["classes"]) - 1:
+            vals["target"] = int(vals["classes"]) - 1
+        bars, text, demo = compute(vals, [])
+        step = {"softmax-loss": text}
+        for gid, fig, attrs in (("softmax-graph", bars, ("x", "y", "text", "textposition", "name")),
+                                ("softmax-overflow", demo, ("x", "y", "text", "textposition", "showlegend"))):
+            step[gid] = {"traces": {i: {a: t[a] for a in attrs if a in t} for i, t in enumerate(fig["data"])},
+                         "layout": {"shapes": fig["layout"].get("shapes", []), "annotations": fig["layout"].get("annotations", [])}
+                         if gid == "softmax-overflow" else {}}
+        out.append(step)
+    return out
 
 
 def layout(query: dict):
-    hide = state.hidden(query)
-    sch = {f.key: f for f in schema()}
-    values, notes = state.from_query(list(sch.values()), query)
-    k = int(values["classes"])
-    if int(values["target"]) > k - 1:
-        notes.append(f"target={values['target']} is not among the {k} classes; using {k - 1}")
-        values["target"] = k - 1
-    st, msg, (bars, text, demo, *_) = controls.first_view(PAGE, schema(), compute, 3 + MAX_CLASSES, values, hide)
-    main = [controls.control(PAGE, sch[key], values[key], hide) for key in ("classes", "temperature", "target", "scale")]
-    logits = []
-    for i in range(MAX_CLASSES):
-        box = controls.control(PAGE, sch[f"o{i}"], values[f"o{i}"], hide | ({f"o{i}"} if i >= k else set()))
-        logits.append(box)
+    sch = schema()
+    by_key = {f.key: f for f in sch}
+    values, url_notes, st, msg, (bars, text, demo) = controls.first_view(PAGE, sch, compute, 3, query)
+    hide = values["_hide"]
+    styles = logit_styles(values)
+    main = [controls.control(PAGE, by_key[key], values[key], hide) for key in ("classes", "temperature", "target", "scale")]
+    logits = [html.Div(controls.control(PAGE, by_key[f"o{i}"], values[f"o{i}"], hide), id=f"{PAGE}-logit-{i}", style=styles[i])
+              for i in range(MAX_CLASSES)]
+    drag = [("softmax-graph", "figure"), ("softmax-overflow", "figure"), ("softmax-loss", "children")]
     return html.Div([
-        *controls.page_header(PAGE, "Softmax and cross-entropy", notes, hide),
-        html.Div(id="softmax-formulas"),  # typeset once the first graph is drawn (MathJax would delay it ~0.2 s)
-        dmc.SimpleGrid(main, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
-        dmc.SimpleGrid(logits, cols={"base": 2, "sm": 3, "lg": 5}, spacing="md", verticalSpacing="xs", className="controls"),
+        *controls.page_header(PAGE, "Softmax and cross-entropy", url_notes, hide),
         html.Div(msg, id=f"{PAGE}-message"),
         html.Div(text, id="softmax-loss", className="readout"),
-        dcc.Graph(id="softmax-graph", figure=bars, config={"responsive": True, "displaylogo": False}, className="graph", animate=False,
-                  animation_options=controls.ANIMATION),
+        controls.graph("softmax-graph", bars, PAGE),
+        dmc.SimpleGrid(main, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
+        dmc.SimpleGrid(logits, cols={"base": 2, "sm": 3, "lg": 5}, spacing="md", verticalSpacing="xs", className="controls"),
         dmc.Title("Large logits: naive vs stable cross-entropy as the logits are multiplied by 10^s", order=4),
-        dcc.Graph(id="softmax-overflow", figure=demo, config={"responsive": True, "displaylogo": False}, className="graph", animate=False,
-                  animation_options=controls.ANIMATION),
+        controls.graph("softmax-overflow", demo, PAGE),
+        html.Div(formula_grid(), id="softmax-formulas"),
         controls.export_row(PAGE, hide),
-        *controls.live_stores(PAGE, schema(), st, hide=hide, formulas=True),
+        *controls.drag_stores(PAGE, st, sch, drag),
     ])
 
 
@@ -272,9 +267,8 @@ def formula_grid(_request=None):
 
 
 def register(app):
-    app.callback(Output("softmax-formulas", "children"), Input(f"{PAGE}-formula-req", "data"), prevent_initial_call=True)(formula_grid)
     controls.wire(app, PAGE, schema(), compute,
-                  [Output("softmax-graph", "figure"), Output("softmax-loss", "children"), Output("softmax-overflow", "figure"),
-                   *[Output(controls.wrap_id(PAGE, f"o{i}"), "style") for i in range(MAX_CLASSES)]],
-                  animate=("softmax-graph", "softmax-overflow"))
+                  [Output("softmax-graph", "figure"), Output("softmax-loss", "children"), Output("softmax-overflow", "figure")],
+                  frames=frames, drag_outputs=[("softmax-graph", "figure"), ("softmax-overflow", "figure"), ("softmax-loss", "children")],
+                  extra_outputs=[Output(f"{PAGE}-logit-{i}", "style") for i in range(MAX_CLASSES)], extra=logit_styles)
     controls.wire_export(app, PAGE, export_file)
