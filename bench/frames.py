@@ -9,7 +9,7 @@ import socket
 import threading
 
 # The times (page clock) at which the update answers arrived (resource timings of the page).
-ANSWERS_JS = "performance.getEntriesByType('resource').filter(e => e.name.includes('_dash-update-component') || e.name.includes('/_lossviz/frame/')).map(e => e.responseEnd)"
+ANSWERS_JS = "performance.getEntriesByType('resource').filter(e => e.initiatorType === 'fetch').map(e => e.responseEnd)"
 
 
 def drawn_answers(draws: list[float], answers: list[float], since: float) -> list[float]:
