@@ -1,4 +1,5 @@
-"""Retake the docs' screenshots: every page at 1,440 px and 390 px wide, headless Chromium.
+"""Retake the docs' screenshots: every page at 1,440 px and 390 px wide, and the curve and
+training pages at 1,440 x 900 in presentation mode (``NAME-present-1440.png``), headless Chromium.
 
     LOSSVIZ_DATA=/path/to/fashion-mnist python docs/screenshots/take.py [--out DIR] [NAME ...]
 
@@ -103,9 +104,13 @@ def main(args: list[str]) -> int:
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
-            for width, height in ((1440, 1000), (390, 844)):
+            for width, height, present in ((1440, 1000, False), (390, 844, False), (1440, 900, True)):
                 page = browser.new_page(viewport={"width": width, "height": height})
                 for name, path, play in views:
+                    if present and play is not None:
+                        continue  # presentation mode: the curve and training pages
+                    if present:
+                        name, path = f"{name}-present", path + ("&" if "?" in path else "?") + "present=1"
                     print(take(page, f"http://127.0.0.1:{port}", name, path, play, out, width))
                 page.close()
             browser.close()
