@@ -121,98 +121,75 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, config, out: Path, threads: int | None) -> int:
-    """Train ``config`` into the run folder ``out`` and print the results table; 0, or 130 when
-    interrupted (every finished epoch kept, resumable)."""
-    from lossviz import data, files, train
-    from lossviz.train import runs
+    """Train ``config`` into the run folder ``out`` (``lossviz.train.recorded.train_into``) and print
+    the results table; 0, or 130 when interrupted (every finished epoch kept, resumable)."""
+    import json
+    import time
+
+    from lossviz import data, train
+    from lossviz.files import write_atomic
+    from lossviz.train import recorded, runs
 
     fmnist = data.load_fashion_mnist(args.data_root)
     check_fits(config, fmnist)
     for a, b in train.identical_losses(config):
         print(f"note: {b} equals {a} with these parameters (its curve lies under {a}'s); "
               "see `lossviz compare --help` for the defaults", file=sys.stderr)
-    made = [] if args.resume else files.created_folders(out)
-    try:
-        code, results = _train_into(args, config, out, threads, fmnist)
-    except BaseException:
-        if not args.resume:  # a new run that failed before its first epoch leaves nothing behind
-            runs.remove_unstarted(out, made)
-        raise
-    if code == 130 and not args.resume and runs.remove_unstarted(out, made):
-        print(f"nothing kept: {out} had no finished epoch", file=sys.stderr)
-    if results is not None:
-        print(runs.format_table(results), flush=True)
-    return code
+    state = {"done": 0, "total": 0, "written": 0.0, "bar": None}
 
+    def write_progress(force: bool = False):
+        if args.progress_file and (force or time.monotonic() - state["written"] > 0.25 or state["done"] == state["total"]):
+            state["written"] = time.monotonic()
+            write_atomic(Path(args.progress_file), json.dumps({"done": state["done"], "total": state["total"]}).encode())
 
-def check_fits(config, fmnist) -> None:
-    """What the config asks of the data, checked before a run folder is created."""
-    n = len(fmnist.train_labels)
-    if config.holdout >= n:
-        raise UsageError(f"--holdout {config.holdout} leaves no training image: the data has {n}; "
-                         f"hold out at most {n - 1}")
-
-
-def _train_into(args: argparse.Namespace, config, out: Path, threads: int | None, fmnist):
-    import json
-    import time
-
-    from lossviz import train
-    from lossviz.files import write_atomic
-    from lossviz.train import runs
-
-    with runs.RunWriter(out, config, resume=args.resume, data_source=str(Path(fmnist.source).resolve())) as writer:
+    def on_start(writer, prep):
         if writer.rebuilt:
             print(f"note: {writer.rebuilt}", file=sys.stderr)
-        prep = train.prepare(config, fmnist)
-        writer.record_label_noise(prep)
         model = config.model + (f" {'-'.join(map(str, config.hidden))} {config.activation}" if config.hidden else "")
         print(f"training {', '.join(config.losses)} side by side: {model}, {config.epochs} epochs x {config.seeds} seed(s), "
               f"{len(prep.train_y)} training images from {fmnist.source}, device {prep.train_x.device}; run folder {out}",
               file=sys.stderr)
-        per_epoch = train.batches_per_epoch(len(prep.train_y), config.batch_size)
-        ck = writer.checkpoint
-        state = {"done": (ck.seed_index * config.epochs + ck.epoch) * per_epoch,  # resumed: finished epochs count
-                 "total": per_epoch * config.epochs * config.seeds, "written": 0.0}
-        bar = progress(state["total"], state["done"])
-
-        def write_progress(force: bool = False):
-            if args.progress_file and (force or time.monotonic() - state["written"] > 0.25 or state["done"] == state["total"]):
-                state["written"] = time.monotonic()
-                write_atomic(Path(args.progress_file), json.dumps({"done": state["done"], "total": state["total"]}).encode())
-
-        def on_epoch(records, checkpoint):
-            writer.on_epoch(records, checkpoint)
-            if bar is not None:
-                bar.set_postfix_str(epoch_summary(records, config))
-            write_progress(force=True)
-
-        def on_batch(i, n):
-            state["done"] += 1
-            if bar is not None:
-                bar.update(1)
-            write_progress()
-
+        state["done"], state["total"] = recorded.progress_span(config, len(prep.train_y), writer.checkpoint)
+        state["bar"] = progress(state["total"], state["done"])
         write_progress(force=True)
+
+    def on_epoch(records, checkpoint):
+        if state["bar"] is not None:
+            state["bar"].set_postfix_str(recorded.epoch_summary(records, config))
+        write_progress(force=True)
+
+    def on_batch(i, n):
+        state["done"] += 1
+        if state["bar"] is not None:
+            state["bar"].update(1)
+        write_progress()
+
+    try:
         try:
-            train.compare(config, prep, checkpoint=writer.checkpoint, on_epoch=on_epoch, on_batch=on_batch, threads=threads)
-        except KeyboardInterrupt:
-            if (out / "metrics.jsonl").is_file():
-                print(f"\ninterrupted: {out} holds every finished epoch; continue with `lossviz compare --resume --out {out}` "
-                      "and the same options", file=sys.stderr)
-            else:
-                print("\ninterrupted before the first epoch finished", file=sys.stderr)
-            return 130, None
+            results = recorded.train_into(config, fmnist, out, resume=args.resume, threads=threads, on_start=on_start,
+                                          on_epoch=on_epoch, on_batch=on_batch)
         finally:
-            if bar is not None:
-                bar.close()
-        results = writer.finish(fmnist.test_images[: config.test_subset], fmnist.test_labels[: config.test_subset])
-    return 0, results
+            if state["bar"] is not None:
+                state["bar"].close()
+    except KeyboardInterrupt:
+        if (out / "metrics.jsonl").is_file():
+            print(f"\ninterrupted: {out} holds every finished epoch; continue with `lossviz compare --resume --out {out}` "
+                  "and the same options", file=sys.stderr)
+        else:
+            print("\ninterrupted before the first epoch finished", file=sys.stderr)
+            if not args.resume:  # train_into removed what the new run had written
+                print(f"nothing kept: {out} had no finished epoch", file=sys.stderr)
+        return 130
+    print(runs.format_table(results), flush=True)
+    return 0
 
 
-def epoch_summary(records, config) -> str:
-    """Train loss / test accuracy per loss after an epoch, for the progress bar."""
-    seed = f"seed {records[0].seed} " if config.seeds > 1 else ""
-    return f"{seed}epoch {records[0].epoch}/{config.epochs}: train loss/test acc " + ", ".join(
-        f"{r.loss} {r.train_loss:.3f}/{r.test_acc:.3f}" if r.status == "ok" else f"{r.loss} diverged"
-        for r in records)
+def check_fits(config, fmnist) -> None:
+    """What the config asks of the data, checked before a run folder is created (one line, exit 2)."""
+    from lossviz.train.recorded import check_fits as fits
+
+    try:
+        fits(config, fmnist, holdout_name="--holdout")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
