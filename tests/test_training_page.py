@@ -240,3 +240,89 @@ def test_study_figures_of_a_run_are_shown(toy_runs, tmp_path):
     assert "training-study-landscape_2d" in shown and "data:image/png;base64," in shown
     with pytest.raises(ValueError, match="unknown run"):
         training.study_views(runs_dir, "../softmax-a")
+
+
+# --- gradient health, stall notes, top-3 grid and decisions (issues 26, 28) ------------------------
+
+
+def test_health_figure_plots_the_records_gradient_norms_per_layer(toy_runs):
+    from lossviz.train.stalls import health_curves
+
+    fig, mlp = training.views.health_figure(toy_runs / "runs", "mlp-b")
+    assert mlp and fig["layout"]["yaxis"]["type"] == "log"
+    config, metrics = runs.read_run(toy_runs / "runs" / "mlp-b")
+    want = health_curves(metrics, config)
+    for loss in ("cross_entropy", "l2"):
+        line = next(t for t in fig["data"] if t["meta"] == ["mlp-b", loss, "grad_norm"])
+        np.testing.assert_allclose(line["y"], want[loss]["grad_norm"])
+        assert line["x"] == [1, 2]  # input layer first, then the output layer
+        dead = next(t for t in fig["data"] if t["meta"] == ["mlp-b", loss, "dead_fraction"])
+        np.testing.assert_allclose(dead["y"], want[loss]["dead_fraction"])
+    # softmax regression: one layer, no hidden units: the page hides the panel
+    _, mlp = training.views.health_figure(toy_runs / "runs", "softmax-a")
+    assert not mlp
+
+
+def test_stall_notes_from_results_or_computed_from_the_records(toy_runs, tmp_path):
+    import shutil
+
+    from lossviz.train.stalls import stall_notes
+
+    run = tmp_path / "runs" / "stalled"
+    shutil.copytree(toy_runs / "runs" / "mlp-b", run)
+    results = json.loads((run / "results.json").read_text())
+    results["stalls"] = {"l2": {"text": "l2 stalled: measured here", "causes": []}}
+    (run / "results.json").write_text(json.dumps(results))
+    notes, source = training.views.stall_notes(tmp_path / "runs", "stalled")
+    assert source == "results.json" and list(notes) == ["l2"]
+    assert "measured here" in str(training.views.stall_view(tmp_path / "runs", "stalled"))
+    # A run in progress (no results.json): the library's function over the records so far.
+    (run / "results.json").unlink()
+    notes, source = training.views.stall_notes(tmp_path / "runs", "stalled")
+    config, metrics = runs.read_run(run)
+    assert source == "the records so far" and notes == stall_notes(metrics, config)
+
+
+def test_prediction_grid_top3_shows_each_loss_three_classes(toy_runs):
+    from lossviz.data import CLASSES
+
+    grid = json.loads((toy_runs / "runs" / "mlp-b" / "predictions.json").read_text())
+    html_off = str(training.prediction_grid(toy_runs / "runs", "mlp-b"))
+    assert "pred-top3" not in html_off
+    view = training.prediction_grid(toy_runs / "runs", "mlp-b", top3=True)
+    lines = []
+
+    def walk(c):
+        if getattr(c, "className", None) == "pred-top3":
+            lines.append(c)
+        for k in (c.children if isinstance(getattr(c, "children", None), list) else [getattr(c, "children", None)]):
+            if hasattr(k, "children"):
+                walk(k)
+
+    walk(view)
+    assert len(lines) == len(grid["labels"]) * len(grid["pred"])
+    first = json.loads(lines[0].to_plotly_json()["props"]["data-top3"])
+    loss = lines[0].to_plotly_json()["props"]["data-loss"]
+    t = grid["top3"][loss]
+    assert [c for c, _ in first] == [CLASSES[k] for k in t["classes"][0]]
+    np.testing.assert_allclose([p for _, p in first], t["probs"][0], atol=1e-6)
+
+
+def test_decision_view_is_the_library_decision_curves(toy_runs):
+    from lossviz.train.decisions import run_decisions
+
+    cls, curves = training.views.decision_data(toy_runs / "runs", "softmax-a", 3)
+    want = run_decisions(toy_runs / "runs" / "softmax-a", 3)
+    assert cls == 3 and list(curves) == list(want)
+    fig = training.views.decision_figure(curves, 0.3)
+    for loss, c in want.items():
+        rec = next(t for t in fig["data"] if t["meta"] == [loss, "recall"])
+        np.testing.assert_allclose(rec["y"], np.nan_to_num(c.recall))
+        at = next(t for t in fig["data"] if t["meta"] == [loss, "at"])
+        assert (at["y"][0], at["x"][0]) == training.views.decision_at(c, 0.3)
+        k = 30  # the grid's threshold 0.30
+        assert training.views.decision_at(c, 0.3) == (float(np.nan_to_num(c.recall[k])), float(np.nan_to_num(c.false_alarm[k])))
+    assert fig["layout"]["shapes"][0]["x0"] == 0.3
+    # default: the hardest class
+    cls, _ = training.views.decision_data(toy_runs / "runs", "softmax-a", None)
+    assert 0 <= cls < 10

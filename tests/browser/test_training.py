@@ -29,6 +29,10 @@ def training_server(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("browser-training")
     data_root = write_fake_fashion_mnist(root / "data", n_train=3000, n_test=200)
+    # A deep sigmoid MLP (its gradient vanishes, its losses stall), older than "prepared".
+    assert main(["compare", "--data-root", str(data_root), "--out", str(root / "runs" / "deep"), "--epochs", "2",
+                 "--batch-size", "64", "--losses", "cross_entropy,l2", "--model", "mlp", "--hidden", "16,16,16",
+                 "--activation", "sigmoid"]) == 0
     assert main(["compare", "--data-root", str(data_root), "--out", str(root / "runs" / "prepared"), "--epochs", "3",
                  "--batch-size", "64", "--losses", "cross_entropy,l2,l1"]) == 0
     app = create_app(runs_dir=root / "runs", data_root=str(data_root))
@@ -233,3 +237,83 @@ def test_train_now_card_fits_a_phone(browser, training_server):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(ARTIFACTS / "training-390.png"), full_page=True)
     ctx.close()
+
+
+def test_gradient_health_and_stall_notes(page, training_server):
+    """An MLP run: per-layer gradient norms on a log axis and dead/saturated units, per loss,
+    the records' numbers; the stall notes measured from the run. A softmax run hides the panel."""
+    from lossviz.train.stalls import health_curves, stall_notes
+
+    url, root, _ = training_server
+    page.goto(url + "/training?runs=deep")
+    data = traces(page, "training-health", lambda d: any(list(t["meta"] or [])[1:] == ["l2", "grad_norm"] for t in d), timeout_ms=60_000)
+    config, metrics = runs.read_run(root / "runs" / "deep")
+    want = health_curves(metrics, config)
+    for loss in ("cross_entropy", "l2"):
+        line = next(t for t in data if list(t["meta"]) == ["deep", loss, "grad_norm"])
+        np.testing.assert_allclose(line["y"], want[loss]["grad_norm"], rtol=1e-9)
+        assert len(line["y"]) == 4
+        sat = next(t for t in data if list(t["meta"]) == ["deep", loss, "saturated_fraction"])
+        np.testing.assert_allclose(sat["y"], want[loss]["saturated_fraction"])
+    assert page.evaluate("document.querySelector('#training-health .js-plotly-plot').layout.yaxis.type") == "log"
+    assert page.is_visible("#training-health-wrap")
+    notes = stall_notes(metrics, config)
+    if notes:
+        page.wait_for_selector("#training-stalls-list")
+        shown = page.eval_on_selector_all("#training-stalls-list li", "els => els.map(e => [e.dataset.loss, e.innerText])")
+        assert [loss for loss, _ in shown] == list(notes)
+        for loss, text in shown:
+            assert notes[loss]["text"].split(": ", 1)[1][:40] in text
+    else:
+        page.wait_for_selector("#training-stalls-none")
+    page.screenshot(path=str(ARTIFACTS / "explorer-training-health.png"), full_page=True)
+    # softmax regression: no hidden layers, the panel is hidden (the notes stay)
+    page.goto(url + "/training?runs=prepared")
+    page.wait_for_selector("#training-stalls-none, #training-stalls-list", state="attached")
+    page.wait_for_function("getComputedStyle(document.querySelector('#training-health-wrap')).display === 'none'")
+    assert page.console_errors == []
+
+
+def test_top3_switch_and_decision_view(page, training_server):
+    """The grid's top-3 switch shows each loss's three classes with probabilities (predictions.json);
+    the decision view draws the library's curves for the chosen class and moves with the slider."""
+    import json
+
+    from lossviz.data import CLASSES
+    from lossviz.train.decisions import run_decisions
+
+    url, root, _ = training_server
+    page.goto(url + "/training?runs=prepared")
+    page.wait_for_selector("#training-grid-cells .pred-line")
+    assert page.locator(".pred-top3").count() == 0
+    page.click("#training-top3 + *, label[for=training-top3]") if page.locator("label[for=training-top3]").count() else page.check("#training-top3")
+    page.wait_for_selector(".pred-top3")
+    grid = json.loads((root / "runs" / "prepared" / "predictions.json").read_text())
+    got = page.eval_on_selector_all(".pred-top3", "els => els.map(e => [e.dataset.loss, e.dataset.top3])")
+    assert len(got) == len(grid["labels"]) * len(grid["pred"])
+    loss, top = got[0]
+    assert [c for c, _ in json.loads(top)] == [CLASSES[k] for k in grid["top3"][loss]["classes"][0]]
+    page.wait_for_function("window.location.search.includes('top3=1')")
+    # The decision view: pick class 6 (Shirt), then a threshold from the URL
+    page.goto(url + "/training?runs=prepared&class=6&t=0.3")
+    want = run_decisions(root / "runs" / "prepared", 6)
+    data = traces(page, "training-decisions", lambda d: any(list(t["meta"] or []) == ["l1", "at"] for t in d), timeout_ms=60_000)
+    for loss, c in want.items():
+        rec = next(t for t in data if list(t["meta"]) == [loss, "recall"])
+        np.testing.assert_allclose(rec["y"], np.nan_to_num(c.recall), atol=1e-12)
+        at = next(t for t in data if list(t["meta"]) == [loss, "at"])
+        assert at["y"][0] == pytest.approx(float(np.nan_to_num(c.recall[30])))
+        assert at["x"][0] == pytest.approx(float(np.nan_to_num(c.false_alarm[30])))
+    rows = page.eval_on_selector_all("#training-decision-table tbody tr", "els => els.map(e => [e.dataset.loss, +e.dataset.caught])")
+    assert [r[0] for r in rows] == list(want)
+    # The slider: keyboard steps move the threshold, the markers and the table follow
+    page.focus("#training-dec-threshold [role=slider]")
+    for _ in range(20):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.querySelector('#training-dec-t-show').innerText === '0.50'")
+    data = traces(page, "training-decisions", lambda d: d[0].get("meta") is not None and any(
+        list(t["meta"] or []) == ["l1", "at"] and abs(t["y"][0] - float(np.nan_to_num(want["l1"].recall[50]))) < 1e-9 for t in d))
+    page.wait_for_function("window.location.search.includes('t=0.5') && window.location.search.includes('class=6')")
+    assert "Shirt" in page.inner_text("#training-dec-readout")
+    page.screenshot(path=str(ARTIFACTS / "explorer-training-decisions.png"), full_page=True)
+    assert page.console_errors == []

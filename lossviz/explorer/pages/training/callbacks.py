@@ -3,6 +3,7 @@ the URL, the form's start and cancel, and "Export curves for notes"."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -14,8 +15,9 @@ from lossviz.explorer import controls, state
 from lossviz.explorer.jobs import JobManager, JobRefused
 from lossviz.explorer.pages.training.form import data_message, form_config
 from lossviz.explorer.pages.training.layout import job_bar
-from lossviz.explorer.pages.training.views import (chosen_runs, confusion_figure, curves_figure, describe, empty_figure, export_errors, list_runs,
-                                                   prediction_grid, run_path, run_signature, study_views)
+from lossviz.explorer.pages.training.views import (chosen_runs, confusion_figure, curves_figure, decision_data, decision_figure,
+                                                   decision_readout, describe, empty_figure, export_errors, health_figure, list_runs,
+                                                   prediction_grid, run_path, run_signature, stall_view, study_views)
 from lossviz.registry import losses
 from lossviz.train.models import get_model
 from lossviz.train import runs
@@ -32,31 +34,63 @@ def register(app, runs_dir: Path, jobs: JobManager, data_root=None):
     @app.callback(Output("training-curves", "figure"), Output("training-config", "children"), Output("training-message", "children"),
                   Output("training-cm-loss", "data"), Output("training-cm-epoch", "data"), Output("training-grid", "children"),
                   Output("training-drawn", "data"), Output("training-studies", "children"),
+                  Output("training-health", "figure"), Output("training-health-wrap", "style"), Output("training-stalls", "children"),
                   Input("training-runs", "value"), Input("training-smoothing", "value"), Input("training-poll", "n_intervals"),
-                  Input("present", "checked"), Input("narrow", "data"), State("training-drawn", "data"))
-    def draw(names, smoothing, _, present, narrow, drawn):
+                  Input("present", "checked"), Input("narrow", "data"), Input("training-top3", "checked"), State("training-drawn", "data"))
+    def draw(names, smoothing, _, present, narrow, top3, drawn):
         names, notes = chosen_runs(names if isinstance(names, list) else [], runs_dir)
         present = present is True
         w = state.number(smoothing, 0.0, 0.0, 0.9)
         # The poll fires every second: redraw (and resend figures) only when a run folder changed.
         narrow = narrow is True
-        signature = [w, present, narrow, *[run_signature(runs_dir, n) for n in names]]
+        top3 = top3 is True
+        signature = [w, present, narrow, top3, *[run_signature(runs_dir, n) for n in names]]
         if signature == drawn:
-            return (dash.no_update,) * 8
+            return (dash.no_update,) * 11
         if not names:
             return (empty_figure("no run selected: start one below or with `lossviz compare`"), "", controls.message(notes), [], [],
-                    None, signature, None)
+                    None, signature, None, empty_figure("no run selected"), {"display": "none"}, None)
         try:
             fig = curves_figure(runs_dir, names, w, present=present, narrow=narrow)
             config, metrics = runs.read_run(run_path(runs_dir, names[0]))
-            grid = prediction_grid(runs_dir, names[0])
+            grid = prediction_grid(runs_dir, names[0], top3=top3)
             studies = study_views(runs_dir, names[0])
+            # Gradient health and stall notes of the first run, as its epochs land (for MLP runs:
+            # a softmax regression has one layer and no hidden units, its panel is hidden).
+            health, mlp = health_figure(runs_dir, names[0], present=present, narrow=narrow)
+            stalls = stall_view(runs_dir, names[0])
         except (ValueError, OSError, json.JSONDecodeError, KeyError, IndexError) as e:
-            return (dash.no_update, dash.no_update, controls.message([*notes, str(e)]), dash.no_update, dash.no_update, dash.no_update,
-                    dash.no_update, dash.no_update)
+            return (dash.no_update, dash.no_update, controls.message([*notes, str(e)]), *(dash.no_update,) * 8)
         epochs = sorted({r.epoch for r in metrics})
         return (fig, [html.Div(describe(runs_dir, n)) for n in names], controls.message(notes), list(config.losses),
-                [{"label": f"epoch {e}", "value": str(e)} for e in epochs], grid, signature, studies)
+                [{"label": f"epoch {e}", "value": str(e)} for e in epochs], grid, signature, studies,
+                health, {} if mlp else {"display": "none"}, stalls)
+
+    @functools.lru_cache(maxsize=16)
+    def decisions_of(name: str, stamp: str, cls):
+        return decision_data(runs_dir, name, cls)
+
+    @app.callback(Output("training-decisions", "figure"), Output("training-dec-readout", "children"), Output("training-dec-class", "value"),
+                  Output("training-dec-t-show", "children"),
+                  Input("training-runs", "value"), Input("training-dec-class", "value"), Input("training-dec-threshold", "value"),
+                  Input("training-drawn", "data"), State("present", "checked"), State("narrow", "data"))
+    def decisions(names, cls, threshold, _, present, narrow):
+        t = state.number(threshold, 0.5, 0.0, 1.0)
+        shown = f"{t:.2f}"
+        names, _ = chosen_runs(names if isinstance(names, list) else [], runs_dir)
+        if not names:
+            return empty_figure("no run selected"), None, dash.no_update, shown
+        c = int(cls) if isinstance(cls, str) and cls.isdigit() and int(cls) < 10 else None
+        path = run_path(runs_dir, names[0]) / "predictions.npz"
+        try:
+            st = path.stat()
+            found, curves = decisions_of(names[0], f"{st.st_mtime_ns}:{st.st_size}", c)
+        except OSError:
+            return empty_figure("the decision view appears when the run finishes (it reads predictions.npz)"), None, dash.no_update, shown
+        except ValueError as e:
+            return empty_figure(f"no decisions: {str(e)[:120]}"), None, dash.no_update, shown
+        fig = decision_figure(curves, t, present=present is True, narrow=narrow is True)
+        return fig, decision_readout(curves, t), (str(found) if str(found) != cls else dash.no_update), shown
 
     @app.callback(Output("training-cm-loss", "value"), Input("training-cm-loss", "data"), State("training-cm-loss", "value"),
                   State("training-want", "data"))
@@ -94,12 +128,15 @@ def register(app, runs_dir: Path, jobs: JobManager, data_root=None):
 
     @app.callback(Output("training-url", "data"), Input("training-runs", "value"), Input("training-smoothing", "value"),
                   Input("training-cm-loss", "value"), Input("training-cm-epoch", "value"), Input("present", "checked"),
+                  Input("training-top3", "checked"), Input("training-dec-class", "value"), Input("training-dec-threshold", "value"),
                   State("hidden-controls", "data"))
-    def url(names, smoothing, loss, epoch, present, hide):
+    def url(names, smoothing, loss, epoch, present, top3, cls, threshold, hide):
         names, _ = chosen_runs(names if isinstance(names, list) else [], runs_dir)
         values = {"runs": names, "smoothing": state.fmt_number(state.number(smoothing, 0.0, 0.0, 0.9)),
                   "loss": loss if isinstance(loss, str) and loss in losses() else None,
-                  "epoch": epoch if isinstance(epoch, str) and epoch.isdigit() else None, "present": "1" if present is True else "0"}
+                  "epoch": epoch if isinstance(epoch, str) and epoch.isdigit() else None, "present": "1" if present is True else "0",
+                  "top3": "1" if top3 is True else None, "class": cls if isinstance(cls, str) and cls.isdigit() and int(cls) < 10 else None,
+                  "t": state.fmt_number(round(state.number(threshold, 0.5, 0.0, 1.0), 2))}
         hide = [h for h in (hide or []) if isinstance(h, str)][: state.MAX_LIST] if isinstance(hide, list) else []
         return {"search": state.to_query(values, hide=sorted(hide) or None)}
 

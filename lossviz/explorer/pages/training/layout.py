@@ -11,6 +11,7 @@ from dash import dcc, html
 
 from lossviz.explorer import controls, state
 from lossviz.explorer.pages.training.form import data_message, form_layout, wrap
+from lossviz.data import CLASSES
 from lossviz.explorer.pages.training.views import MAX_RUNS, SCALE_NOTE, chosen_runs, list_runs
 
 PAGE, PATH, TITLE = "training", "/training", "Training"
@@ -23,6 +24,13 @@ def layout(query: dict, runs_dir: Path, data_root=None):
         names = list_runs(runs_dir)[:1]
     smoothing, note = state.check_field(state.Number("smoothing", "smoothing", 0, 0.9, 0.05, 0.0), query.get("smoothing", "0"), 0.0, source="url")
     notes += [note] if note else []
+    threshold, note = state.check_field(state.Number("t", "threshold", 0, 1, 0.01, 0.5), query.get("t", "0.5"), 0.5, source="url")
+    notes += [note] if note else []
+    cls = query.get("class")
+    if cls is not None and not (isinstance(cls, str) and cls.isdigit() and int(cls) < len(CLASSES)):
+        notes.append(f"class={str(cls)[:20]} is not a class index 0-{len(CLASSES) - 1}; using the hardest class")
+        cls = None
+    top3 = query.get("top3") == "1"
     want = {"loss": query.get("loss") if isinstance(query.get("loss"), str) else None,
             "epoch": query.get("epoch") if isinstance(query.get("epoch"), str) else None}
     return html.Div([
@@ -46,9 +54,32 @@ def layout(query: dict, runs_dir: Path, data_root=None):
                            dmc.Select(id="training-cm-epoch", label="epoch", allowDeselect=False, w=140)]),
                 dcc.Graph(id="training-confusion", config={"responsive": True, "displaylogo": False}, className="graph"),
             ], hide), span={"base": 12, "lg": 5}),
-            dmc.GridCol(wrap("grid", [dmc.Title("Test images and each loss's guess", order=4),
+            dmc.GridCol(wrap("grid", [dmc.Group([dmc.Title("Test images and each loss's guess", order=4),
+                                                  dmc.Switch(id="training-top3", label="top-3 classes with probabilities", checked=top3)],
+                                                 justify="space-between"),
                                        html.Div(id="training-grid")], hide), span={"base": 12, "lg": 7}),
         ], gutter="lg"),
+        wrap("decisions", [
+            dmc.Title("Is the top class always the answer? A threshold per class", order=4),
+            dmc.Text("Flag an image as the chosen class when its probability is at least t: a low t catches more of the class and "
+                     "raises more false alarms. Where each loss's curve lies depends on how its probabilities are calibrated.",
+                     size="sm", c="dimmed"),
+            dmc.SimpleGrid([
+                dmc.Select(id="training-dec-class", label="class", allowDeselect=False, value=cls,
+                           data=[{"label": c, "value": str(i)} for i, c in enumerate(CLASSES)]),
+                html.Div([dmc.Text(["threshold t: ", html.Span(f"{threshold:.2f}", id="training-dec-t-show")], size="sm", fw=500),
+                          dmc.Slider(id="training-dec-threshold", min=0, max=1, step=0.01, value=threshold, updatemode="drag",
+                                     **{"aria-label": "threshold"})]),
+            ], cols={"base": 1, "md": 2}, spacing="lg", className="controls"),
+            dcc.Graph(id="training-decisions", config={"responsive": True, "displaylogo": False}, className="graph"),
+            html.Div(id="training-dec-readout"),
+        ], hide),
+        wrap("health", [
+            dmc.Title("Gradient health and why a loss stalls", order=4),
+            html.Div(dcc.Graph(id="training-health", config={"responsive": True, "displaylogo": False}, className="graph"),
+                     id="training-health-wrap"),
+            html.Div(id="training-stalls"),
+        ], hide),
         wrap("studies", [dmc.Title("Studies of this run", order=4), html.Div(id="training-studies")], hide),
         form_layout(hide),
         html.Div(dmc.Group([

@@ -183,9 +183,11 @@ def _png(img) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def prediction_grid(runs_dir: Path, name: str):
+def prediction_grid(runs_dir: Path, name: str, top3: bool = False):
     """d2l's predict_ch3 grid as HTML: each test image, its true label, and each loss's guess
-    coloured (and marked ✓/✗) by its own correctness. Written when a run finishes."""
+    coloured (and marked ✓/✗) by its own correctness. Written when a run finishes. ``top3``:
+    under each guess, the loss's three most probable classes with their probabilities
+    (predictions.json's "top3"; the true class in bold)."""
     path = run_path(runs_dir, name) / "predictions.json"
     if not path.is_file():
         return dmc.Text("The prediction grid appears when the run finishes.", c="dimmed")
@@ -198,9 +200,20 @@ def prediction_grid(runs_dir: Path, name: str):
             ok = p[i] == label
             lines.append(html.Div(f"{'✓' if ok else '✗'} {loss}: {CLASSES[p[i]]}", className="pred-line",
                                   style={"color": RIGHT if ok else WRONG}, **{"data-ok": "1" if ok else "0", "data-loss": loss}))
+            best = top3_lines(grid, loss, i) if top3 else None
+            if best:
+                lines.append(html.Div([html.Span([html.B(c) if c == CLASSES[label] else c, f" {q:.0%}"]) if k == 0 else
+                                       html.Span([" · ", html.B(c) if c == CLASSES[label] else c, f" {q:.0%}"])
+                                       for k, (c, q) in enumerate(best)], className="pred-top3",
+                                      style={"fontSize": "0.75em", "color": "#444", "paddingLeft": "1em"},
+                                      **{"data-loss": loss, "data-top3": json.dumps([[c, round(q, 6)] for c, q in best])}))
         cells.append(html.Div([html.Img(src=_png(img), alt=f"test image {i}: {CLASSES[label]}", className="pred-img"), *lines],
                               className="pred-cell"))
-    return html.Div(cells, className="pred-grid", id="training-grid-cells")
+    note = None
+    if top3 and not grid.get("top3"):
+        note = dmc.Text("This run's predictions.json has no top-3 classes (an older run).", c="dimmed", size="sm")
+    cells = html.Div(cells, className="pred-grid", id="training-grid-cells")
+    return html.Div([note, cells]) if note else cells
 
 
 def study_views(runs_dir: Path, name: str):
@@ -258,3 +271,168 @@ def export_errors(fn):
 
             return dash.no_update, f"cannot export: {shown(str(e), 300)[1:-1]}"
     return run
+
+
+# --- gradient health, stall notes, top-3 and decisions (issues 26 and 28) --------------------------
+
+
+def health_figure(runs_dir: Path, name: str, *, present: bool = False, narrow: bool = False) -> tuple[dict, bool]:
+    """Per loss, the gradient health its records hold at the last epoch (``stalls.health_curves``,
+    means over seeds): the weight-gradient norm of each layer (log scale, input layer first), and
+    per hidden layer the share of dead and of saturated units. Also whether the run has hidden
+    layers (a softmax regression has one layer and no units to die: the panel is hidden)."""
+    from lossviz.train.stalls import health_curves
+
+    config, metrics = runs.read_run(run_path(runs_dir, name))
+    curves = health_curves(metrics, config)
+    mlp = bool(config.hidden) and get_model(config.model).hidden is not None
+    lk = figures.look(present)
+    titles = ["weight-gradient norm per layer (log)", "dead units (f′ = 0 on every example)", "saturated units (mean |f′| < 0.01)"]
+    layout = figures.panels_layout(titles, "layer", present=present, narrow=narrow, height=380 if not present else 460)
+    layout["hovermode"] = "closest"
+    layout["yaxis"]["type"] = "log"
+    layout["yaxis"]["exponentformat"] = "power"
+    for sfx in ("2", "3"):
+        layout[f"yaxis{sfx}"].update(range=[-0.03, 1.03], tickformat=".0%")
+        layout[f"xaxis{sfx}"]["title"]["text"] = "hidden layer" if not narrow or sfx == "3" else ""
+    traces = []
+    for loss, h in curves.items():
+        style = {"color": color_of(loss), "width": lk["width"]}
+        g = np.asarray(h["grad_norm"], dtype=float)
+        if len(g):
+            traces.append({"type": "scatter", "mode": "lines+markers", "x": list(range(1, len(g) + 1)), "y": g.tolist(), "name": loss,
+                           "legendgroup": loss, "line": style, "meta": [name, loss, "grad_norm"],
+                           "hovertemplate": f"{loss}: layer %{{x}} ‖∇W‖ %{{y:.3g}}<extra></extra>"})
+        for j, key in ((2, "dead_fraction"), (3, "saturated_fraction")):
+            f = np.asarray(h[key], dtype=float)
+            if len(f):
+                traces.append({"type": "scatter", "mode": "lines+markers", "x": list(range(1, len(f) + 1)), "y": f.tolist(), "name": loss,
+                               "legendgroup": loss, "showlegend": False, "line": {**style, "dash": "dot" if j == 3 else "solid"},
+                               "xaxis": f"x{j}", "yaxis": f"y{j}", "meta": [name, loss, key],
+                               "hovertemplate": f"{loss}: hidden layer %{{x}} %{{y:.0%}}<extra></extra>"})
+    for sfx in ("", "2", "3"):
+        layout[f"xaxis{sfx}"].update(dtick=1, tickformat="d")
+    epoch = max((h["epoch"] for h in curves.values()), default=None)
+    if epoch is not None:
+        layout["annotations"].append({"text": f"epoch {epoch}, measured on its last minibatch (mean over seeds)", "xref": "paper",
+                                      "yref": "paper", "x": 1, "y": -0.2, "xanchor": "right", "showarrow": False,
+                                      "font": {"size": lk["tick"] - 2, "color": "#666"}})
+    else:
+        layout["annotations"].append({"text": "no gradient health recorded yet", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+                                      "showarrow": False, "font": {"size": lk["title"]}})
+    return {"data": traces, "layout": layout}, mlp
+
+
+def stall_notes(runs_dir: Path, name: str) -> tuple[dict, str]:
+    """{loss: note} of the losses that stalled, and where they came from: results.json's
+    "stalls" (a finished run) or ``lossviz.train.stalls.stall_notes`` over the records so far
+    (a run in progress: the same function the summary uses)."""
+    from lossviz.train.stalls import stall_notes as notes_of
+
+    run = run_path(runs_dir, name)
+    results = run / "results.json"
+    if results.is_file():
+        try:
+            data = json.loads(results.read_text())
+        except (OSError, ValueError):
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("stalls"), dict):
+            return {k: v for k, v in data["stalls"].items() if isinstance(v, dict) and isinstance(v.get("text"), str)}, "results.json"
+    config, metrics = runs.read_run(run)
+    return notes_of(metrics, config), "the records so far"
+
+
+def stall_view(runs_dir: Path, name: str):
+    """Why a loss stalls, in words measured from the run (or "no loss stalled")."""
+    notes, source = stall_notes(runs_dir, name)
+    if not notes:
+        return dmc.Text(f"No loss stalled: every loss's train loss moved (from {source}; a stall is a change below 1 % "
+                        "of its epoch-1 value, needs at least 2 epochs).", c="dimmed", size="sm", id="training-stalls-none")
+    items = [html.Li([html.B(loss, style={"color": color_of(loss)}), ": ", note["text"].split(": ", 1)[-1] if note["text"].startswith(loss)
+                      else note["text"]], **{"data-loss": loss}, className="stall-note") for loss, note in notes.items()]
+    return html.Div([dmc.Text(f"Why these losses stall (measured from the run: {source}):", size="sm", fw=600),
+                     html.Ul(items, id="training-stalls-list")])
+
+
+def top3_lines(grid: dict, loss: str, i: int) -> list[tuple[str, float]] | None:
+    """Image i's three most probable classes under ``loss`` with their probabilities, or None."""
+    try:
+        t = grid["top3"][loss]
+        return [(CLASSES[int(c)], float(p)) for c, p in zip(t["classes"][i], t["probs"][i])]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def decision_data(runs_dir: Path, name: str, cls: int | None):
+    """(class, {loss: DecisionCurve}) from the run's predictions.npz (``lossviz.train.decisions``);
+    class None: the class the losses find hardest."""
+    from lossviz.train.decisions import run_decisions
+
+    curves = run_decisions(run_path(runs_dir, name), cls)
+    return next(iter(curves.values())).cls, curves
+
+
+def decision_figure(curves: dict, threshold: float, *, present: bool = False, narrow: bool = False) -> dict:
+    """Left: against the threshold t on p(class), the share of the class's images caught (solid)
+    and of the other images flagged (dotted), per loss, t marked; right: the trade-off itself
+    (false alarms against caught, as t sweeps), each loss's point at t marked."""
+    lk = figures.look(present)
+    cls = next(iter(curves.values())).cls if curves else 0
+    label = CLASSES[cls]
+    layout = figures.panels_layout([f"flag “{label}” when p({label}) ≥ t", "what t trades: caught against false alarms"], "",
+                                   present=present, narrow=narrow, height=400 if not present else 480)
+    layout["hovermode"] = "closest"
+    layout["xaxis"]["title"]["text"] = "threshold t"
+    layout["xaxis2"]["title"]["text"] = "false alarms (share of other images flagged)"
+    layout["yaxis"].update(range=[-0.02, 1.02], tickformat=".0%")
+    layout["yaxis2"].update(range=[-0.02, 1.02], tickformat=".0%", title={"text": f"{label} images caught", "standoff": 2})
+    layout["xaxis"]["range"] = [0, 1]
+    layout["xaxis2"].update(range=[-0.02, 1.02], tickformat=".0%")
+    traces = []
+    for loss, c in curves.items():
+        col = color_of(loss)
+        t = np.asarray(c.thresholds)
+        traces.append({"type": "scatter", "mode": "lines", "x": t.tolist(), "y": np.nan_to_num(c.recall).tolist(), "name": loss,
+                       "legendgroup": loss, "line": {"color": col, "width": lk["width"]}, "meta": [loss, "recall"],
+                       "hovertemplate": f"{loss}: t %{{x:.2f}} caught %{{y:.1%}}<extra></extra>"})
+        traces.append({"type": "scatter", "mode": "lines", "x": t.tolist(), "y": np.nan_to_num(c.false_alarm).tolist(),
+                       "name": f"{loss} false alarms", "legendgroup": loss, "showlegend": False, "meta": [loss, "false_alarm"],
+                       "line": {"color": col, "width": lk["width"] * 0.8, "dash": "dot"},
+                       "hovertemplate": f"{loss}: t %{{x:.2f}} false alarms %{{y:.1%}}<extra></extra>"})
+        traces.append({"type": "scatter", "mode": "lines", "x": np.nan_to_num(c.false_alarm).tolist(), "y": np.nan_to_num(c.recall).tolist(),
+                       "name": loss, "legendgroup": loss, "showlegend": False, "xaxis": "x2", "yaxis": "y2", "meta": [loss, "tradeoff"],
+                       "line": {"color": col, "width": lk["width"] * 0.8}, "hoverinfo": "skip"})
+        r, f = decision_at(c, threshold)
+        traces.append({"type": "scatter", "mode": "markers", "x": [f], "y": [r], "name": loss, "legendgroup": loss, "showlegend": False,
+                       "xaxis": "x2", "yaxis": "y2", "meta": [loss, "at"], "marker": {"color": col, "size": 13, "line": {"color": "white", "width": 1.5}},
+                       "hovertemplate": f"{loss} at t = {threshold:.2f}: caught %{{y:.1%}}, false alarms %{{x:.1%}}<extra></extra>"})
+    layout["shapes"] = [{"type": "line", "xref": "x", "yref": "y domain", "x0": threshold, "x1": threshold, "y0": 0, "y1": 1,
+                         "line": {"color": "#333", "width": 1.5, "dash": "dash"}}]
+    layout["annotations"].append({"text": "solid: caught · dotted: false alarms", "xref": "x domain", "yref": "y domain", "x": 0.98, "y": 0.98,
+                                  "xanchor": "right", "yanchor": "top", "showarrow": False, "bgcolor": "rgba(255,255,255,0.8)",
+                                  "font": {"size": lk["tick"] - 1}})
+    return {"data": traces, "layout": layout}
+
+
+def decision_at(curve, threshold: float) -> tuple[float, float]:
+    """(caught, false alarms) of the rule p >= threshold: the curve's value at the largest grid
+    threshold not above it (the grid is 0, 0.01, ..., 1)."""
+    t = np.asarray(curve.thresholds)
+    k = int(np.clip(np.searchsorted(t, threshold + 1e-12, side="right") - 1, 0, len(t) - 1))
+    return float(np.nan_to_num(curve.recall[k])), float(np.nan_to_num(curve.false_alarm[k]))
+
+
+def decision_readout(curves: dict, threshold: float):
+    """A line per loss: at t, the share of the class's images caught and of the others flagged."""
+    if not curves:
+        return None
+    label = CLASSES[next(iter(curves.values())).cls]
+    rows = []
+    for loss, c in curves.items():
+        r, f = decision_at(c, threshold)
+        rows.append(html.Tr([html.Td(loss, style={"color": color_of(loss), "fontWeight": 600}), html.Td(f"{r:.1%}"), html.Td(f"{f:.1%}")],
+                            **{"data-loss": loss, "data-caught": f"{r:.6f}", "data-false": f"{f:.6f}"}))
+    head = html.Tr([html.Th("loss"), html.Th(f"{label} caught"), html.Th("false alarms")])
+    return html.Div([dmc.Text(f"At t = {threshold:.2f} (flag an image as {label} when its probability is at least t; the top-class rule "
+                              "flags it only when it is the most probable):", size="sm"),
+                     html.Table([html.Thead(head), html.Tbody(rows)], className="decision-table", id="training-decision-table")])
