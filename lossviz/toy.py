@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import torch
 
 from lossviz import checks, train
+from lossviz.capacity import CapacityCurve, PolynomialFit, capacity_curve, polynomial_fit  # noqa: F401 - d2l 4.4's polynomials, part of the toy's API
 from lossviz.registry import activations, get_activation, get_loss, losses
 from lossviz.train import models
 from lossviz.train.config import TARGET_DEFAULTS
