@@ -122,15 +122,13 @@ def compare(losses=None, model: str = "softmax", epochs: int = 10, data_root=Non
     if resume and out is None:
         raise ValueError("resume needs out=, the run folder to continue")
     out = None if out is None else checks.path(out, "out")
-    if out is not None:
-        from lossviz.train import runs
-
-        runs.check_out(out, resume)  # before the data is loaded
     train_config = TrainConfig.from_dict(settings)
 
     from lossviz import data, train
     from lossviz.train import recorded, runs
 
+    if out is not None:
+        runs.check_out(out, resume)  # a taken folder is refused before the data is loaded
     fmnist = data.load_fashion_mnist(data_root)
     recorded.check_fits(train_config, fmnist)
     for a, b in train.identical_losses(train_config):
