@@ -268,3 +268,45 @@ def test_spiral_hint_links_settings_that_learn():
     assert "These settings learn the spiral" in json.dumps(out[-1].to_plotly_json(), default=str)
     v, out = first("classification", dataset="circle")
     assert out[-1] is None
+
+
+def test_gradient_norms_per_layer_per_loss_live():
+    """Classification mode: each loss's weight-gradient norm per layer (lossviz.train.health's
+    closed form on the training set) drawn as bars; a frame sends only the new heights."""
+    import importlib
+
+    import torch
+
+    from lossviz import train
+    from lossviz.train import health, models
+
+    tick_mod = importlib.import_module("lossviz.explorer.pages.playground.tick")
+    schema_mod = importlib.import_module("lossviz.explorer.pages.playground.schema")
+    v, out = first("classification", layers=3, activation="sigmoid", units=8)
+    fig = out[-2]
+    assert [t["meta"] for t in fig["data"]] == [f"grad-{n}" for n in v["losses"]] and fig["layout"]["yaxis"]["type"] == "log"
+    setup = schema_mod.class_setup(v)
+    st = setup.new_state()
+    model = setup.model(st)
+    with torch.inference_mode():
+        logits, cache = models.forward(model, setup.data.x_train)
+        onehot = train.one_hot(setup.data.y_train, logits, 2)
+        want = health.batch_health(model, cache, train.logit_grads(setup.config, logits, onehot), logits, onehot).grad_norm.numpy()
+    got = np.array([t["y"] for t in fig["data"]])
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    assert got.shape == (len(v["losses"]), 4)
+    # a deep sigmoid net: the input layer gets far less gradient than the output layer, for every loss
+    assert (got[:, 0] < got[:, -1] / 10).all()
+    np.testing.assert_allclose(tick_mod.grad_norms(setup, st)["norms"], want)
+    # playing: a Patch of the heights on the frames that update the curves, small
+    store = out[0]
+    sizes = []
+    for _ in range(tick_mod.CURVE_EVERY):
+        out = pg.tick("classification", "tick", v, store, None, [], False)
+        store = out[0]
+        if isinstance(out[-2], dash.Patch):
+            sizes.append(len(json.dumps(out[-2].to_plotly_json(), cls=plotly.utils.PlotlyJSONEncoder)))
+    assert sizes and max(sizes) < 2_000, sizes
+    # softmax regression in 2-D (no hidden layer): one bar per loss
+    v, out = first("classification", layers=0)
+    assert all(len(t["y"]) == 1 for t in out[-2]["data"])

@@ -291,3 +291,28 @@ def test_spiral_hint_sets_settings_that_learn(page, server):
     page.wait_for_selector("#playground-c-hint >> text=These settings learn the spiral", timeout=20000)
     assert "layers=3" in page.evaluate("window.location.search")
     assert page.console_errors == []
+
+
+GRADS_JS = """() => { const el = document.querySelector('#playground-c-grads .js-plotly-plot');
+  if (!(el && el.data && el.data.length)) return null;
+  return {metas: el.data.map(t => t.meta), y: el.data.map(t => Array.from(t.y)), type: el.layout.yaxis.type,
+          title: el.layout.title.text}; }"""
+
+
+def test_gradient_norms_live_per_layer_per_loss(page, server):
+    """Classification with a deep sigmoid MLP: each loss's weight-gradient norm per layer, log
+    scale, the input layer's far below the output layer's; the bars move while playing."""
+    page.goto(server + "/playground?mode=classification&layers=3&activation=sigmoid&speed=5")
+    wait_graph(page, "playground-c-grads")
+    first = page.wait_for_function(GRADS_JS).json_value()
+    assert first["type"] == "log"
+    assert first["metas"] == ["grad-cross_entropy", "grad-hinge", "grad-focal", "grad-l2"]
+    assert all(len(y) == 4 and y[0] < y[-1] / 10 for y in first["y"])
+    page.click("#playground-c-play")
+    wait_step(page, "playground-c", ">=", 60)
+    page.click("#playground-c-pause")
+    wait_quiet(page, "playground-c")
+    later = page.evaluate(GRADS_JS)
+    assert later["y"] != first["y"] and "step 0" not in later["title"]
+    page.screenshot(path=str(ARTIFACTS / "playground-gradients.png"), full_page=True)
+    assert page.console_errors == []

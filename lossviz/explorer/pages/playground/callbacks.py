@@ -79,7 +79,7 @@ def _register(app, mode: str):
     if mode == "regression":
         outputs += [Output(ids[k], "value", allow_duplicate=True) for k in PRESET_KEYS]
     else:
-        outputs += [Output(f"{p}-points", "figure"), Output(f"{p}-hint", "children")]
+        outputs += [Output(f"{p}-points", "figure"), Output(f"{p}-grads", "figure"), Output(f"{p}-hint", "children")]
     n_ctl = len(fields)
 
     def serve(*args):

@@ -273,5 +273,44 @@ def curves_patch(frame: dict) -> dash.Patch:
     return patch
 
 
+def layer_names(n_layers: int) -> list[str]:
+    """The layers' names on the gradient panel: layer 1 is the input layer, the last the output."""
+    if n_layers == 1:
+        return ["the one layer"]
+    return [f"layer {i}" + (" (input)" if i == 1 else " (output)" if i == n_layers else "") for i in range(1, n_layers + 1)]
+
+
+def grads_figure(names: list[str], grads: dict | None, step: int, *, present: bool, narrow: bool) -> dict:
+    """Each loss's weight-gradient norm per layer (bars, log scale; d2l 4.8): a deep sigmoid net's
+    first layer gets far less than its last. Bars in each loss's colour; updated with the curves."""
+    lk = figures.look(present)
+    norms = np.asarray(grads["norms"], dtype=float) if grads is not None else np.zeros((len(names), 1))
+    layers = layer_names(norms.shape[1])
+    traces = []
+    for i, n in enumerate(names):
+        dead = grads["dead"][i].tolist() if grads is not None and len(grads["dead"][i]) else []
+        sat = grads["saturated"][i].tolist() if grads is not None and len(grads["saturated"][i]) else []
+        extra = [f"<br>dead {dead[j]:.0%}, saturated {sat[j]:.0%} (hidden layer {j + 1})" if j < len(dead) else "" for j in range(len(layers))]
+        traces.append({"type": "bar", "x": layers, "y": [max(float(v), 1e-12) for v in norms[i]], "name": n, "meta": f"grad-{n}",
+                       "marker": {"color": color_of(n)}, "customdata": extra,
+                       "hovertemplate": n + " %{x}: ‖∇W‖ %{y:.3g}%{customdata}<extra></extra>"})
+    layout = {"template": "plotly_white", "font": {"size": lk["font"]}, "barmode": "group", "uirevision": "playground",
+              "title": {"text": f"each loss's weight-gradient norm per layer (log scale, whole training set), step {step}",
+                        "font": {"size": lk["title"]}},
+              "yaxis": {"type": "log", "exponentformat": "power", "tickfont": {"size": lk["tick"]}},
+              "xaxis": {"tickfont": {"size": lk["tick"]}}, "legend": {"orientation": "h", "y": -0.2, "font": {"size": lk["legend"]}},
+              "margin": {"l": 60, "r": 16, "t": 50, "b": 40}, "height": 260 if not present else 340, "hovermode": "closest"}
+    return {"data": traces, "layout": layout}
+
+
+def grads_patch(grads: dict, step: int) -> dash.Patch:
+    """A playing frame: the bars' heights and the step in the title (M x L numbers)."""
+    patch = dash.Patch()
+    for i, row in enumerate(np.asarray(grads["norms"], dtype=float)):
+        patch["data"][i]["y"] = [max(round(float(v), 8), 1e-12) for v in row]
+    patch["layout"]["title"]["text"] = f"each loss's weight-gradient norm per layer (log scale, whole training set), step {step}"
+    return patch
+
+
 def readout(step: int, mode: str) -> str:
     return f"step {step}" + (" · full-batch gradient descent" if mode == "regression" else "")

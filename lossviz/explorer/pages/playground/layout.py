@@ -69,7 +69,8 @@ def layout(query: dict):
         graphs = [html.Div([dcc.Graph(id=f"{p}-main", figure=main, config=graph_cfg, className="graph"),
                             html.Div(dcc.Graph(id=f"{p}-points", figure=extra[0], config=overlay, className="graph"),
                                      className="map-overlay")], className="map-stack"),
-                  dcc.Graph(id=f"{p}-side", figure=side, config=graph_cfg, className="graph")]
+                  dcc.Graph(id=f"{p}-side", figure=side, config=graph_cfg, className="graph"),
+                  dcc.Graph(id=f"{p}-grads", figure=extra[1], config=graph_cfg, className="graph")]
     else:
         graphs = [dcc.Graph(id=f"{p}-main", figure=main, config=graph_cfg, className="graph", animate=False,
                             animation_options=controls.ANIMATION)]
@@ -79,7 +80,7 @@ def layout(query: dict):
         buttons,
         dmc.SimpleGrid(ctl, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
         html.Div(msg, id=f"{p}-message"),
-        *([html.Div(extra[1], id=f"{p}-hint", className="readout")] if mode == "classification" else []),
+        *([html.Div(extra[2], id=f"{p}-hint", className="readout")] if mode == "classification" else []),
         *graphs,
         html.Div(dmc.Group([
             dmc.Button("Export for notes", id=f"{p}-export", n_clicks=0, variant="filled"),

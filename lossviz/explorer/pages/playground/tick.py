@@ -18,6 +18,23 @@ GRID = 60  # decision map cells per side
 CURVE_EVERY = 5  # while playing, the loss and accuracy curves gain a point every this many frames
 
 
+def grad_norms(setup: toy.ToySetup, st: toy.ToyState) -> dict:
+    """Each loss's weight-gradient norm per layer (input layer first) on the whole training set,
+    from the same closed-form backward the toy trains with (``lossviz.train.health.batch_health``):
+    {"norms": (M, L) float array, "dead" / "saturated": (M, L - 1)} (d2l 4.8, issue 26)."""
+    import torch
+
+    from lossviz import train
+    from lossviz.train import health, models
+
+    with torch.inference_mode():
+        model, c, d = setup.model(st), setup.config, setup.data
+        out, cache = models.forward(model, d.x_train)
+        onehot = train.one_hot(d.y_train, out, 2)
+        h = health.batch_health(model, cache, train.logit_grads(c, out, onehot), out, onehot)
+    return {"norms": h.grad_norm.numpy(), "dead": h.dead_fraction.numpy(), "saturated": h.saturated_fraction.numpy()}
+
+
 def restore(setup: toy.ToySetup, raw, notes: list[str]) -> toy.ToyState:
     """The tab's state, or a fresh one (with a note saying why) when it cannot be used."""
     fresh = setup.new_state()
@@ -48,7 +65,7 @@ def spiral_hint(values: dict, hide_keys: list[str]):
 def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, narrow, points=None) -> tuple:
     """(store, main figure or Patch, side figure or Patch (regression: whether the main graph
     animates this answer), message, URL ({"search", "push"}), readout, then regression: the
-    preset slider values; classification: the points overlay and the hint).
+    preset slider values; classification: the points overlay, the gradient-norm bars and the hint).
 
     ``trigger``: "tick" / "step" (advance), "reset", "click" (regression), or a control key;
     ``points``: the regression points a link asked for (``schema.points_from_query``), on load.
@@ -80,7 +97,7 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
              "font": {"size": 20}}], "xaxis": {"visible": False}, "yaxis": {"visible": False}}}
         new_store = {"key": None, "look": look, "values": canonical, "state": None, "points": None, "search": search}
         return (new_store, empty, empty if mode == "classification" else False, controls.message(notes),
-                url_of(search, store), pf.readout(0, mode), *(sliders if mode == "regression" else (empty, hint)))
+                url_of(search, store), pf.readout(0, mode), *(sliders if mode == "regression" else (empty, empty, hint)))
 
     given = points
     if mode == "regression":
@@ -121,8 +138,12 @@ def tick(mode: str, trigger: str | None, raw_values: dict, store, click, hide, n
         frame = toy.classification_frame(setup, st, GRID, metrics=metrics)
         main = pf.maps_figure(frame, present=present, narrow=narrow) if redraw else pf.maps_patch(frame, store)
         side = pf.curves_figure(frame, present=present, narrow=narrow) if redraw else (pf.curves_patch(frame) if metrics else dash.no_update)
+        # Each loss's gradient norms per layer follow with the curves (a few numbers per frame).
+        grads = grad_norms(setup, st) if metrics else None
+        grads_out = (pf.grads_figure(frame["losses"], grads, st.step, present=present, narrow=narrow) if redraw
+                     else pf.grads_patch(grads, st.step) if grads is not None else dash.no_update)
         sliders = (pf.points_figure(frame, setup.data, present=present, narrow=narrow) if redraw else dash.no_update,
-                   hint if redraw else dash.no_update)
+                   grads_out, hint if redraw else dash.no_update)
     new_store = {"key": key, "look": look, "values": canonical, "state": st.to_dict(compact=True), "points": points, "noted": bool(notes),
                  "search": search}
     if mode == "regression":
