@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import re
 import traceback
+import uuid
+from urllib.parse import parse_qsl
 from typing import Callable
 
 import dash
@@ -31,7 +33,7 @@ from lossviz.explorer.state import Choice, Flag, Names, Number
 
 # Animation options of a dcc.Graph (the playground's).
 ANIMATION = {"frame": {"duration": 0, "redraw": False}, "transition": {"duration": 0}, "mode": "immediate"}
-SWEEP_STEPS = 61  # at most this many steps of a slider in a sweep (a drag shows the nearest; release draws the exact value)
+SWEEP_STEPS = 121  # at most this many steps of a slider in a sweep (a drag shows the nearest; release draws the exact value)
 SWEEP_BYTES = 600_000  # at most about this much JSON in one sweep (one answer per grab)
 SWEEP_MIN_STEPS = 11  # ... but never fewer steps than this
 
@@ -53,8 +55,10 @@ def control(page: str, field, value, hide: set[str], description: str = "", show
     if isinstance(field, Number):
         body = dmc.Group([
             # value: on release (the settling callback); drag_value: under the hand (the sweep).
+            # data-lv-*: the slider a hand reaches for; its sweep is fetched before the grab (assets/lossviz.js).
             html.Div(dcc.Slider(id=cid, min=field.lo, max=field.hi, step=field.step, value=value, updatemode="mouseup", marks=None,
-                                allow_direct_input=False), style={"flex": 1, "minWidth": 0}, className="lv-slider"),
+                                allow_direct_input=False), style={"flex": 1, "minWidth": 0}, className="lv-slider",
+                     **{"data-lv-page": page, "data-lv-key": field.key}),
             dmc.NumberInput(id=f"{cid}-num", value=value, step=field.step, debounce=True, clampBehavior="none",
                             w=96, size="sm", hideControls=True, allowDecimal=not field.integer,
                             **{"aria-label": f"{field.label} (type a value)"}),
@@ -107,10 +111,21 @@ def new_state(page: str, schema, values: dict, hide, narrow: bool) -> dict:
             "search": state.query_of(schema, canonical, hide)}
 
 
+def stamp(out: list) -> list:
+    """A fresh ``layout.datarevision`` on each figure a server callback draws in full: plotly's
+    react then reads the new arrays, while a figure the browser set to the step it already drew
+    (assets/lossviz.js, release) keeps its revision and costs no recomputation."""
+    token = uuid.uuid4().hex[:12]
+    for o in out:
+        if isinstance(o, dict) and isinstance(o.get("layout"), dict) and "data" in o:
+            o["layout"]["datarevision"] = token
+    return out
+
+
 def run_compute(compute: Callable, values: dict, notes: list, n_outputs: int) -> list:
     """The page's outputs, or no_update for each when it refuses the view (its reason becomes a note)."""
     try:
-        return list(compute(values, notes))
+        return stamp(list(compute(values, notes)))
     except state.InputError as e:
         notes.append(str(e))
     except Exception:  # a bug must show as a message, never as a traceback page
@@ -130,15 +145,44 @@ def first_view(page: str, schema, compute: Callable, n_outputs: int, query: dict
     return values, url_notes, {**new_state(page, schema, values, hide, False), "first": True}, message(notes), out
 
 
+def same_but(a, b, key: str) -> bool:
+    """Two state searches that differ at most in ``key``."""
+    if not isinstance(a, str) or not isinstance(b, str):
+        return False
+    da, db = dict(parse_qsl(a.lstrip("?"), keep_blank_values=True)), dict(parse_qsl(b.lstrip("?"), keep_blank_values=True))
+    da.pop(key, None), db.pop(key, None)
+    return da == db
+
+
+def light(fig: dict) -> dash.Patch:
+    """What a settle changes beside the curves the browser already drew at this value: legend
+    names, y ranges, shapes and annotations (a Patch: plotly.react redraws no curve)."""
+    p = dash.Patch()
+    for i, t in enumerate(fig["data"]):
+        if "name" in t:
+            p["data"][i]["name"] = t["name"]
+        if "showlegend" in t:
+            p["data"][i]["showlegend"] = t["showlegend"]
+    lay = fig["layout"]
+    for ax, spec in lay.items():
+        if ax.startswith("yaxis") and isinstance(spec, dict) and "range" in spec:
+            p["layout"][ax]["range"] = spec["range"]
+    for k in ("shapes", "annotations"):
+        p["layout"][k] = lay.get(k, [])
+    return p
+
+
 def wire(app: dash.Dash, page: str, schema, compute: Callable, outputs: list, frames: Callable | None = None,
-         drag_outputs: list | None = None, extra_outputs: list | None = None, extra: Callable | None = None):
+         drag_outputs: list | None = None, extra_outputs: list | None = None, extra: Callable | None = None,
+         preview: tuple[str, ...] = ()):
     """Register a page's settling callback, its sweep and its drag (see the module docstring).
 
     ``outputs``: what ``compute`` returns; ``frames(values, key, steps)``: one dict per step,
     {output id: {"traces": {index: {attribute: value}}, "layout": {"a.b": value}}} for a graph or
     the text for a text output, among ``drag_outputs`` ((id, property) pairs, graphs first);
     ``extra_outputs`` / ``extra(values)``: more outputs of the settling callback (e.g. the
-    logit boxes a number of classes shows).
+    logit boxes a number of classes shows); ``preview``: sliders whose sweep is coarser than
+    the settled view (its release draws the figure in full).
     """
     nums = numbers(schema)
     inputs, slider_out, box_out = [], [], []
@@ -157,8 +201,10 @@ def wire(app: dash.Dash, page: str, schema, compute: Callable, outputs: list, fr
     wraps = [Output(wrap_id(page, f.key), "style") for f in params]
     extra_outputs = extra_outputs or []
 
+    key_of = {safe_id(page, f.key): f.key for f in nums}
+
     def settle(*args):
-        ctl, narrow, st = args[: len(inputs)], args[len(inputs)], args[len(inputs) + 1]
+        ctl, narrow, st, have = args[: len(inputs)], args[len(inputs)], args[len(inputs) + 1], args[len(inputs) + 2]
         trig = dash.ctx.triggered_id
         prev = st.get("values") if isinstance(st, dict) else None
         hide = {h for h in st["hide"] if isinstance(h, str)} if isinstance(st, dict) and isinstance(st.get("hide"), list) else set()
@@ -185,10 +231,19 @@ def wire(app: dash.Dash, page: str, schema, compute: Callable, outputs: list, fr
         if isinstance(prev, dict) and out and all(prev.get(f.key) == values[f.key] for f in schema if isinstance(f, Names)) \
                 and len(out) >= 3 and outputs[2].component_property == "children" and outputs[2].component_id.endswith("-formula"):
             out[2] = dash.no_update  # the same formulas: not typeset again
+        # A release on a step of the sweep the browser holds: the browser has drawn these curves
+        # already (assets/lossviz.js, release); only legend, ranges, shapes and notes change.
+        k = key_of.get(trig)
+        if (k is not None and k not in preview and isinstance(have, dict) and have.get("key") == k and isinstance(prev, dict)
+                and isinstance(st, dict) and same_but(have.get("search"), st.get("search"), k)
+                and same_but(st_new["search"], st.get("search"), k) and sliders[k] == values[k]
+                and values[k] in (have.get("values") or [])):
+            out = [light(o) if isinstance(o, dict) and outputs[j].component_property == "figure" else o for j, o in enumerate(out)]
         return (st_new, message(notes), *out, *sync, *styles, *more)
 
     app.callback(Output(f"{page}-state", "data"), Output(f"{page}-message", "children"), *outputs, *slider_out, *box_out, *wraps,
-                 *extra_outputs, *inputs, Input(f"{page}-narrow", "data"), State(f"{page}-state", "data"), prevent_initial_call=True)(settle)
+                 *extra_outputs, *inputs, Input(f"{page}-narrow", "data"), State(f"{page}-state", "data"),
+                 State(f"{page}-sweep-have", "data"), prevent_initial_call=True)(settle)
     # A phone-width window: the page, drawn for a wide one on the server, redraws its panels stacked.
     app.clientside_callback("(cfg) => window.innerWidth < 700 ? true : window.dash_clientside.no_update",
                             Output(f"{page}-narrow", "data"), Input(f"{page}-cfg", "data"))
@@ -209,16 +264,27 @@ def wire(app: dash.Dash, page: str, schema, compute: Callable, outputs: list, fr
         except (ValueError, state.InputError):
             return dash.no_update
         sig = req.get("sig") if isinstance(req.get("sig"), str) else ""  # the browser's cache key (assets/lossviz.js)
-        return {"key": field.key, "sig": sig[: state.MAX_QUERY], "values": steps, **parts}
+        return {"page": page, "key": field.key, "sig": sig[: state.MAX_QUERY], "search": st.get("search") if isinstance(st.get("search"), str) else "",
+                "values": steps, **parts}
 
     app.callback(Output(f"{page}-sweep", "data"), Input(f"{page}-sweep-req", "data"), State(f"{page}-state", "data"),
                  prevent_initial_call=True)(sweep)
     drag_outputs = drag_outputs or []
-    app.clientside_callback(ClientsideFunction("lossviz", "drag"), *[Output(i, p, allow_duplicate=True) for i, p in drag_outputs],
-                            Output(f"{page}-sweep-req", "data"),
+    figs = [(i, p) for i, p in drag_outputs if p == "figure"]
+    texts = [(i, p) for i, p in drag_outputs if p != "figure"]
+    # The sweep that arrived, decoded once and kept in the browser; what it holds, for the settle.
+    app.clientside_callback(ClientsideFunction("lossviz", "keep"), Output(f"{page}-sweep-have", "data"), Input(f"{page}-sweep", "data"),
+                            prevent_initial_call=True)
+    # Under the hand: the step drawn with one Plotly.update of the traces that change (no request).
+    app.clientside_callback(ClientsideFunction("lossviz", "drag"), Output(f"{page}-drag", "data"),
+                            *[Output(i, p, allow_duplicate=True) for i, p in texts],
                             *[Input(safe_id(page, f.key), "drag_value") for f in nums],
-                            State(f"{page}-cfg", "data"), State(f"{page}-state", "data"), State(f"{page}-sweep", "data"),
-                            *[State(safe_id(page, f.key), "value") for f in nums], *[State(i, p) for i, p in drag_outputs],
+                            State(f"{page}-cfg", "data"), State(f"{page}-state", "data"),
+                            *[State(safe_id(page, f.key), "value") for f in nums], prevent_initial_call=True)
+    # On release: the figures become the step drawn (same datarevision: plotly recomputes nothing).
+    app.clientside_callback(ClientsideFunction("lossviz", "release"), *[Output(i, p, allow_duplicate=True) for i, p in figs],
+                            *[Input(safe_id(page, f.key), "value") for f in nums],
+                            State(f"{page}-cfg", "data"), State(f"{page}-state", "data"), *[State(i, p) for i, p in figs],
                             prevent_initial_call=True)
 
 
@@ -235,7 +301,30 @@ def sweep_steps(frames: Callable, values: dict, field: Number) -> tuple[list[flo
         fit = int((SWEEP_BYTES / 1.25 - base) / max(per, 1))  # 1.25: more steps share fewer of their points
         if fit < len(steps):
             steps = steps_of(field, max(SWEEP_MIN_STEPS, fit))
-    return steps, factor(frames(values, field.key, steps))
+    out = factor(overall_ranges(frames(values, field.key, steps)))
+    size = len(json.dumps(out))
+    if size > SWEEP_BYTES and len(steps) > SWEEP_MIN_STEPS:  # the probe underestimated (a kink that moves adds points): fewer steps
+        steps = steps_of(field, max(SWEEP_MIN_STEPS, int(len(steps) * SWEEP_BYTES / size * 0.9)))
+        out = factor(overall_ranges(frames(values, field.key, steps)))
+    return steps, out
+
+
+def overall_ranges(per_step: list[dict]) -> list[dict]:
+    """Each panel's y range over the whole sweep at every step: the axes hold while the hand
+    moves (no relayout per step); the settle sets the range of the value released."""
+    spans: dict = {}
+    for step in per_step:
+        for gid, part in step.items():
+            if isinstance(part, dict):
+                for k, r in (part.get("layout") or {}).items():
+                    if k.endswith(".range") and isinstance(r, list) and len(r) == 2:
+                        lo, hi = spans.get((gid, k), (r[0], r[1]))
+                        spans[gid, k] = (min(lo, r[0]), max(hi, r[1]))
+    for step in per_step:
+        for (gid, k), (lo, hi) in spans.items():
+            if k in (step.get(gid) or {}).get("layout", {}):
+                step[gid]["layout"][k] = [lo, hi]
+    return per_step
 
 
 def factor(per_step: list[dict]) -> dict:
@@ -272,9 +361,10 @@ def drag_stores(page: str, st: dict, schema, drag_outputs: list):
     request, and the drag's config (the sliders in ``wire``'s order, the outputs it draws)."""
     nums = numbers(schema)
     cfg = {"page": page, "ids": [safe_id(page, f.key) for f in nums], "keys": [f.key for f in nums],
-           "outs": [o[0] for o in drag_outputs], "props": [o[1] for o in drag_outputs]}
+           "figs": [o[0] for o in drag_outputs if o[1] == "figure"], "texts": [o[0] for o in drag_outputs if o[1] != "figure"]}
     return [dcc.Store(id=f"{page}-state", data=st), dcc.Store(id=f"{page}-url"), dcc.Store(id=f"{page}-sweep"),
-            dcc.Store(id=f"{page}-sweep-req"), dcc.Store(id=f"{page}-cfg", data=cfg), dcc.Store(id=f"{page}-narrow")]
+            dcc.Store(id=f"{page}-sweep-req"), dcc.Store(id=f"{page}-cfg", data=cfg), dcc.Store(id=f"{page}-narrow"),
+            dcc.Store(id=f"{page}-sweep-have"), dcc.Store(id=f"{page}-drag")]
 
 
 def message(notes: list[str]):
@@ -379,7 +469,18 @@ def graph(gid: str, fig, page: str):
                              "toImageButtonOptions": {"format": "png", "filename": f"lossviz-{page}"}})
 
 
-def wire_curve_page(app: dash.Dash, page: str, schema, compute: Callable, frames: Callable) -> None:
+def wire_curve_page(app: dash.Dash, page: str, schema, compute: Callable, frames: Callable, preview: tuple[str, ...] = ()) -> None:
     wire(app, page, schema, compute, [Output(f"{page}-graph", "figure"), Output(f"{page}-coincide", "children"),
                                       Output(f"{page}-formula", "children")],
-         frames=frames, drag_outputs=[(f"{page}-graph", "figure")])
+         frames=frames, drag_outputs=[(f"{page}-graph", "figure")], preview=preview)
+
+
+def hand_step(lo: float, hi: float, step: float, integer: bool = False) -> float:
+    """A slider step fine enough that a drag across the track (~1 s) changes value >= 20 times
+    a second where the parameter allows it: at least 60 steps (1, 2, 2.5 or 5 x 10^k)."""
+    if integer or (hi - lo) / step >= 60:
+        return step
+    for s in sorted({m * 10.0 ** e for m in (1, 2, 2.5, 5) for e in range(-4, 3)}, reverse=True):
+        if s <= step and (hi - lo) / s >= 60 and abs((hi - lo) / s - round((hi - lo) / s)) < 1e-6:
+            return round(s, 10)
+    return step

@@ -164,6 +164,45 @@ def test_a_drag_follows_the_hand_from_the_sweep_and_settles_on_release(page, ser
     assert page.console_errors == []
 
 
+def test_the_sweep_is_fetched_before_the_grab_and_release_redraws_no_curve(page, server):
+    """A hand resting on quantile's tau (a sweep that holds every step) fetches its sweep; the grab then draws at once (no request
+    between the press and the first step, each step one Plotly.update); the release draws the
+    step as the settled view (its datarevision kept: the server patches legend and URL only),
+    and the curves are the library's at the released value."""
+    page.goto(server + "/losses?losses=quantile,l1&quantile.tau=0.5")
+    traces(page, "losses-graph")
+    wait_idle(page, "losses", "losses-graph")
+    count_draws(page, "losses-graph")
+    rev0 = page.evaluate("document.querySelector('#losses-graph .js-plotly-plot').layout.datarevision")
+    assert rev0
+    th = page.locator("#losses-quantile-tau [role=slider]").bounding_box()
+    tr = page.locator("#losses-quantile-tau .dash-slider-root").bounding_box()
+    x0, y = th["x"] + th["width"] / 2, th["y"] + th["height"] / 2
+    page.mouse.move(x0, y)  # the hand reaches the thumb: the sweep comes now
+    page.wait_for_function("window.__posts >= 1", timeout=15000)
+    page.wait_for_function("!document.querySelector('[data-dash-is-loading=\"true\"]')", timeout=15000)
+    page.wait_for_timeout(200)
+    posts = page.evaluate("window.__posts")
+    page.evaluate("window.lossvizDraws = []")
+    page.mouse.down()
+    x1 = tr["x"] + 0.6 * tr["width"]
+    for f in np.linspace(0, 1, 25):
+        page.mouse.move(x0 + f * (x1 - x0), y)
+    page.wait_for_function("(window.lossvizDraws || []).length >= 3", timeout=5000)
+    assert page.evaluate("window.__posts") == posts  # every step drawn from the sweep already here
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('#losses-quantile-tau-num').value !== '0.5'", timeout=15000)
+    tau = float(page.input_value("#losses-quantile-tau-num"))
+    wait_url(page, f"quantile.tau={tau:g}")
+    data = traces(page, "losses-graph", lambda d: by_meta(d, "quantile", "value")["name"] == f"quantile (τ={tau:g})")
+    g = by_meta(data, "quantile", "grad")
+    want = lossviz.get_loss("quantile").grad(torch.tensor(g["x"], dtype=torch.float64), torch.zeros((), dtype=torch.float64), tau=tau)
+    np.testing.assert_allclose(g["y"], want.numpy(), rtol=1e-5, atol=1e-6)
+    wait_idle(page, "losses", "losses-graph")
+    assert page.evaluate("document.querySelector('#losses-graph .js-plotly-plot').layout.datarevision") == rev0
+    assert page.console_errors == []
+
+
 def test_typed_value_moves_the_slider_and_stays(page, server):
     """Bug 2: a typed value moved graph, legend and URL but not the slider; the next change of
     another control put the old value back."""

@@ -14,7 +14,6 @@
 (function () {
   const BURST_MS = 800;  // URL changes closer together than this are one history step
   let lastWrite = 0;
-  const asked = {};      // page -> the sweep last asked for (one request per grab)
   const decoded = new WeakMap();
 
   function queryOf(search) {
@@ -83,49 +82,180 @@
     return Object.assign({}, fig, {data: data, layout: layout});
   }
 
-  function drag() {
-    const args = Array.prototype.slice.call(arguments);
-    const dc = window.dash_clientside, ctx = dc.callback_context;
-    const n = ctx.inputs_list.length;
-    const cfg = args[n], st = args[n + 1], sweep = args[n + 2];
-    const values = args.slice(n + 3, 2 * n + 3), current = args.slice(2 * n + 3);
-    const m = cfg.outs.length;
-    const out = new Array(m + 1).fill(dc.no_update);
-    const trig = ctx.triggered_id;
-    const i = cfg.ids.indexOf(trig);
-    if (i < 0 || !st) return out;
-    const dv = args[i];
-    // Not a drag: a value that arrived with the slider's own value (keyboard, a typed value,
-    // the server's correction) is drawn by the settling callback.
-    if (dv === null || dv === undefined || dv === values[i]) return out;
-    const key = cfg.keys[i], sig = sigOf(st.search, key);
-    if (!sweep || sweep.key !== key || sweep.sig !== sig) {
-      if (asked[cfg.page] !== key + "?" + sig) {
-        asked[cfg.page] = key + "?" + sig;
-        out[m] = {key: key, sig: sig};
+  // --- the sweeps: fetched before the grab, kept decoded in the page -------------------------
+  const sweeps = {};     // page -> {key -> sweep, its typed arrays decoded}
+  const searchOf = {};   // page -> the state (query) the page on screen shows
+  const drawn = new WeakMap();  // plot div -> {sw, k, rev, fresh}: the step on screen
+  const pending = new Map();    // plot div -> the step to draw at the next animation frame
+
+  function decodeParts(part) {
+    const out = {};
+    for (const id of Object.keys(part || {})) {
+      const p = part[id];
+      if (!p || typeof p !== "object" || !p.traces) { out[id] = p; continue; }
+      const traces = {};
+      for (const ti of Object.keys(p.traces)) {
+        traces[ti] = {};
+        for (const a of Object.keys(p.traces[ti])) traces[ti][a] = typed(p.traces[ti][a]);
       }
-      return out;
-    }
-    let k = 0, best = Infinity;
-    for (let j = 0; j < sweep.values.length; j++) {
-      const d = Math.abs(sweep.values[j] - dv);
-      if (d < best) { best = d; k = j; }
-    }
-    const step = sweep.steps[k] || {}, base = sweep.base || {};
-    for (let o = 0; o < m; o++) {
-      const id = cfg.outs[o];
-      if (!(id in base) && !(id in step)) continue;
-      if (cfg.props[o] === "figure") {
-        if (current[o]) out[o] = applyStep(current[o], [base[id], step[id]]);
-      } else {
-        out[o] = id in step ? step[id] : base[id];
-      }
+      out[id] = {traces: traces, layout: p.layout || {}};
     }
     return out;
   }
 
+  function keep(sweep) {   // clientside: the sweep store -> the sweep-have store (what the settle may rely on)
+    const dc = window.dash_clientside;
+    if (!sweep || typeof sweep.key !== "string" || typeof sweep.page !== "string") return dc.no_update;
+    (sweeps[sweep.page] = sweeps[sweep.page] || {})[sweep.key] = {
+      key: sweep.key, sig: sigOf(sweep.search, sweep.key), values: sweep.values,
+      base: decodeParts(sweep.base), steps: (sweep.steps || []).map(decodeParts)};
+    return {key: sweep.key, search: sweep.search, values: sweep.values};
+  }
+
+  function current(page, key) {   // the sweep of this slider for the view on screen, or null
+    const sw = (sweeps[page] || {})[key];
+    return sw && searchOf[page] !== undefined && sw.sig === sigOf(searchOf[page], key) ? sw : null;
+  }
+
+  const asked = {};
+  function want(page, key) {   // ask for a slider's sweep once (hover, press, focus, after a settle)
+    if (!page || !key || searchOf[page] === undefined || current(page, key)) return;
+    const tag = key + "?" + sigOf(searchOf[page], key);
+    if (asked[page] === tag) return;
+    asked[page] = tag;
+    window.dash_clientside.set_props(page + "-sweep-req", {data: {key: key, sig: sigOf(searchOf[page], key)}});
+  }
+
+  const lastKey = {};
+  let hoverTimer = null;
+  function reach(el) {
+    const page = el.getAttribute("data-lv-page"), key = el.getAttribute("data-lv-key");
+    lastKey[page] = key;
+    want(page, key);
+  }
+  function sliderOf(ev) { return ev.target && ev.target.closest ? ev.target.closest("[data-lv-key]") : null; }
+  document.addEventListener("pointerover", function (ev) {
+    const el = sliderOf(ev);
+    if (!el) return;
+    clearTimeout(hoverTimer);
+    hoverTimer = setTimeout(function () { reach(el); }, 60);
+  });
+  document.addEventListener("pointerdown", function (ev) { const el = sliderOf(ev); if (el) reach(el); }, true);
+  document.addEventListener("focusin", function (ev) { const el = sliderOf(ev); if (el) reach(el); });
+
+  function plotDiv(id) {
+    const el = document.getElementById(id);
+    if (!el) return null;
+    return el.classList.contains("js-plotly-plot") ? el : el.querySelector(".js-plotly-plot");
+  }
+
+  function drawStep(gd, id, sw, k) {
+    // One Plotly.update: the traces of this step that change (y; x, names and texts where they
+    // change) and, on a drag's first step, what every step shares (x, the sweep's y ranges).
+    const was = drawn.get(gd);
+    const rev = gd.layout ? gd.layout.datarevision : undefined;
+    const fresh = !was || was.sw !== sw || was.rev !== rev || was.fresh;
+    if (!fresh && was.k === k) return false;
+    const parts = fresh ? [sw.base[id], sw.steps[k][id]] : [sw.steps[k][id]];
+    const idx = [], attrs = {}, lay = {};
+    for (const part of parts) {
+      if (!part) continue;
+      for (const ti of Object.keys(part.traces || {})) {
+        const i = Number(ti);
+        if (!gd.data || i >= gd.data.length) continue;
+        let pos = idx.indexOf(i);
+        if (pos < 0) { pos = idx.length; idx.push(i); }
+        for (const a of Object.keys(part.traces[ti])) (attrs[a] = attrs[a] || [])[pos] = part.traces[ti][a];
+      }
+      Object.assign(lay, part.layout || {});
+    }
+    for (const a of Object.keys(attrs)) attrs[a].length = idx.length;
+    drawn.set(gd, {sw: sw, k: k, rev: rev, fresh: false});
+    if (!idx.length && !Object.keys(lay).length) return false;
+    window.Plotly.update(gd, attrs, lay, idx);
+    (window.lossvizDraws = window.lossvizDraws || []).push(performance.now());
+    return true;
+  }
+
+  function schedule(gd, id, sw, k) {   // at most one draw per animation frame: the latest step
+    const had = pending.has(gd);
+    pending.set(gd, {id: id, sw: sw, k: k});
+    if (had) return;
+    window.requestAnimationFrame(function () {
+      const p = pending.get(gd);
+      pending.delete(gd);
+      if (p) drawStep(gd, p.id, p.sw, p.k);
+    });
+  }
+
+  function nearest(values, v) {
+    let k = 0, best = Infinity;
+    for (let j = 0; j < values.length; j++) {
+      const d = Math.abs(values[j] - v);
+      if (d < best) { best = d; k = j; }
+    }
+    return k;
+  }
+
+  function drag() {
+    const args = Array.prototype.slice.call(arguments);
+    const dc = window.dash_clientside, ctx = dc.callback_context;
+    const n = ctx.inputs_list.length;
+    const cfg = args[n], st = args[n + 1], values = args.slice(n + 2, 2 * n + 2);
+    const out = new Array(1 + cfg.texts.length).fill(dc.no_update);
+    const ret = function () { return out.length === 1 ? out[0] : out; };
+    const i = cfg.ids.indexOf(ctx.triggered_id);
+    if (i < 0 || !st) return ret();
+    const dv = args[i];
+    // Not a drag: a value that arrived with the slider's own value (keyboard, a typed value,
+    // the server's correction) is drawn on release.
+    if (dv === null || dv === undefined || dv === values[i]) return ret();
+    const key = cfg.keys[i];
+    searchOf[cfg.page] = st.search;
+    lastKey[cfg.page] = key;
+    const sw = current(cfg.page, key);
+    if (!sw) { want(cfg.page, key); return ret(); }
+    const k = nearest(sw.values, dv), step = sw.steps[k] || {};
+    for (const id of cfg.figs) { const gd = plotDiv(id); if (gd) schedule(gd, id, sw, k); }
+    cfg.texts.forEach(function (id, o) { if (id in step || id in sw.base) out[1 + o] = id in step ? step[id] : sw.base[id]; });
+    out[0] = {key: key, step: k, value: sw.values[k]};
+    return ret();
+  }
+
+  function release() {
+    // The slider's value (a drag's release, a key press): a step of the sweep held is drawn at
+    // once, and the figures become that step with their datarevision kept, so plotly.react
+    // recomputes nothing; the settling callback then patches only legend, ranges and notes.
+    const args = Array.prototype.slice.call(arguments);
+    const dc = window.dash_clientside, ctx = dc.callback_context;
+    const n = ctx.inputs_list.length;
+    const cfg = args[n], st = args[n + 1], figs = args.slice(n + 2);
+    const out = figs.map(function () { return dc.no_update; });
+    const i = cfg.ids.indexOf(ctx.triggered_id);
+    if (i < 0 || !st) return out.length === 1 ? out[0] : out;
+    const key = cfg.keys[i], v = args[i];
+    searchOf[cfg.page] = st.search;
+    const sw = current(cfg.page, key), k = sw ? sw.values.indexOf(v) : -1;
+    if (k >= 0) {
+      cfg.figs.forEach(function (id, o) {
+        const gd = plotDiv(id);
+        if (!gd || !figs[o]) return;
+        pending.delete(gd);
+        drawStep(gd, id, sw, k);
+        out[o] = applyStep(figs[o], [sw.base[id], sw.steps[k][id]]);
+        drawn.set(gd, {sw: sw, k: k, rev: gd.layout ? gd.layout.datarevision : undefined, fresh: true});
+      });
+    }
+    return out.length === 1 ? out[0] : out;
+  }
+
   function url(st) {
     if (!st || typeof st.search !== "string") return window.dash_clientside.no_update;
+    if (st.page) {   // a new view: the slider last reached for gets its sweep for this view
+      searchOf[st.page] = st.search;
+      const page = st.page;
+      setTimeout(function () { want(page, lastKey[page]); }, 0);
+    }
     writeUrl(st.search, st.first === true);
     return window.dash_clientside.no_update;
   }
@@ -136,5 +266,5 @@
     return on ? "shell present" : "shell";
   }
 
-  window.dash_clientside = Object.assign({}, window.dash_clientside, {lossviz: {drag: drag, url: url, presentation: presentation}});
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {lossviz: {drag: drag, release: release, keep: keep, url: url, presentation: presentation}});
 })();

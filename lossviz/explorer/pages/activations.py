@@ -34,7 +34,7 @@ def schema() -> list:
               state.Number("xmin", "x from", -20, 20, 0.5, -6.0), state.Number("xmax", "x to", -20, 20, 0.5, 6.0)]
     for n, p in params():
         lo, hi, step = slider(n, p.name)
-        fields.append(state.Number(f"{n}.{p.name}", f"{n} {p.name}", lo, hi, step, p.default))
+        fields.append(state.Number(f"{n}.{p.name}", f"{n} {p.name}", lo, hi, controls.hand_step(lo, hi, step), p.default))
     return fields + [state.Flag("vanish", f"shade where |f′| < {VANISH}"), state.Flag("present", "presentation")]
 
 
@@ -145,5 +145,5 @@ def export_file(n_clicks, fmt, st):
 
 
 def register(app):
-    controls.wire_curve_page(app, PAGE, schema(), compute, frames)
+    controls.wire_curve_page(app, PAGE, schema(), compute, frames, preview=("xmin", "xmax"))
     controls.wire_export(app, PAGE, export_file)

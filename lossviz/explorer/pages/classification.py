@@ -38,7 +38,7 @@ def schema() -> list:
               state.Number("classes", "classes (the others' logits at 0)", 2, 10, 1, 2, integer=True)]
     for n, p in params():
         lo, hi, step = slider(n, p.name)
-        fields.append(state.Number(f"{n}.{p.name}", f"{n} {p.name}", lo, hi, step, p.default))
+        fields.append(state.Number(f"{n}.{p.name}", f"{n} {p.name}", lo, hi, controls.hand_step(lo, hi, step), p.default))
     return fields + [state.Flag("zero_one", "the 0-1 loss", True), state.Flag("present", "presentation")]
 
 

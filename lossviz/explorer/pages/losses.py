@@ -18,6 +18,8 @@ PAGE, PATH, TITLE = "losses", "/losses", "Losses"
 KEYS = ("value", "likelihood", "grad")
 PLAIN = ("loss", "likelihood", "gradient")  # panel names in the notes
 MIN_WIDTH = 0.5
+Y_SWEEP_POINTS = 201  # y moves every curve: its sweep draws each on 201 even points (~2 px apart)
+PREVIEW = ("y", "xmin", "xmax")  # sliders whose sweep is a coarser preview: release draws the figure in full
 
 
 def names() -> list[str]:
@@ -36,7 +38,7 @@ def schema() -> list:
               Number("xmax", "prediction to", -20, 20, 0.5, 3.0)]
     for n, p in params():
         lo, hi, step = slider(n, p.name)
-        fields.append(Number(f"{n}.{p.name}", f"{n} {p.name}", lo, hi, step, p.default))
+        fields.append(Number(f"{n}.{p.name}", f"{n} {p.name}", lo, hi, controls.hand_step(lo, hi, step), p.default))
     return fields + [Flag("normalized", "normalized likelihood"), Flag("present", "presentation")]
 
 
@@ -162,8 +164,10 @@ def frames(values: dict, key: str, steps: list[float]) -> list[dict]:
                     tr[3 * ci + j] = {"x": figures.b64(c.x[idx]), "y": figures.b64(c.series[k][idx])}
             out.append({gid: {"traces": tr, "layout": y_ranges([[c.series[k] for c in cs_v] for k in KEYS])}})
         return out
-    if key == "y":
-        moving = [(ci, curves.sweep(n, "target", steps, params=loss_params(values, n), x=x, normalized=bool(values["normalized"])))
+    if key == "y":  # every curve moves: a drag's preview on Y_SWEEP_POINTS even points (release draws the fine view)
+        xs = figures.fine_grid(float(values["xmin"]), float(values["xmax"]), Y_SWEEP_POINTS)
+        moving = [(ci, curves.sweep(n, "target", steps, params=loss_params(values, n), x=xs, normalized=bool(values["normalized"]),
+                                    well_placed_points=False))
                   for ci, n in enumerate(names) if not (values["normalized"] and n == "general" and values["general.alpha"] < 0)]
     else:
         name, param = key.split(".", 1)
@@ -201,5 +205,5 @@ def export_file(n_clicks, fmt, st):
 
 
 def register(app):
-    controls.wire_curve_page(app, PAGE, schema(), compute, frames)
+    controls.wire_curve_page(app, PAGE, schema(), compute, frames, preview=PREVIEW)
     controls.wire_export(app, PAGE, export_file)
