@@ -310,3 +310,30 @@ def test_gradient_norms_per_layer_per_loss_live():
     # softmax regression in 2-D (no hidden layer): one bar per loss
     v, out = first("classification", layers=0)
     assert all(len(t["y"]) == 1 for t in out[-2]["data"])
+
+
+def test_capacity_mode_draws_the_library_fits():
+    """Capacity mode: the fit, its losses per epoch, the coefficients and the U-curve are
+    lossviz.toy.polynomial_fit's numbers (d2l 4.4)."""
+    import importlib
+
+    cap = importlib.import_module("lossviz.explorer.pages.playground.capacity")
+    top, bottom, text = cap.figures_of({"degree": 3, "n_train": 20, "wd": 0.0})
+    f = toy.polynomial_fit(3, n_train=20)
+    by = {t["meta"]: t for t in top["data"]}
+    np.testing.assert_allclose(figures.decode(by["train_loss"]["y"]), f.train_loss, rtol=1e-6)
+    np.testing.assert_allclose(figures.decode(by["test_loss"]["y"]), f.test_loss, rtol=1e-6)
+    assert top["layout"]["yaxis2"]["type"] == "log"
+    bb = {t["meta"]: t for t in bottom["data"]}
+    np.testing.assert_allclose(bb["learned"]["y"], np.round(f.weights, 6))
+    assert bb["true-weights"]["y"][:4] == [5.0, 1.2, -3.4, 5.6]
+    curve = toy.capacity_curve(n_train=20)
+    np.testing.assert_allclose(bb["u-test"]["y"], curve.test_loss)
+    np.testing.assert_allclose(bb["u-train"]["y"], curve.train_loss)
+    assert "degree 3" in text
+
+
+def test_capacity_layout_and_bad_links():
+    v = pg.layout({"mode": "capacity", "degree": "99", "n_train": "20"})
+    s = json.dumps(v.to_plotly_json(), cls=plotly.utils.PlotlyJSONEncoder)
+    assert "playground-cap-fit" in s and "degree=99" in s

@@ -316,3 +316,23 @@ def test_gradient_norms_live_per_layer_per_loss(page, server):
     assert later["y"] != first["y"] and "step 0" not in later["title"]
     page.screenshot(path=str(ARTIFACTS / "playground-gradients.png"), full_page=True)
     assert page.console_errors == []
+
+
+CAP_JS = """(meta) => { const el = document.querySelector('#playground-cap-ucurve .js-plotly-plot');
+  if (!(el && el.data)) return null; const t = el.data.find(t => t.meta === meta); return t ? Array.from(t.x) : null; }"""
+
+
+def test_capacity_mode_degree_slider_moves_the_fit_and_the_u_curve_mark(page, server):
+    page.goto(server + "/playground?mode=capacity&n_train=20&degree=3")
+    wait_graph(page, "playground-cap-fit")
+    wait_graph(page, "playground-cap-ucurve")
+    assert page.evaluate(CAP_JS, "u-now") == [3, 3]
+    assert page.evaluate("document.querySelector('#playground-cap-fit .js-plotly-plot').layout.yaxis2.type") == "log"
+    page.focus("#playground-cap-degree [role=slider]")
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"() => {{ const v = ({CAP_JS})('u-now'); return v && v[0] === 7; }}", timeout=60_000)
+    assert "degree 7" in page.inner_text("#playground-cap-readout")
+    page.wait_for_function("window.location.search.includes('degree=7') && window.location.search.includes('mode=capacity')")
+    page.screenshot(path=str(ARTIFACTS / "playground-capacity.png"), full_page=True)
+    assert page.console_errors == []

@@ -11,7 +11,8 @@ from dash import ClientsideFunction, Input, Output, State, dcc
 from lossviz import export, plot_mpl
 from lossviz.explorer import controls, state
 from lossviz.explorer.pages.playground.layout import control_fields
-from lossviz.explorer.pages.playground.schema import MODES, PAGE, PRESET_KEYS, check_points, class_setup, reg_setup, schema
+from lossviz.explorer.pages.playground import capacity
+from lossviz.explorer.pages.playground.schema import ALL_MODES, MODES, PAGE, PRESET_KEYS, check_points, class_setup, reg_setup, schema
 from lossviz.explorer.pages.playground.tick import GRID, restore, tick
 from lossviz.explorer.state import Number
 
@@ -50,6 +51,7 @@ def export_file(mode: str, n_clicks, fmt, store):
 def register(app):
     for mode in MODES:
         _register(app, mode)
+    capacity.register(app, ALL_MODES)
 
 
 def _register(app, mode: str):

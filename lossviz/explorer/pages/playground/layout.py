@@ -7,7 +7,8 @@ import dash_mantine_components as dmc
 from dash import dcc, html
 
 from lossviz.explorer import controls, state
-from lossviz.explorer.pages.playground.schema import OPTION_LABELS, PAGE, mode_of, points_from_query, schema
+from lossviz.explorer.pages.playground import capacity
+from lossviz.explorer.pages.playground.schema import ALL_MODES, OPTION_LABELS, PAGE, mode_of, points_from_query, schema
 from lossviz.explorer.pages.playground.tick import tick
 from lossviz.explorer.state import Choice, Names, Number
 
@@ -43,17 +44,21 @@ def layout(query: dict):
     hide = state.hidden(query)
     mode = mode_of(query)
     p = f"{PAGE}-{mode[0]}"
-    values, notes = state.from_query(schema(mode), query)
-    hide_list = sorted(hide)[: state.MAX_LIST]
-    points = points_from_query(query, values, notes) if mode == "regression" else None
-    first = tick(mode, "load", {k: v for k, v in values.items()}, None, None, hide_list, False, points=points)
-    store, main, side, msg, url, read, *extra = first
     tabs = dmc.Group([
         html.A("Regression with outliers", href="/playground?mode=regression", id=f"{PAGE}-to-regression",
                className="mode-link" + (" active" if mode == "regression" else "")),
         html.A("Classification in 2-D", href="/playground?mode=classification", id=f"{PAGE}-to-classification",
                className="mode-link" + (" active" if mode == "classification" else "")),
+        html.A("Capacity (polynomials)", href="/playground?mode=capacity", id=f"{PAGE}-to-capacity",
+               className="mode-link" + (" active" if mode == "capacity" else "")),
     ], gap="sm", id=f"{PAGE}-modes", style={"display": "none"} if "mode" in hide else {})
+    if mode == "capacity":
+        return capacity.layout(query, ALL_MODES, tabs, hide)
+    values, notes = state.from_query(schema(mode), query)
+    hide_list = sorted(hide)[: state.MAX_LIST]
+    points = points_from_query(query, values, notes) if mode == "regression" else None
+    first = tick(mode, "load", {k: v for k, v in values.items()}, None, None, hide_list, False, points=points)
+    store, main, side, msg, url, read, *extra = first
     buttons = dmc.Group([
         dmc.Button("Play", id=f"{p}-play", n_clicks=0, color="green"),
         dmc.Button("Pause", id=f"{p}-pause", n_clicks=0, variant="outline"),

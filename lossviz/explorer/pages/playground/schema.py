@@ -14,7 +14,8 @@ from lossviz.explorer.state import Choice, Flag, Names, Number
 from lossviz.registry import activations, get_activation, get_loss, losses
 
 PAGE, PATH, TITLE = "playground", "/playground", "Playground"
-MODES = ("regression", "classification")
+MODES = ("regression", "classification")  # the modes that train live, tick by tick
+ALL_MODES = MODES + ("capacity",)  # and the capacity mode (polynomial fits, on change: pages/playground/capacity.py)
 N_POINTS = 40  # regression points of a preset
 N_CLASS_POINTS = 300  # 2-D points of a data set
 MAX_POINTS = 200  # regression points a tab may hold (clicks add up to this)
@@ -78,7 +79,7 @@ def schema(mode: str) -> list:
 
 
 def mode_of(query: dict) -> str:
-    return query.get("mode") if query.get("mode") in MODES else "regression"
+    return query.get("mode") if query.get("mode") in ALL_MODES else "regression"
 
 
 def training_key(values: dict) -> tuple:
