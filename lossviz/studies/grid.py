@@ -26,16 +26,9 @@ def train_run(config: TrainConfig, data, out: Path, *, on_batch: Callable[[int, 
     """Train ``config`` on ``data`` into the run folder ``out`` (as ``lossviz compare`` does:
     metrics, weights, predictions.npz, label_noise.npz, figures); returns the results table.
     ``threads``: as for ``train.compare`` (default one)."""
-    from lossviz import train
-    from lossviz.train import runs
+    from lossviz.train.recorded import train_into
 
-    source = getattr(data, "source", None)
-    with runs.RunWriter(Path(out), config, data_source=str(source) if source is not None else None) as writer:
-        prep = train.prepare(config, data)
-        writer.record_label_noise(prep)
-        train.compare(config, prep, checkpoint=writer.checkpoint, on_epoch=writer.on_epoch, on_batch=on_batch, threads=threads)
-        n = config.test_subset
-        results = writer.finish(data.test_images[:n], data.test_labels[:n])
+    results = train_into(config, data, Path(out), threads=threads, on_batch=on_batch)
     if figures:
         from lossviz import export
 

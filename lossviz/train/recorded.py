@@ -61,7 +61,9 @@ def train_into(config: TrainConfig, data, out: Path, *, resume: bool = False, th
     out = Path(out)
     made = [] if resume else files.created_folders(out)
     try:
-        with runs.RunWriter(out, config, resume=resume, data_source=str(Path(data.source).resolve())) as writer:
+        source = getattr(data, "source", None)  # where the data was read from (None: made in memory)
+        with runs.RunWriter(out, config, resume=resume,
+                            data_source=str(Path(source).resolve()) if source is not None else None) as writer:
             prep = prepare(config, data)
             writer.record_label_noise(prep)
             if on_start is not None:
