@@ -35,6 +35,9 @@ VIEWS = [
     ("training", "/training", None),
     ("playground", "/playground?mode=regression&speed=20", ("playground-r", 200)),
     ("playground-classification", "/playground?mode=classification&speed=20", ("playground-c", 300)),
+    ("training-gradients", "/training?runs=mlp-sigmoid-demo&_hide=form,studies,export,confusion,grid", None),
+    ("playground-capacity", "/playground?mode=capacity&n_train=20&degree=20", None),
+    ("playground-gradients", "/playground?mode=classification&layers=3&activation=sigmoid&speed=20", ("playground-c", 300)),
 ]
 
 # Every graph drawn (data, or the decision maps' images), formulas typeset, fonts loaded.
@@ -95,6 +98,9 @@ def main(args: list[str]) -> int:
     if any(v[0] == "training" for v in views):
         assert lossviz(["compare", "--data-root", data, "--out", str(tmp / "runs" / "softmax-demo"), "--epochs", "5",
                         "--train-subset", "20000", "--seeds", "2"]) == 0
+    if any(v[0] == "training-gradients" for v in views):  # a deep sigmoid MLP: vanishing gradients, stalled losses
+        assert lossviz(["compare", "--data-root", data, "--out", str(tmp / "runs" / "mlp-sigmoid-demo"), "--epochs", "3",
+                        "--train-subset", "20000", "--model", "mlp", "--hidden", "64,64,64,64", "--activation", "sigmoid"]) == 0
     app = create_app(runs_dir=tmp / "runs", data_root=data)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
