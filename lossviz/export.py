@@ -17,7 +17,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import Callable
 
-from lossviz import checks, curves, plot_mpl
+from lossviz import checks, curves, plot_capacity, plot_mpl
 from lossviz.files import FIGURE_FORMATS, prepare_out_dir, write_atomic  # noqa: F401 - the exporter's API too
 from lossviz.presentation import sweep
 from lossviz.registry import activations, get, get_activation, get_loss, losses
@@ -208,7 +208,43 @@ def playground_entries() -> list[FigureEntry]:
         out.append(FigureEntry(f"playground_boundaries_{name}", f"Decision maps per loss on {name}", "",
                                ("playground", *PLAYGROUND_CLASSIFICATION), partial(_boundaries, name),
                                gif=partial(_boundaries_gif, name) if name == "spiral" else None))
+    out += [FigureEntry("playground_capacity", "Capacity: train and test loss against the polynomial degree (d2l 4.4)",
+                        "", ("playground", "capacity"), _capacity),
+            FigureEntry("playground_capacity_curves", "Degrees 1, 3 and 20 on 20 points, without and with weight decay",
+                        "", ("playground", "capacity"), _capacity_curves),
+            FigureEntry("playground_capacity_weights", "Learned polynomial weights beside the true ones", "",
+                        ("playground", "capacity"), _capacity_weights)]
     return out
+
+
+# The capacity figures (d2l 4.4-4.5). Few points: degree 20 overfits and lambda narrows the gap in
+# this set-up (seed 2; see docs/playground.md for where it does not).
+CAPACITY_FEW = {"n_train": 20, "epochs": 1500, "seed": 2}
+CAPACITY_DECAY = 0.01
+
+
+def _capacity():
+    from lossviz import capacity
+
+    return plot_capacity.capacity_figure({"100 points": capacity.capacity_curve(),
+                                          "20 points, 1500 epochs": capacity.capacity_curve(**CAPACITY_FEW)})
+
+
+def _capacity_curves():
+    from lossviz import capacity
+
+    fits = {d: tuple(capacity.polynomial_fit(d, weight_decay=wd, **CAPACITY_FEW) for wd in (0.0, CAPACITY_DECAY))
+            for d in (1, 3, 20)}
+    return plot_capacity.loss_curves_figure(fits, "Train (solid) and test (dashed) loss on 20 points, without and with weight decay")
+
+
+def _capacity_weights():
+    from lossviz import capacity
+
+    fits = {"degree 3": capacity.polynomial_fit(3, **CAPACITY_FEW),
+            "degree 20": capacity.polynomial_fit(20, **CAPACITY_FEW),
+            f"degree 20, lambda={CAPACITY_DECAY:g}": capacity.polynomial_fit(20, weight_decay=CAPACITY_DECAY, **CAPACITY_FEW)}
+    return plot_capacity.coefficients_figure(fits, "Polynomials fitted to 20 points (d2l 4.4's data)")
 
 
 GIF_FRAMES = 24
