@@ -52,6 +52,13 @@ RULES = [
     ("lossviz.plot_mpl", lambda d: _below(("lossviz.data", "lossviz.train", "lossviz.explorer", "lossviz.cli"), d)),
     ("lossviz.plot_plotly", lambda d: _below(("lossviz.data", "lossviz.train", "lossviz.explorer", "lossviz.cli"), d)),
     ("lossviz.studies.plots", lambda d: _below(("lossviz.data", "lossviz.train", "lossviz.explorer", "lossviz.cli"), d)),
+    ("lossviz.plot_runs", lambda d: _below(("lossviz.data", "lossviz.train", "lossviz.explorer", "lossviz.cli"), d)),
+    ("lossviz.plot_capacity", lambda d: _below(("lossviz.data", "lossviz.train", "lossviz.explorer", "lossviz.cli"), d)),
+    ("lossviz.capacity", lambda d: _below(("lossviz.explorer", "lossviz.cli", "lossviz.export", "lossviz.train"), d)),
+    ("lossviz.gradcheck", lambda d: _below(("lossviz.explorer", "lossviz.cli", "lossviz.export", "lossviz.train"), d)),
+    ("lossviz.plugins", lambda d: _below(("lossviz.explorer", "lossviz.cli", "lossviz.export", "lossviz.train"), d)),
+    ("lossviz.download", lambda d: not _below(("lossviz.files", "lossviz.checks"), d)),
+    ("lossviz.notebook", lambda d: _below(("lossviz.explorer", "lossviz.cli"), d)),
     ("lossviz.curves", lambda d: _below(("lossviz.train", "lossviz.export", "lossviz.explorer", "lossviz.cli"), d)),
     # the library below the faces imports neither face
     ("lossviz.toy", lambda d: _below(("lossviz.explorer", "lossviz.cli", "lossviz.export"), d)),
