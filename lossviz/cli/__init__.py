@@ -6,6 +6,7 @@
     compare.py   lossviz compare (train, then draw the run's figures through the exporter)
     studies.py   lossviz study noise | calibration, lossviz landscape
     explore.py   lossviz explore
+    serve.py     lossviz serve (the explorer for a class, under gunicorn)
     check.py     lossviz check (a hand-written gradient against autograd)
     download.py  lossviz download (Fashion-MNIST, resumed, retried, checksummed)
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lossviz.cli import check, compare, download, explore, figures, listing, studies
+from lossviz.cli import check, compare, download, explore, figures, listing, serve, studies
 from lossviz.cli.shell import Parser, UsageError, add_plugin_option, load_plugins, load_torch  # noqa: F401 - the CLI's API too
 
 
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_parser(sub)
     studies.add_parsers(sub)
     explore.add_parser(sub)
+    serve.add_parser(sub)
     check.add_parser(sub)
     add_plugin_option(parser)  # --plugin FILE on every command
     return parser

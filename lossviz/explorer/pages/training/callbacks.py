@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import dash
+import dash_mantine_components as dmc
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from lossviz import export, plot_mpl
@@ -21,6 +22,11 @@ from lossviz.explorer.pages.training.views import (chosen_runs, confusion_figure
 from lossviz.registry import losses
 from lossviz.train.models import get_model
 from lossviz.train import runs
+
+
+def visitor_id(value) -> str | None:
+    """The page's random visitor id (form.py's store), used only to count one job per visitor."""
+    return value if isinstance(value, str) and 8 <= len(value) <= 64 else None
 
 
 def register(app, runs_dir: Path, jobs: JobManager, data_root=None):
@@ -163,8 +169,9 @@ def register(app, runs_dir: Path, jobs: JobManager, data_root=None):
                   State("training-form-lr", "value"), State("training-form-batch", "value"), State("training-form-decay", "value"),
                   State("training-form-seeds", "value"), State("training-form-seed", "value"), State("training-form-subset", "value"),
                   State("training-form-target", "value"), State({"type": "training-param", "key": dash.ALL}, "value"),
-                  State({"type": "training-param", "key": dash.ALL}, "id"), prevent_initial_call=True)
-    def start(n, chosen, model, hidden, activation, epochs, lr, batch, decay, seeds, seed, subset, target, param_values, param_ids):
+                  State({"type": "training-param", "key": dash.ALL}, "id"), State("training-visitor", "data"), prevent_initial_call=True)
+    def start(n, chosen, model, hidden, activation, epochs, lr, batch, decay, seeds, seed, subset, target, param_values, param_ids,
+              visitor=None):
         if not n:
             return dash.no_update, dash.no_update, dash.no_update
         params = {}
@@ -180,25 +187,35 @@ def register(app, runs_dir: Path, jobs: JobManager, data_root=None):
         if missing:
             return f"not started: {missing}", dash.no_update, dash.no_update
         try:
-            out = jobs.start(config)
+            out = jobs.start(config, visitor=visitor_id(visitor))
         except (JobRefused, ValueError) as e:
             return f"not started: {e}", dash.no_update, dash.no_update
+        if isinstance(out, int):  # queued behind other visitors' jobs (lossviz serve --allow-training)
+            return f"queued: place {out} (one job trains at a time)", dash.no_update, 0
         # The new run is shown at once (its curves fill in as epochs land; no stale views).
         return f"started {out.name}", [out.name], 0
 
     @app.callback(Output("training-form-message", "children", allow_duplicate=True), Input("training-cancel", "n_clicks"),
-                  prevent_initial_call=True)
-    def cancel(n):
+                  State("training-visitor", "data"), prevent_initial_call=True)
+    def cancel(n, visitor=None):
         if not n:
             return dash.no_update
-        return "cancelling…" if jobs.cancel() else "no job is running"
+        return "cancelling…" if jobs.cancel(visitor=visitor_id(visitor)) else "no job of yours is running"
 
-    @app.callback(Output("training-job", "children"), Output("training-poll", "interval"), Input("training-poll", "n_intervals"),
-                  State("training-job", "children"))
-    def poll(_, shown):
-        s = jobs.status()
+    @app.callback(Output("training-job", "children"), Output("training-poll", "interval"), Output("training-start", "disabled"),
+                  Output("training-start", "children"), Input("training-poll", "n_intervals"), State("training-job", "children"),
+                  State("training-visitor", "data"))
+    def poll(_, shown, visitor=None):
+        s = jobs.status(visitor=visitor_id(visitor))
         bar = job_bar(s)
-        return bar, 500 if s["state"] == "running" else 1000
+        if not jobs.allow:  # lossviz serve without --allow-training: the form says so
+            bar = [bar, dmc.Alert("Training from this page is off on this server (its operator can start it with "
+                                  "--allow-training); the runs already here can still be viewed.", id="training-off", color="gray")]
+        elif s.get("place"):
+            bar = [bar, dmc.Alert(f"Your job is queued: place {s['place']} of {s['queued']} (one job trains at a time).",
+                                  id="training-queue-place", color="blue")]
+        label = "Training is off on this server" if not jobs.allow else "Start training"
+        return bar, 500 if s["state"] == "running" else 1000, not jobs.allow, label
 
     def export_curves(n, fmt, names):
         if not n:

@@ -3,8 +3,10 @@ parameters, models, activations), its values turned into a ``TrainConfig`` that 
 
 from __future__ import annotations
 
+import secrets
+
 import dash_mantine_components as dmc
-from dash import html
+from dash import dcc, html
 
 from lossviz import data
 from lossviz.explorer import state
@@ -126,6 +128,9 @@ def form_layout(hide: set):
                       dmc.SegmentedControl(id="training-form-target", data=[{"label": "probabilities", "value": "probs"},
                                                                            {"label": "logits", "value": "logits"}], value="probs")]),
         ], cols={"base": 1, "sm": 2, "lg": 4}, spacing="md", verticalSpacing="sm"),
+        # A random id this browser keeps (local storage wins over this fresh one): it only caps
+        # jobs at one per visitor under `lossviz serve`, and is trusted for nothing else.
+        dcc.Store(id="training-visitor", storage_type="local", data=secrets.token_urlsafe(12)),
         dmc.Group([dmc.Button("Start training", id="training-start", n_clicks=0),
                    dmc.Text(id="training-form-message", c="orange.8", size="sm",
                             style={"overflowWrap": "anywhere", "minWidth": 0, "flex": "1 1 12em"})], mt="md"),
