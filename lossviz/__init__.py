@@ -25,6 +25,7 @@ _WHERE = {
     "ActivationSpec": "lossviz.spec", "Formula": "lossviz.spec", "LossSpec": "lossviz.spec", "Param": "lossviz.spec",
     "get_model": "lossviz.train.models", "models": "lossviz.train.models:model_names", "ModelSpec": "lossviz.train.models",
     "plot_loss": "lossviz.plot", "plot_activation": "lossviz.plot",
+    "view": "lossviz.views",  # an explorer page with offline sliders, for notebooks and course pages
     "compare": "lossviz.notebook",  # training from a notebook: the trainer in this process, a result that shows itself
 }
 

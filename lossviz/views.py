@@ -78,13 +78,13 @@ def fields(page: str) -> list[Field]:
         names = _regression()
         return [Field("losses", "names", tuple(names), options=tuple(names)), Field("y", "number", 0.0, -5, 5),
                 Field("xmin", "number", -3.0, -20, 20), Field("xmax", "number", 3.0, -20, 20), *_entry_fields(names),
-                Field("normalized", "flag", False), Field("present", "flag", False)]
+                Field("normalized", "flag", False), Field("check", "flag", False), Field("present", "flag", False)]
     if page == "activations":
         names = _elementwise()
         default = tuple(n for n in ("relu", "sigmoid", "tanh") if n in names) or tuple(names[:3])
         return [Field("activations", "names", default, options=tuple(names)), Field("xmin", "number", -6.0, -20, 20),
                 Field("xmax", "number", 6.0, -20, 20), *_entry_fields(names), Field("vanish", "flag", False),
-                Field("present", "flag", False)]
+                Field("check", "flag", False), Field("present", "flag", False)]
     if page == "classification":
         names = _classification()
         default = tuple(n for n in ("cross_entropy", "hinge", "focal", "gce") if n in names)
@@ -102,7 +102,7 @@ def _check(f: Field, raw):
         if not isinstance(items, (list, tuple)) or not items:
             raise ValueError(f"{f.key} must be a non-empty list of names; valid: {', '.join(f.options)}")
         for item in items:
-            checks.choice(item, f.key.rstrip("s"), f.options)  # "unknown loss 'x'; valid: ..."
+            checks.choice(item, f.key.removesuffix("s"), f.options)
         return list(dict.fromkeys(items))
     if f.kind == "flag":
         if raw in (True, False, 0, 1) and not isinstance(raw, float):

@@ -20,6 +20,9 @@ def add_parser(sub) -> None:
                    "or of a `lossviz study noise` folder instead")
     p.add_argument("--playground", action="store_true",
                    help="also the playground's figures: fits with outliers and decision maps per loss (trains small models, ~10 s)")
+    p.add_argument("--html", action="store_true",
+                   help="also the interactive set for course pages: OUT/html/<page>.html and one per loss with parameters, "
+                   "sliders that work offline, an index.html (not in the default run)")
     p.set_defaults(func=cmd_figures)
 
 
@@ -43,5 +46,9 @@ def cmd_figures(args: argparse.Namespace) -> int:
         # a partial export (--only) leaves index.md as it is.
         whole = not args.only or (args.playground and args.only == ["playground"])
         written = export.export(entries, out, formats=formats, dpi=args.dpi, style=args.style, index=whole)
+        if args.html:
+            from lossviz import views
+
+            written += views.write_set(out / "html")
     print(f"wrote {len(written)} files to {written[0].parent if written else out} in {time.perf_counter() - start:.1f} s")
     return 0
