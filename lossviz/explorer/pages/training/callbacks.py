@@ -174,6 +174,8 @@ def register(app, runs_dir: Path, jobs: JobManager, data_root=None):
               visitor=None):
         if not n:
             return dash.no_update, dash.no_update, dash.no_update
+        if not jobs.allow:  # lossviz serve without --allow-training: said before anything else is checked
+            return "not started: training from this page is off on this server (--allow-training)", dash.no_update, dash.no_update
         params = {}
         if isinstance(param_values, list) and isinstance(param_ids, list):
             params = {i["key"]: v for i, v in zip(param_ids[:200], param_values) if isinstance(i, dict) and isinstance(i.get("key"), str)}
