@@ -714,3 +714,56 @@ def test_y_range_snaps_to_round_steps_and_holds_while_curves_move_inside():
     assert len({tuple(figures.y_range([np.array([0.0, m]), np.array([0.0, 4.5])])) for m in np.linspace(0, 4.4, 30)}) == 1
 
 
+
+
+@pytest.fixture
+def plugin_app():
+    """An explorer with the worked example's plugin (docs/examples/student_losses.py) loaded:
+    abs_cubic's hand-written gradient is wrong for r < 0. Unloaded afterwards."""
+    from pathlib import Path
+
+    from lossviz import plugins
+
+    plugins.load_plugins([Path(__file__).resolve().parents[1] / "docs" / "examples" / "student_losses.py"])
+    try:
+        a = create_app()
+        a.server.test_client().get("/losses")
+        yield a
+    finally:
+        plugins.unload_plugins()
+
+
+def test_the_gradient_check_draws_autograd_and_shades_only_where_it_differs(plugin_app):
+    out = settle(plugin_app, losses, {"losses": ["abs_cubic", "l2"], "check": True})
+    st, fig = out[("losses-state", "data")], out[("losses-graph", "figure")]
+    assert "check=1" in st["search"]
+    x, auto = xy(trace(fig, "abs_cubic", "autograd"))
+    np.testing.assert_allclose(auto, x * np.abs(x), rtol=1e-5, atol=1e-6)  # d/dr |r|^3/3, autograd's
+    assert trace(fig, "abs_cubic", "autograd")["line"]["dash"] == "dash"
+    xl, autol = xy(trace(fig, "l2", "autograd"))
+    np.testing.assert_allclose(autol, xl, rtol=1e-5, atol=1e-6)
+    shapes = fig["layout"]["shapes"]
+    assert shapes and all(s["xref"] == "x3" for s in shapes)  # on the gradient panel
+    assert all("abs_cubic" in s["name"] for s in shapes)  # l2 agrees: not shaded
+    assert min(s["x0"] for s in shapes) < -2.9 and max(s["x1"] for s in shapes) <= 0.01  # only r < 0
+    assert "abs_cubic" in text(out[("losses-message", "children")])
+    # Off: neither autograd's curve nor shading.
+    off = settle(plugin_app, losses, {"losses": ["abs_cubic", "l2"], "check": False})[("losses-graph", "figure")]
+    assert not any(t["meta"][1] == "autograd" for t in off["data"]) and not off["layout"].get("shapes")
+    # A drag of y: each step of the sweep carries autograd's curve and the shading at that y.
+    sw = sweep(plugin_app, losses, "y", st)
+    i = next(j for j, t in enumerate(fig["data"]) if t["meta"] == ["abs_cubic", "autograd"])
+    k = sw["values"].index(1.0)
+    step = {**sw["base"].get("losses-graph", {}).get("traces", {}).get(str(i), {}), **sw["steps"][k]["losses-graph"]["traces"][str(i)]}
+    xs, ys = figures.decode(step["x"]), figures.decode(step["y"])
+    np.testing.assert_allclose(ys, (xs - 1) * np.abs(xs - 1), rtol=1e-5, atol=1e-5)
+    shaded = sw["steps"][k]["losses-graph"]["layout"]["shapes"]
+    assert shaded and max(s["x1"] for s in shaded) <= 1.05
+
+
+def test_the_derivative_check_of_a_right_activation_shades_nothing(plugin_app):
+    out = settle(plugin_app, activations, {"activations": ["softsign", "tanh"], "check": True})
+    fig = out[("activations-graph", "figure")]
+    x, auto = xy(trace(fig, "softsign", "autograd"))
+    np.testing.assert_allclose(auto, 1 / (1 + np.abs(x)) ** 2, rtol=1e-5, atol=1e-6)
+    assert not fig["layout"]["shapes"] and out[("activations-message", "children")] is None

@@ -140,7 +140,7 @@ def test_explorer_says_why_there_is_no_density_below_alpha_zero():
         k = ids.get(d["id"].removesuffix("-num")) if d["id"] != "present" else "present"
         inputs.append({**d, "value": values[k] if k else None})
     body = {"output": key, "outputs": [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]} for o in key.strip(".").split("...")],
-            "inputs": inputs, "state": [{**cb["state"][0], "value": None}], "changedPropIds": ["losses-general-alpha.value"]}
+            "inputs": inputs, "state": [{**d, "value": None} for d in cb["state"]], "changedPropIds": ["losses-general-alpha.value"]}
     r = app.server.test_client().post("/_dash-update-component", json=body)
     msg = str(r.get_json()["response"]["losses-message"]["children"])
     assert r.status_code == 200 and "no density" in msg and "internal error" not in msg

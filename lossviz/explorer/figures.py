@@ -178,5 +178,69 @@ def coincide_line(per_panel: list[list[np.ndarray]], names: list[str], share: fl
     return "On top of each other here (each keeps its own dash): " + "; ".join(f"{names[i]} = {names[j]}" for i, j in sorted(pairs))
 
 
-__all__ = ["FINE_POINTS", "PALETTE", "b64", "coincide_line", "coinciding", "color_of", "dash_of", "decode", "fine_grid",
+CHECK_COLOR = "#222222"  # autograd's derivative: dark and dashed over the entry's own colour
+DIFFER_COLOR = "#d62728"  # where the entry's derivative differs from autograd's
+
+
+def _runs(x: np.ndarray, mask: np.ndarray) -> list[tuple[float, float]]:
+    """The x intervals where ``mask`` holds (each run of points, widened by half a grid step)."""
+    out, i, n = [], 0, len(x)
+    half = float(np.min(np.diff(x))) / 2 if n > 1 else 0.0
+    while i < n:
+        if mask[i]:
+            j = i
+            while j + 1 < n and mask[j + 1]:
+                j += 1
+            out.append((float(x[i]) - half, float(x[j]) + half))
+            i = j + 1
+        else:
+            i += 1
+    return out
+
+
+def derivative_checks(entries: list[tuple[str, dict, np.ndarray, float]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``gradcheck.derivative_check`` of each (name, params, x, target): autograd's derivative
+    (float64) and the mask where the entry's own differs from it (kinks excluded)."""
+    import torch
+
+    from lossviz.gradcheck import derivative_check
+
+    out = []
+    for name, prm, x, target in entries:
+        chk = derivative_check(name, prm, x=torch.as_tensor(np.asarray(x, dtype=np.float64)), target=float(target))
+        out.append((chk.autograd.numpy(), chk.differs.numpy()))
+    return out
+
+
+def check_trace(x, auto, *, name: str, label: str, panel: int, width: float) -> dict:
+    """Autograd's derivative of an entry, dashed and dark over the entry's own."""
+    return line(x, auto, name=f"{label}: autograd", color=CHECK_COLOR, panel=panel, group=f"{name}-autograd", legend=True,
+                meta=[name, "autograd"], width=max(1.5, width * 0.7), dash="dash")
+
+
+def differ_shapes(entries: list[tuple[str, np.ndarray, np.ndarray]], panel: int) -> list[dict]:
+    """Shaded x intervals of panel ``panel`` where an entry's derivative differs from autograd's
+    ((name, x, differs) each), each entry's first interval in the legend."""
+    xa, ya = axis_names(panel)
+    shapes = []
+    for name, x, differs in entries:
+        for k, (lo, hi) in enumerate(_runs(np.asarray(x, dtype=float), np.asarray(differs, dtype=bool))):
+            shapes.append({"type": "rect", "xref": xa, "yref": f"{ya} domain", "x0": lo, "x1": hi, "y0": 0, "y1": 1,
+                           "fillcolor": DIFFER_COLOR, "opacity": 0.18, "line": {"width": 0}, "layer": "below",
+                           "name": f"{name}: differs from autograd", "legendgroup": f"{name}-differs", "showlegend": k == 0})
+    return shapes
+
+
+def differ_notes(entries: list[tuple[str, np.ndarray, np.ndarray]]) -> list[str]:
+    """One line per entry whose derivative differs from autograd's, naming where."""
+    out = []
+    for name, x, differs in entries:
+        runs = _runs(np.asarray(x, dtype=float), np.asarray(differs, dtype=bool))
+        if runs:
+            where = ", ".join(f"[{lo:.3g}, {hi:.3g}]" for lo, hi in runs[:4]) + (" …" if len(runs) > 4 else "")
+            out.append(f"{name}: its derivative differs from autograd's on {where} (shaded)")
+    return out
+
+
+__all__ = ["FINE_POINTS", "PALETTE", "b64", "check_trace", "coincide_line", "coinciding", "color_of", "dash_of", "decode", "derivative_checks", "differ_notes", "differ_shapes", "fine_grid",
            "keep_points", "line", "look", "panels_layout", "set_y_ranges", "y_range"]

@@ -67,3 +67,27 @@ def page(browser):
     pg.console_errors = errors
     yield pg
     ctx.close()
+
+
+@pytest.fixture
+def plugin_server():
+    """The explorer with the worked example's plugin loaded (docs/examples/student_losses.py:
+    abs_cubic's hand-written gradient is wrong for r < 0), served on its own port; the plugin is
+    unloaded afterwards, so the other tests see the plain registry."""
+    from werkzeug.serving import make_server
+
+    from lossviz import plugins
+    from lossviz.explorer import create_app
+
+    plugins.load_plugins([Path(__file__).resolve().parents[2] / "docs" / "examples" / "student_losses.py"])
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        srv = make_server("127.0.0.1", port, create_app().server, threaded=True)
+        thread = threading.Thread(target=srv.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{port}"
+        srv.shutdown()
+    finally:
+        plugins.unload_plugins()

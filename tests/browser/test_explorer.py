@@ -147,20 +147,41 @@ def count_draws(page, graph_id: str) -> None:
 
 
 def test_a_drag_follows_the_hand_from_the_sweep_and_settles_on_release(page, server):
-    """Dragging huber's delta: the graph redraws under the hand from the sweep (one request for
-    the sweep, none per step), and on release the exact value is drawn, with legend, box and URL."""
+    """Dragging huber's delta: once the page holds the slider's sweep (fetched when the hand
+    reaches the slider), each move of the hand is drawn from it with no request, each drawn step
+    is the library's Huber at a step of the slider; on release the exact value is drawn, with
+    legend, box and URL. The drag goes step by step, waiting for each draw (no rate asserted)."""
     page.goto(server + "/losses?losses=huber&huber.delta=1")
     traces(page, "losses-graph")
     wait_idle(page, "losses", "losses-graph")
     count_draws(page, "losses-graph")
-    hand_drag(page, "#losses-huber-delta", 2.0, to=1.0)
+    th = page.locator("#losses-huber-delta [role=slider]").bounding_box()
+    tr = page.locator("#losses-huber-delta .dash-slider-root").bounding_box()
+    x0, y = th["x"] + th["width"] / 2, th["y"] + th["height"] / 2
+    page.mouse.move(x0, y)  # the hand reaches the thumb: the sweep is fetched and held
+    page.wait_for_function("(window.lossvizHeld || {}).losses && window.lossvizHeld.losses.key === 'huber.delta'", timeout=20000)
+    wait_idle(page, "losses", "losses-graph")
+    posts = page.evaluate("window.__posts")
+    page.evaluate("window.lossvizDraws = []")
+    page.mouse.down()
+    seen = []
+    for n, f in enumerate((0.25, 0.32, 0.4, 0.47, 0.55), start=1):  # delta below 3: the x-range shows each
+        page.mouse.move(tr["x"] + f * tr["width"], y, steps=3)
+        page.wait_for_function("(n) => (window.lossvizDraws || []).length >= n", arg=n, timeout=10000)
+        data = traces(page, "losses-graph")
+        g = by_meta(data, "huber", "grad")
+        delta = huber_delta(data)
+        want = lossviz.get_loss("huber").grad(torch.tensor(g["x"], dtype=torch.float64), torch.zeros((), dtype=torch.float64), delta=delta)
+        np.testing.assert_allclose(g["y"], want.numpy(), rtol=1e-5, atol=1e-6)  # the library's curve, float32
+        seen.append(delta)
+    assert page.evaluate("window.__posts") == posts  # every step drawn from the sweep held: no request
+    assert seen == sorted(seen) and len(set(seen)) == len(seen), seen  # each move drawn a new step, following the hand
+    page.mouse.move(tr["x"] + tr["width"], y)
+    page.mouse.up()
     page.wait_for_function("document.querySelector('#losses-huber-delta-num').value === '5'")
     data = traces(page, "losses-graph", lambda d: abs(huber_delta(d) - 3.0) < 1e-6)
     assert by_meta(data, "huber", "value")["name"] == "huber (δ=5)"
     wait_url(page, "huber.delta=5")
-    draws, posts = page.evaluate("[window.__draws, window.__posts]")
-    assert draws >= 4, draws  # it redrew while the hand moved
-    assert posts <= 6, posts  # the sweep, the settling answer and Dash Pages' URL check: no request per step
     assert page.console_errors == []
 
 
@@ -505,3 +526,43 @@ def test_phone_and_small_laptop_widths_have_no_sideways_scroll(browser, server, 
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     ctx.close()
     assert errors == []
+
+
+SHAPES_JS = """(sel) => { const el = document.querySelector(sel + ' .js-plotly-plot');
+  const fl = el && el._fullLayout;
+  if (!fl) return null;
+  const zero = (ax) => fl[ax]._offset + fl[ax].l2p(0);
+  return {shapes: (el.layout.shapes || []).map(s => ({x0: s.x0, x1: s.x1, xref: s.xref, name: s.name})),
+          boxes: Array.from(el.querySelectorAll('.shapelayer path')).map(p => { const b = p.getBoundingClientRect(); const r = el.getBoundingClientRect();
+                                                                                return {left: b.left - r.left, right: b.right - r.left, width: b.width}; }),
+          zero3: fl.xaxis3 ? zero('xaxis3') : null, zero2: fl.xaxis2 ? zero('xaxis2') : null}; }"""
+
+
+def test_check_the_gradient_shades_only_the_wrong_side(page, plugin_server):
+    """A student's plugin whose abs_cubic gradient (r^2) is wrong for r < 0: the switch draws
+    autograd's derivative dashed over it and shades the gradient panel left of 0 only; it is in
+    the URL; switched off, both go. A right activation (softsign) is shaded nowhere."""
+    page.goto(plugin_server + "/losses?losses=abs_cubic")
+    traces(page, "losses-graph", lambda d: any(t["meta"] == ["abs_cubic", "grad"] for t in d))
+    wait_idle(page, "losses", "losses-graph")
+    page.check("#losses-check", force=True)
+    data = traces(page, "losses-graph", lambda d: any(t["meta"] == ["abs_cubic", "autograd"] for t in d))
+    wait_url(page, "check=1")
+    auto = by_meta(data, "abs_cubic", "autograd")
+    x = np.array(auto["x"])
+    np.testing.assert_allclose(auto["y"], x * np.abs(x), rtol=1e-5, atol=1e-6)  # autograd's, the right one
+    assert auto["line"]["dash"] == "dash"
+    page.wait_for_function("(s) => (document.querySelector(s + ' .js-plotly-plot').layout.shapes || []).length > 0", arg="#losses-graph")
+    got = page.evaluate(SHAPES_JS, "#losses-graph")
+    assert got["shapes"] and all(s["xref"] == "x3" and s["x1"] <= 0.01 for s in got["shapes"]), got
+    assert got["boxes"] and all(b["width"] > 20 and b["right"] <= got["zero3"] + 2 for b in got["boxes"]), got  # drawn, left of 0
+    assert "differs from autograd" in page.inner_text("#losses-message")
+    page.uncheck("#losses-check", force=True)
+    traces(page, "losses-graph", lambda d: not any(t["meta"][1] == "autograd" for t in d))
+    page.wait_for_function("(s) => !(document.querySelector(s + ' .js-plotly-plot').layout.shapes || []).length", arg="#losses-graph")
+    page.wait_for_function("() => !window.location.search.includes('check=1')")
+    page.goto(plugin_server + "/activations?activations=softsign&check=1")
+    data = traces(page, "activations-graph", lambda d: any(t["meta"] == ["softsign", "autograd"] for t in d))
+    wait_idle(page, "activations", "activations-graph")
+    assert page.evaluate(SHAPES_JS, "#activations-graph")["shapes"] == []
+    assert page.console_errors == []

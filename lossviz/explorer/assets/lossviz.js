@@ -109,7 +109,9 @@
     (sweeps[sweep.page] = sweeps[sweep.page] || {})[sweep.key] = {
       key: sweep.key, sig: sigOf(sweep.search, sweep.key), values: sweep.values,
       base: decodeParts(sweep.base), steps: (sweep.steps || []).map(decodeParts)};
-    return {key: sweep.key, search: sweep.search, values: sweep.values};
+    const have = {key: sweep.key, search: sweep.search, values: sweep.values};
+    (window.lossvizHeld = window.lossvizHeld || {})[sweep.page] = have;  // what the page holds (read by tests)
+    return have;
   }
 
   function current(page, key) {   // the sweep of this slider for the view on screen, or null

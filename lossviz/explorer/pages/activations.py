@@ -6,7 +6,7 @@ from dash import dcc
 
 from lossviz import curves, plot_mpl
 from lossviz.explorer import controls, figures, state
-from lossviz.explorer.pages.losses import check_range, label
+from lossviz.explorer.pages.losses import check_range, checks, label
 from lossviz.plot_plotly import vanishing_intervals
 from lossviz.presentation import slider
 from lossviz.registry import activations, get_activation
@@ -35,7 +35,8 @@ def schema() -> list:
     for n, p in params():
         lo, hi, step = slider(n, p.name)
         fields.append(state.Number(f"{n}.{p.name}", f"{n} {p.name}", lo, hi, controls.hand_step(lo, hi, step), p.default))
-    return fields + [state.Flag("vanish", f"shade where |f′| < {VANISH}"), state.Flag("present", "presentation")]
+    return fields + [state.Flag("vanish", f"shade where |f′| < {VANISH}"),
+                     state.Flag("check", "check the derivative (autograd's dashed, differences shaded)"), state.Flag("present", "presentation")]
 
 
 def act_params(values: dict, name: str) -> dict:
@@ -82,7 +83,13 @@ def compute(values: dict, notes: list):
                                        group=c.name, legend=j == 0, meta=[c.name, key], width=width, dash=dash_of(c.name)))
     layout = figures.panels_layout(TITLES, "$x$", present=present, narrow=narrow, ytitles=YTITLES)
     layout["shapes"] = vanish_shapes(cs) if values["vanish"] else []
-    figures.set_y_ranges(layout, [figures.y_range([c.series[k] for c in cs]) for k in KEYS])
+    autos = []
+    if values.get("check") and cs:  # autograd's derivative over each activation's own, the differences shaded
+        extra, shaded, found, autos = checks([(c.name, c.params, c.x, 0.0) for c in cs], width, len(traces), panel=1)
+        traces += [extra[i] for i in sorted(extra)]
+        layout["shapes"] = shaded + layout["shapes"]
+        notes.extend(found)
+    figures.set_y_ranges(layout, [figures.y_range([c.series[k] for c in cs] + (autos if k == "grad" else [])) for k in KEYS])
     if not cs:
         layout["annotations"].append({"text": "choose at least one activation", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
                                       "showarrow": False, "font": {"size": 20}})
@@ -116,6 +123,7 @@ def frames(values: dict, key: str, steps: list[float]) -> list[dict]:
             cs[ci] = curves.Curve(name, {**sw.params, param: float(steps[s])}, sw.x.astype(float), {k: sw.series[k][s].astype(float) for k in KEYS},
                                   base[ci].xlabel)
             per_step.append(cs)
+    memo: dict = {}
     for s, cs in enumerate(per_step):
         tr = {}
         for ci, c in enumerate(cs):
@@ -124,9 +132,22 @@ def frames(values: dict, key: str, steps: list[float]) -> list[dict]:
             idx = figures.keep_points([c.series[k] for k in KEYS]) if key in ("xmin", "xmax") else slice(None)
             for j, k in enumerate(KEYS):
                 tr[2 * ci + j] = {"x": figures.b64(c.x[idx]), "y": figures.b64(c.series[k][idx])}
-        lay = {("yaxis" if j == 0 else f"yaxis{j + 1}") + ".range": figures.y_range([c.series[k] for c in cs]) for j, k in enumerate(KEYS)}
-        if values["vanish"]:
-            lay["shapes"] = vanish_shapes(cs)
+        autos, shaded = [], []
+        if values.get("check") and cs:  # autograd's derivative of the activations that move, all the shading
+            width = figures.look(bool(values["present"]))["width"]
+            for ci, c in enumerate(cs):
+                k = (c.name, tuple(sorted(c.params.items())), id(c.x))  # the ones that stay: checked once
+                if k not in memo:
+                    memo[k] = (c.x, checks([(c.name, c.params, c.x, 0.0)], width, 0, panel=1))
+                one_tr, one_shapes, _, one_auto = memo[k][1]
+                shaded += one_shapes
+                autos += one_auto
+                if key in ("xmin", "xmax") or c.name == key.split(".")[0]:
+                    tr[2 * len(cs) + ci] = {"x": one_tr[0]["x"], "y": one_tr[0]["y"]}
+        lay = {("yaxis" if j == 0 else f"yaxis{j + 1}") + ".range": figures.y_range([c.series[k] for c in cs] + (autos if k == "grad" else []))
+               for j, k in enumerate(KEYS)}
+        if values["vanish"] or shaded:
+            lay["shapes"] = shaded + (vanish_shapes(cs) if values["vanish"] else [])
         out.append({gid: {"traces": tr, "layout": lay}})
     return out
 

@@ -39,7 +39,8 @@ def schema() -> list:
     for n, p in params():
         lo, hi, step = slider(n, p.name)
         fields.append(Number(f"{n}.{p.name}", f"{n} {p.name}", lo, hi, controls.hand_step(lo, hi, step), p.default))
-    return fields + [Flag("normalized", "normalized likelihood"), Flag("present", "presentation")]
+    return fields + [Flag("normalized", "normalized likelihood"), Flag("check", "check the gradient (autograd's dashed, differences shaded)"),
+                     Flag("present", "presentation")]
 
 
 def check_range(values: dict, shown_values: dict | None, notes: list, corrected: dict | None = None) -> tuple[float, float]:
@@ -118,6 +119,20 @@ def trace(c: curves.Curve, key: str, panel: int, width: float, idx=None) -> dict
                         group=c.name, legend=panel == 0, meta=[c.name, key], width=width, dash=dash_of(c.name))
 
 
+def checks(entries: list[tuple[str, dict, np.ndarray, float]], width: float, first: int, panel: int = 2) -> tuple[dict, list, list, list]:
+    """The gradient check of (name, params, x, target) each: autograd's derivative as trace
+    ``first + i`` (index -> trace), the shading where the entry's own differs, notes naming
+    where, and autograd's arrays (for the panel's y range)."""
+    found = figures.derivative_checks(entries)
+    traces, autos = {}, []
+    for i, ((name, prm, x, _), (auto, _)) in enumerate(zip(entries, found)):
+        idx = figures.keep_points([auto])
+        traces[first + i] = figures.check_trace(x[idx], auto[idx], name=name, label=label(name, prm), panel=panel, width=width)
+        autos.append(auto)
+    differ = [(e[0], e[2], d) for e, (_, d) in zip(entries, found)]
+    return traces, figures.differ_shapes(differ, panel), figures.differ_notes(differ), autos
+
+
 def compute(values: dict, notes: list):
     """(figure, the one line on coinciding curves, formulas) for validated values."""
     check_range(values, values.get("_prev"), notes)
@@ -130,7 +145,12 @@ def compute(values: dict, notes: list):
     traces = [trace(c, key, j, width) for c in cs for j, key in enumerate(KEYS)]
     layout = figures.panels_layout(titles(bool(values["normalized"])), r"$\text{prediction } \hat y$", present=present, narrow=narrow,
                                    ytitles=ytitles(bool(values["normalized"])))
-    figures.set_y_ranges(layout, [figures.y_range([c.series[k] for c in cs]) for k in KEYS])
+    autos = []
+    if values.get("check") and cs:  # autograd's derivative over each loss's own, the differences shaded
+        extra, layout["shapes"], found, autos = checks([(c.name, c.params, c.x, float(values["y"])) for c in cs], width, len(traces))
+        traces += [extra[i] for i in sorted(extra)]
+        notes.extend(found)
+    figures.set_y_ranges(layout, [figures.y_range([c.series[k] for c in cs] + (autos if k == "grad" else [])) for k in KEYS])
     if not cs:
         layout["annotations"].append({"text": "choose at least one loss", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
                                       "showarrow": False, "font": {"size": 20}})
@@ -142,7 +162,49 @@ def y_ranges(per_panel: list[list[np.ndarray]]) -> dict:
 
 
 def frames(values: dict, key: str, steps: list[float]) -> list[dict]:
-    """The graph at each step of slider ``key`` (``curves.sweep``): the traces that change and the y ranges."""
+    """The graph at each step of slider ``key`` (``curves.sweep``): the traces that change and
+    the y ranges; with the gradient check on, autograd's derivative and the shading at each step."""
+    out = curve_frames(values, key, steps)
+    if not values.get("check") or not values["losses"]:
+        return out
+    check_range(values, None, [])
+    names = list(values["losses"])
+    y, lo, hi = float(values["y"]), float(values["xmin"]), float(values["xmax"])
+    x = figures.fine_grid(lo, hi)
+    width = figures.look(bool(values["present"]))["width"]
+    gid = f"{PAGE}-graph"
+    for s, v in enumerate(steps):
+        if not out[s]:
+            continue
+        if key == "y":
+            entries = [(n, loss_params(values, n), figures.fine_grid(lo, hi, Y_SWEEP_POINTS), v) for n in names]
+        elif key in ("xmin", "xmax"):
+            a, b = (v, hi) if key == "xmin" else (lo, v)
+            if b - a < MIN_WIDTH:
+                a, b = (a, a + MIN_WIDTH) if key == "xmin" else (b - MIN_WIDTH, b)
+            entries = [(n, loss_params(values, n), figures.fine_grid(a, b, figures.SWEEP_POINTS), y) for n in names]
+        else:
+            name, param = key.split(".", 1)
+            entries = [(name, {**loss_params(values, name), param: float(v)}, x, y)]
+        tr, shapes, _, autos = checks(entries, width, 3 * len(names))
+        if len(entries) == 1:  # one loss moves: its check trace; the shading of the others stays
+            ci = names.index(entries[0][0])
+            tr = {3 * len(names) + ci: tr[3 * len(names)]}
+            others = [(n, loss_params(values, n), x, y) for n in names if n != entries[0][0]]
+            shapes = checks(others, width, 0)[1] + shapes if others else shapes
+        part = out[s][gid]
+        for i, t in tr.items():
+            part["traces"][i] = {"x": t["x"], "y": t["y"]}
+        part["layout"]["shapes"] = shapes
+        r = part["layout"].get("yaxis3.range")
+        if r and autos:
+            a = figures.y_range(autos)
+            part["layout"]["yaxis3.range"] = [min(r[0], a[0]), max(r[1], a[1])]
+    return out
+
+
+def curve_frames(values: dict, key: str, steps: list[float]) -> list[dict]:
+    """The loss curves' part of ``frames``."""
     check_range(values, None, [])
     cs = compute_curves(values)
     names = list(values["losses"])
