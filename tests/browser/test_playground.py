@@ -180,6 +180,42 @@ def test_export_and_leaving_while_playing(page, server):
     assert page.console_errors == []
 
 
+def test_a_tick_answer_landing_after_the_page_was_left_is_dropped(page, server):
+    """The cause of "Cannot patch undefined" when leaving while playing, made certain: a tick's
+    answer (dash.Patch outputs) is held back until the Losses page is shown, then delivered.
+    dash-renderer would apply the Patch at the Playground graph's old path in the new layout
+    (nothing there): assets/playground.js drops an answer whose page is no longer shown."""
+    page.goto(server + "/playground?mode=classification&dataset=moons")
+    wait_graph(page, "playground-c-main")
+    page.click("#playground-c-play")
+    wait_step(page, "playground-c", ">=", 15)
+    held = []
+
+    def hold(route):
+        body = route.request.post_data or ""
+        if '"output":"..playground-c-store.data' in body.replace(" ", ""):
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/_dash-update-component*", hold)
+    for _ in range(400):  # the next tick of the chain (one every answer) is held
+        if held:
+            break
+        page.wait_for_timeout(25)
+    assert held, "no tick was sent while playing"
+    page.click("#nav-losses")
+    page.wait_for_function("() => { const el = document.querySelector('#losses-graph .js-plotly-plot'); return el && el.data && el.data.length; }",
+                           timeout=20000)
+    for route in held:
+        with page.expect_event("requestfinished", timeout=20000):
+            route.fulfill(response=route.fetch())
+    page.unroute("**/_dash-update-component*", hold)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    assert page.console_errors == []
+    assert page.evaluate("document.querySelector('#losses-graph .js-plotly-plot').data.length") > 0
+
+
 def test_gif_export_spins_the_button_and_downloads_an_animation(page, server, monkeypatch):
     from lossviz import export
 

@@ -36,6 +36,7 @@ def training_server(tmp_path_factory):
     assert main(["compare", "--data-root", str(data_root), "--out", str(root / "runs" / "prepared"), "--epochs", "3",
                  "--batch-size", "64", "--losses", "cross_entropy,l2,l1"]) == 0
     app = create_app(runs_dir=root / "runs", data_root=str(data_root))
+    app.jobs.allow = True  # as `lossviz explore` does (`lossviz serve` turns training off unless --allow-training)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -225,12 +226,17 @@ def test_train_now_card_fits_a_phone(browser, training_server):
     page.wait_for_selector("#training-start")
     traces(page, "training-curves", lambda d: len(d) > 0, timeout_ms=60_000)
     # A refused start writes its reason under the button: a long line must wrap, not widen the card.
+    # The reason is the MLP's hidden widths (an 80-digit width), so the model must really be the MLP:
+    # the option is picked by its role and name ("text=MLP" matched the field labels "... (MLP)" and
+    # left Softmax chosen, so the refusal hung on the epochs box, which clamps 100000 to 100 when it
+    # loses focus: under load the clamped value could reach the start callback, and a job started).
     page.fill("#training-form-hidden", "9" * 80)
     page.click("#training-form-model")
-    page.click("text=MLP")
-    page.fill("#training-form-epochs", "100000")
+    page.get_by_role("option", name="Multilayer perceptron").click()
+    page.wait_for_function("document.querySelector('#training-form-model').value === 'Multilayer perceptron'")
     page.click("#training-start")
     page.wait_for_function("document.querySelector('#training-form-message').innerText.includes('not started')")
+    assert "hidden must be" in page.inner_text("#training-form-message")
     right = page.evaluate("""() => { let worst = 0; for (const el of document.querySelectorAll('#training-wrap-form *')) {
         const r = el.getBoundingClientRect(); if (r.width) worst = Math.max(worst, r.right); } return worst; }""")
     assert right <= 390, f"the form reaches x = {right}"
