@@ -73,45 +73,4 @@
 
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.playground = playground;
-
-  // An answer of the tick that lands after its page was left is dropped (as a 204, which Dash
-  // takes as "no update"). While playing a tick is nearly always in flight, and leaving the page
-  // (a nav link, Back) does not cancel it. dash-renderer applies an answer's dash.Patch outputs to
-  // the layout as it is when the answer lands, at the component path the callback had when it was
-  // sent: on another page that path holds another component or nothing, and the Patch either
-  // throws "Cannot patch undefined" or lands on whatever is there. Whether the page is still the
-  // one that asked is decided here; the rest of Dash's handling of an answer runs in the same
-  // microtask chain (no navigation can come between), so the answer is read whole first.
-  const TICK_OUTPUT = /\.\.(playground-([rc])-store)\.data\.\./;
-  const MODE_OF = {r: "regression", c: "classification"};
-  function shownMode() {
-    if (!/\/playground\/?$/.test(window.location.pathname)) return null;
-    const m = new URLSearchParams(window.location.search).get("mode");
-    return m === "classification" || m === "capacity" ? m : "regression";
-  }
-  function tickOf(init) {
-    if (!init || typeof init.body !== "string" || init.body.indexOf("playground-") < 0) return null;
-    try {
-      const m = TICK_OUTPUT.exec(JSON.parse(init.body).output || "");
-      return m ? m[2] : null;
-    } catch (e) {
-      return null;
-    }
-  }
-  const fetch0 = window.fetch.bind(window);
-  window.fetch = function (input, init) {
-    const letter = tickOf(init);
-    const sent = fetch0(input, init);
-    if (!letter) return sent;
-    return sent.then(function (res) {
-      if (res.status !== 200) return res;
-      return res.text().then(function (text) {
-        const here = shownMode() === MODE_OF[letter] && document.getElementById("playground-" + letter + "-main");
-        if (!here) return new Response(null, {status: 204, statusText: "page left"});
-        const out = new Response(text, {status: res.status, statusText: res.statusText, headers: res.headers});
-        out.json = function () { return Promise.resolve(JSON.parse(text)); };
-        return out;
-      });
-    });
-  };
 })();
