@@ -24,6 +24,7 @@ SWEEP_POINTS = 501  # the grid of a range slider's sweep (a drag's preview; rele
 STRIDE = 8
 BEND_TOL = 2e-4  # second difference, in units of the panel's height, that counts as a bend
 COINCIDE_TOL = 2e-3  # two curves closer than this (in panel heights) coincide there
+MODEBAR_PX = 34  # the plotly toolbar's row at the graph's top right: the legend starts below it
 COINCIDE_MIN = 0.05  # ... and are reported when they coincide on at least this share of x
 
 
@@ -110,7 +111,7 @@ def coinciding(curves_y: list[np.ndarray]) -> list[tuple[int, int, float]]:
 def look(present: bool) -> dict:
     """Sizes for the normal and the presentation look."""
     if present:
-        return {"font": 18, "tick": 18, "legend": 20, "title": 22, "width": 4.5, "height": 560}
+        return {"font": 18, "tick": 18, "legend": 20, "title": 22, "width": 4.5, "height": 540}  # fits 1,280 x 720 under the nav
     return {"font": 13, "tick": 13, "legend": 14, "title": 15, "width": 2.5, "height": 440}
 
 
@@ -122,14 +123,17 @@ def panels_layout(titles: list[str], xlabel: str, *, present: bool, narrow: bool
     lk = look(present)
     n = len(titles)
     gap = (0.14 if narrow else 0.07) if n > 1 else 0.0
+    fig_height = (height or lk["height"]) if not narrow else max(1, n) * (330 if present else 270) + 120 + MODEBAR_PX
     layout = {
         "template": "plotly_white",
         "font": {"size": lk["font"]},
         "hovermode": "x unified",
-        "margin": {"l": 56, "r": 16, "t": (100 if not narrow else 150) + (20 if present else 0), "b": 56},
-        # The legend sits in the top margin, above the panel titles (container coordinates).
-        "legend": {"orientation": "h", "yref": "container", "yanchor": "top", "y": 0.99, "x": 0, "font": {"size": lk["legend"]}},
-        "height": (height or lk["height"]) if not narrow else max(1, n) * (330 if present else 270) + 120,
+        "margin": {"l": 56, "r": 16, "t": (100 if not narrow else 150) + (20 if present else 0) + MODEBAR_PX - 8, "b": 56},
+        # The legend sits in the top margin, above the panel titles and below the toolbar's row
+        # (container coordinates), so a legend as wide as the graph never runs under the toolbar.
+        "legend": {"orientation": "h", "yref": "container", "yanchor": "top", "y": 1 - MODEBAR_PX / fig_height, "x": 0,
+                   "font": {"size": lk["legend"]}},
+        "height": fig_height,
         "annotations": [],
         "uirevision": "keep",
     }

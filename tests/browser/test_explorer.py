@@ -566,3 +566,76 @@ def test_check_the_gradient_shades_only_the_wrong_side(page, plugin_server):
     wait_idle(page, "activations", "activations-graph")
     assert page.evaluate(SHAPES_JS, "#activations-graph")["shapes"] == []
     assert page.console_errors == []
+
+
+BOXES_JS = """() => {
+  const box = (e) => { const r = e.getBoundingClientRect(); return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; };
+  return {
+    formulas: Array.from(document.querySelectorAll('.formula, .formulas')).map(f => ({sw: f.scrollWidth, cw: f.clientWidth, text: f.textContent.slice(0, 40)})),
+    graphs: Array.from(document.querySelectorAll('.js-plotly-plot')).map(g => ({id: g.parentElement.id, graph: box(g),
+      modebar: g.querySelector('.modebar') ? box(g.querySelector('.modebar')) : null, legend: g.querySelector('.legend') ? box(g.querySelector('.legend')) : null})),
+    vw: document.documentElement.clientWidth, vh: window.innerHeight, sw: document.documentElement.scrollWidth};
+}"""
+
+
+def intersect(a, b) -> bool:
+    return a["left"] < b["right"] and b["left"] < a["right"] and a["top"] < b["bottom"] and b["top"] < a["bottom"]
+
+
+def settled_page(browser, server, path: str, width: int, height: int, phone: bool):
+    """A page at this size, its graphs drawn (stacked on a phone) and its formulas typeset."""
+    ctx = browser.new_context(viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone)
+    page = ctx.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + path)
+    name = path.strip("/").split("?")[0]
+    traces(page, f"{name}-graph")
+    if phone:
+        page.wait_for_function(f"document.querySelector('#{name}-graph .js-plotly-plot').layout.xaxis2.domain[0] === 0")
+    wait_idle(page, name, f"{name}-graph")
+    page.wait_for_selector(".formula mjx-container, .formulas mjx-container")
+    page.wait_for_function("document.fonts.status === 'loaded'")
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    return ctx, page, errors
+
+
+@pytest.mark.parametrize("path", ["/losses?losses=huber,general,log_cosh", "/activations", "/classification", "/softmax?scale=2"])
+def test_on_a_phone_formulas_fit_and_the_toolbar_stays_off_the_legend(browser, server, path):
+    ctx, page, errors = settled_page(browser, server, path, 390, 844, True)
+    # Every formula box shows its formulas whole (set smaller where wider than the box): no sideways scroll.
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.formula, .formulas')).every(f => f.scrollWidth <= f.clientWidth)",
+                           timeout=10000)
+    got = page.evaluate(BOXES_JS)
+    assert got["sw"] <= got["vw"] and all(f["sw"] <= f["cw"] for f in got["formulas"]), got["formulas"]
+    for g in got["graphs"]:
+        assert g["modebar"] and g["legend"] and not intersect(g["modebar"], g["legend"]), g
+    ctx.close()
+    assert errors == []
+
+
+@pytest.mark.parametrize("scale", [0, 1.95, 2.05, 4])
+def test_on_a_phone_the_current_s_label_stays_inside_the_demo(browser, server, scale):
+    ctx, page, errors = settled_page(browser, server, f"/softmax?scale={scale}", 390, 844, True)
+    traces(page, "softmax-overflow", lambda d: any(abs(x - scale) < 1e-6 for t in d if t["meta"] == "current" for x in t["x"]))
+    page.wait_for_selector("#softmax-overflow .textpoint text")
+    label, graph = page.evaluate("""() => { const t = document.querySelector('#softmax-overflow .textpoint text').getBoundingClientRect();
+                                           const g = document.querySelector('#softmax-overflow .js-plotly-plot').getBoundingClientRect();
+                                           return [[t.left, t.right, t.width], [g.left, g.right]]; }""")
+    assert label[2] > 40 and label[0] >= graph[0] and label[1] <= graph[1], (label, graph)
+    ctx.close()
+    assert errors == []
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1440, 900)])
+@pytest.mark.parametrize("path", ["/losses", "/activations", "/classification", "/softmax"])
+def test_presentation_mode_shows_the_graph_without_scrolling(browser, server, path, size):
+    ctx, page, errors = settled_page(browser, server, path + "?present=1", size[0], size[1], False)
+    got = page.evaluate(BOXES_JS)
+    first = got["graphs"][0]
+    assert first["graph"]["top"] >= 0 and first["graph"]["bottom"] <= got["vh"], (first, got["vh"])  # the whole graph on screen
+    assert got["sw"] <= got["vw"]
+    for g in got["graphs"]:
+        assert not intersect(g["modebar"], g["legend"]), g
+    ctx.close()
+    assert errors == []

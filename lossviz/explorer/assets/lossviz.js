@@ -268,5 +268,33 @@
     return on ? "shell present" : "shell";
   }
 
+  // --- formulas on a narrow screen: a display formula wider than its box is set in smaller
+  // type to fit (MathJax 3 does not break lines), so a phone never scrolls a formula sideways.
+  function fitFormulas() {
+    document.querySelectorAll(".formula mjx-container, .formulas mjx-container").forEach(function (m) {
+      if (m.dataset.lvFit === undefined) m.dataset.lvFit = m.style.fontSize || "";
+      m.style.fontSize = m.dataset.lvFit;
+      const box = m.closest(".formula, .formulas").clientWidth - 4;
+      for (let i = 0; i < 4; i++) {   // the width follows the type size (in ex), but not always in proportion
+        const w = m.getBoundingClientRect().width;
+        if (box <= 0 || w <= box) break;
+        m.style.fontSize = (parseFloat(getComputedStyle(m).fontSize) * box / w * 0.97) + "px";
+      }
+    });
+  }
+  if (document.fonts) document.fonts.addEventListener("loadingdone", queueFit);   // ex changes with the font
+  let fitQueued = false;
+  function queueFit() {
+    if (fitQueued) return;
+    fitQueued = true;
+    window.requestAnimationFrame(function () { fitQueued = false; fitFormulas(); });
+  }
+  new MutationObserver(function (records) {   // a formula typeset (MathJax adds its container)
+    for (const r of records) for (const n of r.addedNodes) {
+      if (n.nodeName === "MJX-CONTAINER" || (n.nodeType === 1 && n.namespaceURI !== "http://www.w3.org/2000/svg" && n.querySelector("mjx-container"))) { queueFit(); return; }
+    }
+  }).observe(document.documentElement, {childList: true, subtree: true});
+  window.addEventListener("resize", queueFit);
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {lossviz: {drag: drag, release: release, keep: keep, url: url, presentation: presentation}});
 })();

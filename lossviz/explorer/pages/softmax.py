@@ -88,7 +88,7 @@ def bars_figure(view, present: bool, narrow: bool) -> dict:
     layout = figures.panels_layout(["softmax(o / T): probabilities", "gradient ∂l/∂(o/T) = softmax(o/T) − onehot(y)"],
                                    "class", present=present, narrow=narrow, height=400 if not present else 500)
     layout.update(barmode="overlay", hovermode="closest", bargap=0.25)
-    layout["margin"]["t"] = 80 if not narrow else 120
+    layout["margin"]["t"] = (80 if not narrow else 120) + figures.MODEBAR_PX - 8
     for ax in ("xaxis", "xaxis2"):
         layout[ax]["type"] = "category"
     layout["yaxis"]["range"] = [0, 1.12]
@@ -96,10 +96,12 @@ def bars_figure(view, present: bool, narrow: bool) -> dict:
     return {"data": traces, "layout": layout}
 
 
-def current_marker(s: float, font: int) -> dict:
-    """The dotted line at the current s, labelled at its top (the last trace of the demo)."""
+def current_marker(s: float, font: int, narrow: bool = False) -> dict:
+    """The dotted line at the current s, labelled at its top (the last trace of the demo); the
+    label on the side with room (on a phone a shorter label, turning at the middle)."""
+    text = f"s = {s:.2f} (× {10 ** s:.3g})" if narrow else f"current s = {s:.2f} (logits × {10 ** s:.3g})"
     return {"type": "scatter", "mode": "lines+text", "x": [s, s], "y": [0, 1], "yaxis": "y2", "meta": "current",
-            "name": "current s", "text": ["", f"current s = {s:.2f} (logits × {10 ** s:.3g})"], "textposition": "top left" if s > 0.6 * S_MAX else "top right",
+            "name": "current s", "text": ["", text], "textposition": "top left" if s > (0.5 if narrow else 0.6) * S_MAX else "top right",
             "textfont": {"size": font}, "line": {"color": "#212529", "width": 2, "dash": "dot"}, "hoverinfo": "skip", "cliponaxis": False}
 
 
@@ -138,7 +140,7 @@ def demo_figure(data: dict, s: float, present: bool, narrow: bool) -> dict:
                             "text": f" naive fails from s = {first:.2f} (×{10 ** first:.3g})", "font": {"color": PALETTE[4], "size": lk["font"]}})
     # The current s: a trace on the overlaid [0, 1] axis (not a shape), so a drag of s moves it
     # with an animated frame (controls.wire) instead of a redraw of the figure.
-    traces.append(current_marker(s, lk["font"]))
+    traces.append(current_marker(s, lk["font"], narrow))
     layout = {"template": "plotly_white", "font": {"size": lk["font"]}, "height": lk["height"] + (80 if narrow else 0),
               "margin": {"l": 64, "r": 16, "t": 40, "b": 56}, "hovermode": "x unified", "uirevision": "keep",
               "xaxis": {"title": {"text": r"$s \text{ (logits multiplied by } 10^s)$"}, "range": [0, S_MAX], "tickfont": {"size": lk["tick"]}, "dtick": 0.5},
@@ -212,8 +214,8 @@ def layout(query: dict):
     return html.Div([
         *controls.page_header(PAGE, "Softmax and cross-entropy", url_notes, hide),
         html.Div(msg, id=f"{PAGE}-message"),
+        controls.graph("softmax-graph", bars, PAGE),  # the graph first: it fits 1,280 x 720 in presentation mode
         html.Div(text, id="softmax-loss", className="readout"),
-        controls.graph("softmax-graph", bars, PAGE),
         dmc.SimpleGrid(main, cols={"base": 1, "sm": 2, "lg": 4}, spacing="lg", verticalSpacing="sm", className="controls"),
         dmc.SimpleGrid(logits, cols={"base": 2, "sm": 3, "lg": 5}, spacing="md", verticalSpacing="xs", className="controls"),
         dmc.Title("Large logits: naive vs stable cross-entropy as the logits are multiplied by 10^s", order=4),
