@@ -30,6 +30,7 @@ from tests.browser.conftest import CHROMIUM_ARGS, _chromium  # noqa: E402
 VIEWS = [
     ("losses", "/losses?losses=l1,l2,huber&huber.delta=0.8&y=0.5", None),
     ("activations", "/activations?activations=relu,prelu,sigmoid,tanh&prelu.alpha=0.1&vanish=1", None),
+    ("losses-check", "/losses?losses=abs_cubic,pseudo_huber&check=1", None),  # with the worked example's plugin
     ("classification", "/classification", None),
     ("softmax", "/softmax?classes=5&target=1&scale=2.2", None),
     ("training", "/training", None),
@@ -101,6 +102,10 @@ def main(args: list[str]) -> int:
     if any(v[0] == "training-gradients" for v in views):  # a deep sigmoid MLP: vanishing gradients, stalled losses
         assert lossviz(["compare", "--data-root", data, "--out", str(tmp / "runs" / "mlp-sigmoid-demo"), "--epochs", "3",
                         "--train-subset", "20000", "--model", "mlp", "--hidden", "64,64,64,64", "--activation", "sigmoid"]) == 0
+    if any(v[0] == "losses-check" for v in views):  # the gradient check of a student's plugin (abs_cubic is wrong for r < 0)
+        from lossviz import plugins
+
+        plugins.load_plugins([ROOT / "docs" / "examples" / "student_losses.py"])
     app = create_app(runs_dir=tmp / "runs", data_root=data)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
