@@ -200,9 +200,8 @@ def test_the_sweep_is_fetched_before_the_grab_and_release_redraws_no_curve(page,
     tr = page.locator("#losses-quantile-tau .dash-slider-root").bounding_box()
     x0, y = th["x"] + th["width"] / 2, th["y"] + th["height"] / 2
     page.mouse.move(x0, y)  # the hand reaches the thumb: the sweep comes now
-    page.wait_for_function("window.__posts >= 1", timeout=15000)
-    page.wait_for_function("!document.querySelector('[data-dash-is-loading=\"true\"]')", timeout=15000)
-    page.wait_for_timeout(200)
+    page.wait_for_function("(window.lossvizHeld || {}).losses && window.lossvizHeld.losses.key === 'quantile.tau'", timeout=20000)
+    wait_idle(page, "losses", "losses-graph")  # the sweep held, nothing in flight
     posts = page.evaluate("window.__posts")
     page.evaluate("window.lossvizDraws = []")
     page.mouse.down()
