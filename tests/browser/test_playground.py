@@ -181,10 +181,9 @@ def test_export_and_leaving_while_playing(page, server):
 
 
 def test_a_tick_answer_landing_after_the_page_was_left_is_dropped(page, server):
-    """The cause of "Cannot patch undefined" when leaving while playing, made certain: a tick's
-    answer (dash.Patch outputs) is held back until the Losses page is shown, then delivered.
-    dash-renderer would apply the Patch at the Playground graph's old path in the new layout
-    (nothing there): assets/playground.js drops an answer whose page is no longer shown."""
+    """Leaving while playing, made certain: a tick's answer (dash.Patch outputs) is held back
+    until the Losses page is shown, then delivered: no console error, the Losses page keeps its
+    graph, and the Playground's query is not written onto the Losses address."""
     page.goto(server + "/playground?mode=classification&dataset=moons")
     wait_graph(page, "playground-c-main")
     page.click("#playground-c-play")
@@ -214,6 +213,7 @@ def test_a_tick_answer_landing_after_the_page_was_left_is_dropped(page, server):
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     assert page.console_errors == []
     assert page.evaluate("document.querySelector('#losses-graph .js-plotly-plot').data.length") > 0
+    assert "dataset=" not in page.url and "/playground" not in page.url
 
 
 def test_gif_export_spins_the_button_and_downloads_an_animation(page, server, monkeypatch):

@@ -251,8 +251,16 @@
     return out.length === 1 ? out[0] : out;
   }
 
+  function shownHere(page) {
+    // The page's state may change after the hand has left for another page (a late answer):
+    // it writes the URL only while the address is still its own ("/" is the first page's too).
+    const path = window.location.pathname.replace(/\/+$/, "") || "/";
+    return path === "/" + page || (path === "/" && document.getElementById(page + "-state") !== null);
+  }
+
   function url(st) {
     if (!st || typeof st.search !== "string") return window.dash_clientside.no_update;
+    if (st.page && !shownHere(st.page)) return window.dash_clientside.no_update;
     if (st.page) {   // a new view: the slider last reached for gets its sweep for this view
       searchOf[st.page] = st.search;
       const page = st.page;

@@ -45,6 +45,8 @@
     },
     url: function (u) {
       if (!u || typeof u.search !== "string") return noUpdate();
+      // A late answer after the hand left the page must not write this page's query elsewhere.
+      if (!/^\/playground\/?$/.test(window.location.pathname)) return noUpdate();
       const path = window.location.pathname;
       if (u.search !== window.location.search) {
         const url = path + u.search + window.location.hash;
