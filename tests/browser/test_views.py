@@ -3,6 +3,8 @@ plotly slider redraws the curve with the library's sweep step."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 import lossviz
@@ -36,9 +38,16 @@ def test_written_view_slider_redraws_offline(browser, tmp_path):
         rail = pg.locator(".slider-rail-rect").first.bounding_box()
         pg.mouse.click(rail["x"] + rail["width"] * 0.9, rail["y"] + rail["height"] / 2)
         pg.wait_for_function("() => document.querySelector('.plotly-graph-div').layout.sliders[0].active > 40", timeout=10_000)
-        active1, y1 = pg.evaluate(read)
-        step = v.figure["layout"]["sliders"][0]["steps"][active1]["args"][0]
-        expected = np.array(step["y"][0], dtype=np.float32)
+        # plotly sets the slider's step, then restyles the traces: wait until the drawn curve is
+        # the active step's (the slider passes no intermediate step to the data)
+        steps = v.figure["layout"]["sliders"][0]["steps"]
+        deadline = time.monotonic() + 10
+        while True:
+            active1, y1 = pg.evaluate(read)
+            expected = np.array(steps[active1]["args"][0]["y"][0], dtype=np.float32)
+            if np.array_equal(np.array(y1, dtype=np.float32), expected) or time.monotonic() > deadline:
+                break
+            pg.wait_for_timeout(50)
         assert values[active1] > 3.5
         assert np.array_equal(np.array(y1, dtype=np.float32), expected) and not np.array_equal(np.array(y0, dtype=np.float32), expected)
         ARTIFACTS.mkdir(exist_ok=True)
