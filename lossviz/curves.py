@@ -327,7 +327,8 @@ SWEEP_BEND_TOL = 2e-4  # second difference, in units of a curve's height, that c
 MAX_SWEEP_STEPS = 121
 
 
-def _height(y: np.ndarray) -> float:
+def height(y: np.ndarray) -> float:
+    """A curve's height (its finite span; 1, or |y| for a flat curve): the unit of tolerances on it."""
     finite = y[np.isfinite(y)]
     if finite.size == 0:
         return 1.0
@@ -349,7 +350,7 @@ def well_placed(ys, stride: int = SWEEP_STRIDE, tol: float = SWEEP_BEND_TOL) -> 
     keep[[0, -1]] = True
     for y in ys:
         bad = ~np.isfinite(y)
-        yf = np.where(bad, 0.0, y) / _height(y)
+        yf = np.where(bad, 0.0, y) / height(y)
         marked = np.zeros(n, dtype=bool)
         marked[1:-1] = np.abs(yf[:-2] - 2 * yf[1:-1] + yf[2:]) > tol
         marked[1:] |= bad[1:] != bad[:-1]

@@ -16,7 +16,7 @@ import base64
 
 import numpy as np
 
-from lossviz.curves import well_placed
+from lossviz.curves import height as curve_height, well_placed
 from lossviz.style import PALETTE, color_of, dash_of
 
 FINE_POINTS = 2001
@@ -46,14 +46,6 @@ def decode(v) -> np.ndarray:
     if isinstance(v, dict) and "bdata" in v:
         return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).astype(np.float64)
     return np.asarray(v, dtype=np.float64)
-
-
-def _scale(y: np.ndarray) -> float:
-    finite = y[np.isfinite(y)]
-    if finite.size == 0:
-        return 1.0
-    span = float(finite.max() - finite.min())
-    return span if span > 0 else max(1.0, abs(float(finite[0])))
 
 
 def keep_points(ys: list[np.ndarray], stride: int = STRIDE, tol: float = BEND_TOL) -> np.ndarray:
@@ -97,7 +89,7 @@ def set_y_ranges(layout, ranges: list[list[float]]) -> None:
 def coinciding(curves_y: list[np.ndarray]) -> list[tuple[int, int, float]]:
     """Pairs (earlier, later, share) of curves on one panel that lie on top of each other."""
     out = []
-    scale = max((_scale(y) for y in curves_y), default=1.0)
+    scale = max((curve_height(y) for y in curves_y), default=1.0)
     for j in range(len(curves_y)):
         for i in range(j):
             a, b = curves_y[i], curves_y[j]
