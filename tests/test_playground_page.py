@@ -337,3 +337,20 @@ def test_capacity_layout_and_bad_links():
     v = pg.layout({"mode": "capacity", "degree": "99", "n_train": "20"})
     s = json.dumps(v.to_plotly_json(), cls=plotly.utils.PlotlyJSONEncoder)
     assert "playground-cap-fit" in s and "degree=99" in s
+
+
+def test_capacity_weight_decay_is_chosen_by_decade():
+    """lambda is one of 0, 0.001, ..., 10 (a segmented control): a link's lambda draws the decayed
+    fit; a lambda off the list is refused with a note and the default 0 drawn."""
+    import importlib
+
+    cap = importlib.import_module("lossviz.explorer.pages.playground.capacity")
+    v = pg.layout({"mode": "capacity", "degree": "20", "n_train": "20", "wd": "0.01"})
+    s = json.dumps(v.to_plotly_json(), cls=plotly.utils.PlotlyJSONEncoder, ensure_ascii=False)
+    assert '"SegmentedControl"' in s and "λ = 0.01" in s and "wd=0.01" in s
+    top, _, _ = cap.figures_of({"degree": 20, "n_train": 20, "wd": "0.01"})
+    learned = {t["meta"]: t for t in top["data"]}
+    np.testing.assert_allclose(figures.decode(learned["train_loss"]["y"]),
+                               toy.polynomial_fit(20, n_train=20, weight_decay=0.01).train_loss, rtol=1e-6)
+    bad = json.dumps(pg.layout({"mode": "capacity", "n_train": "20", "wd": "0.5"}).to_plotly_json(), cls=plotly.utils.PlotlyJSONEncoder, ensure_ascii=False)
+    assert "wd=0.5" in bad and "λ = 0:" in bad

@@ -376,5 +376,9 @@ def test_capacity_mode_degree_slider_moves_the_fit_and_the_u_curve_mark(page, se
     page.wait_for_function(f"() => {{ const v = ({CAP_JS})('u-now'); return v && v[0] === 7; }}", timeout=60_000)
     assert "degree 7" in page.inner_text("#playground-cap-readout")
     page.wait_for_function("window.location.search.includes('degree=7') && window.location.search.includes('mode=capacity')")
+    # weight decay by decade: one click on 0.01 refits (the readout and the link say so)
+    page.get_by_text("0.01", exact=True).click()
+    page.wait_for_function("document.querySelector('#playground-cap-readout').innerText.includes('λ = 0.01')", timeout=60_000)
+    page.wait_for_function("window.location.search.includes('wd=0.01')")
     page.screenshot(path=str(ARTIFACTS / "playground-capacity.png"), full_page=True)
     assert page.console_errors == []
