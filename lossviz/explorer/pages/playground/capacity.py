@@ -4,9 +4,9 @@ decay as controls; on each change: the fitted curve over the points, train and t
 epoch (log scale), the learned coefficients beside the true ones, and the U-curve (final train
 and test error against the degree, ``polynomial_fit`` at every degree 1-20 with the same data).
 
-Each fit is cached (a pure function of degree, size and weight decay): a change of the degree
-trains one polynomial (~0.1-0.4 s), a change of the size or weight decay the 20 of the U-curve
-once (a few seconds), then any degree is instant."""
+Each fit and each U-curve is cached (a pure function of degree, size and weight decay): a change
+of the degree trains one polynomial (~0.1-0.4 s), a change of the size or weight decay the
+U-curve's 20 together (~0.4 s at d2l's 100 points), then any degree is instant."""
 
 from __future__ import annotations
 
@@ -42,10 +42,11 @@ def fit(degree: int, n_train: int, wd: float) -> toy.PolynomialFit:
     return toy.polynomial_fit(int(degree), n_train=int(n_train), weight_decay=float(wd))
 
 
+@functools.lru_cache(maxsize=64)
 def u_curve(n_train: int, wd: float) -> tuple[np.ndarray, np.ndarray]:
-    """Final train and test loss at every degree 1-20 (the cached fits: as ``toy.capacity_curve``)."""
-    fits = [fit(d, n_train, wd) for d in range(1, MAX_DEGREE + 1)]
-    return np.array([f.train_loss[-1] for f in fits]), np.array([f.test_loss[-1] for f in fits])
+    """Final train and test loss at every degree 1-20 (``toy.capacity_curve``: one pass for all)."""
+    curve = toy.capacity_curve(n_train=int(n_train), weight_decay=float(wd))
+    return curve.train_loss, curve.test_loss
 
 
 def figures_of(values: dict, *, present: bool = False, narrow: bool = False) -> tuple[dict, dict, str]:
@@ -84,7 +85,7 @@ def figures_of(values: dict, *, present: bool = False, narrow: bool = False) -> 
                        "hovertemplate": name + " %{y:.4g} (epoch %{x})<extra></extra>"})
     top_fig = {"data": traces, "layout": top}
 
-    train_u, test_u = u_curve(n, wd)
+    train_u, test_u = u_curve(n, float(wd))
     bottom = figures.panels_layout(["learned coefficients and the true ones (of xⁱ/i!)", "U-curve: final error against the degree"], "",
                                    present=present, narrow=narrow, height=400 if not present else 480)
     bottom["hovermode"] = "closest"
