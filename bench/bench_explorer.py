@@ -6,7 +6,7 @@
 2. Chromium (headless, /usr/bin/chromium): each page at its defaults; each visible slider
    dragged like a hand: the pointer rests on the thumb for HOVER_MS (a hand reaching for it),
    presses, and crosses the track end to end in DRAG_S seconds (~1 s) with a mouse move every
-   MOVE_MS (16 ms, a 60 Hz pointer), then releases. A redraw is a ``plotly_afterplot`` of the
+   MOVE_MS (16 ms, a 60 Hz pointer), then releases. A redraw is a ``plotly_afterplot`` (or ``plotly_animated``) of the
    page's busiest graph (one per step drawn on screen, whatever plotly call drew it), counted
    from the press to the release, so the wait for the sweep counts against the rate.
    Release-to-settled: mouse up -> the last draw once the page is quiet (no callback running,
@@ -49,10 +49,10 @@ MOVE_MS = 16
 HOVER_MS = 300
 QUIET_MS = 400
 
-# Counts each graph's draws (plotly_afterplot) with their page-clock times.
+# Counts each graph's draws (plotly_afterplot, or plotly_animated for a drag's step) with their page-clock times.
 COUNT_JS = """() => { window.__lvDraws = [];
   document.querySelectorAll('.js-plotly-plot').forEach((el, i) => {
-    if (!el.__lvBench) { el.__lvBench = true; el.on('plotly_afterplot', () => window.__lvDraws.push([i, performance.now()])); } }); }"""
+    if (!el.__lvBench) { el.__lvBench = true; for (const e of ['plotly_afterplot', 'plotly_animated']) el.on(e, () => window.__lvDraws.push([i, performance.now()])); } }); }"""
 # Counts the slider's value changes under the hand (a drag can show no more steps than these).
 MOVES_JS = """(id) => { window.__lvMoves = 0; const th = document.querySelector('#' + id + ' [role=slider]');
   new MutationObserver(() => { window.__lvMoves++; }).observe(th, {attributes: true, attributeFilter: ['aria-valuenow']}); }"""
@@ -132,9 +132,11 @@ def drag(pg, slider_id: str, seconds: float) -> tuple[float, float, float, int]:
     pg.mouse.down()
     t_down = pg.evaluate("performance.now()")
     t0 = time.monotonic()
+    n = 0
     while (f := min(1.0, (time.monotonic() - t0) / seconds)) < 1:
         pg.mouse.move(x0 + f * (x1 - x0), y)
-        pg.wait_for_timeout(MOVE_MS)
+        n += 1  # the next move on the 60 Hz clock, however long this one took to send
+        time.sleep(max(0.0, t0 + n * MOVE_MS / 1000 - time.monotonic()))
     pg.mouse.move(x1, y)
     t_up = pg.evaluate("performance.now()")
     moves = pg.evaluate("window.__lvMoves")

@@ -80,6 +80,12 @@ def y_range(ys: list[np.ndarray], pad: float = 0.04) -> list[float]:
     return [round(bottom, 12), round(top, 12)]
 
 
+def x_ranges(lo: float, hi: float, panels: int) -> dict:
+    """Every panel's x range for a drag's step of an x-range slider (an animated step does not
+    autorange): {"xaxis.range": [lo, hi], "xaxis2.range": ..., ...}."""
+    return {("xaxis" if i == 0 else f"xaxis{i + 1}") + ".range": [float(lo), float(hi)] for i in range(panels)}
+
+
 def set_y_ranges(layout, ranges: list[list[float]]) -> None:
     """Panel i's y range in a layout dict or a Patch's layout (``y_range`` per panel)."""
     for i, rng in enumerate(ranges):

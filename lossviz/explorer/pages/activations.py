@@ -102,6 +102,7 @@ def frames(values: dict, key: str, steps: list[float]) -> list[dict]:
     names = list(values["activations"])
     gid = f"{PAGE}-graph"
     out = []
+    spans = []  # each step's x range (x-range sliders)
     if key in ("xmin", "xmax"):
         per_step = []
         for v in steps:
@@ -109,6 +110,7 @@ def frames(values: dict, key: str, steps: list[float]) -> list[dict]:
             if hi - lo < 0.5:
                 lo, hi = (lo, lo + 0.5) if key == "xmin" else (hi - 0.5, hi)
             per_step.append(compute_curves(values, figures.fine_grid(lo, hi, figures.SWEEP_POINTS)))
+            spans.append((lo, hi))
     else:
         name, param = key.split(".", 1)
         if name not in names:
@@ -146,6 +148,8 @@ def frames(values: dict, key: str, steps: list[float]) -> list[dict]:
                     tr[2 * len(cs) + ci] = {"x": one_tr[0]["x"], "y": one_tr[0]["y"]}
         lay = {("yaxis" if j == 0 else f"yaxis{j + 1}") + ".range": figures.y_range([c.series[k] for c in cs] + (autos if k == "grad" else []))
                for j, k in enumerate(KEYS)}
+        if spans:
+            lay.update(figures.x_ranges(*spans[s], len(KEYS)))
         if values["vanish"] or shaded:
             lay["shapes"] = shaded + (vanish_shapes(cs) if values["vanish"] else [])
         out.append({gid: {"traces": tr, "layout": lay}})

@@ -224,7 +224,8 @@ def curve_frames(values: dict, key: str, steps: list[float]) -> list[dict]:
                 idx = figures.keep_points([c.series[k] for k in KEYS])
                 for j, k in enumerate(KEYS):
                     tr[3 * ci + j] = {"x": figures.b64(c.x[idx]), "y": figures.b64(c.series[k][idx])}
-            out.append({gid: {"traces": tr, "layout": y_ranges([[c.series[k] for c in cs_v] for k in KEYS])}})
+            out.append({gid: {"traces": tr, "layout": {**y_ranges([[c.series[k] for c in cs_v] for k in KEYS]),
+                                                       **figures.x_ranges(lo, hi, len(KEYS))}}})
         return out
     if key == "y":  # every curve moves: a drag's preview on Y_SWEEP_POINTS even points (release draws the fine view)
         xs = figures.fine_grid(float(values["xmin"]), float(values["xmax"]), Y_SWEEP_POINTS)
