@@ -767,3 +767,17 @@ def test_the_derivative_check_of_a_right_activation_shades_nothing(plugin_app):
     x, auto = xy(trace(fig, "softsign", "autograd"))
     np.testing.assert_allclose(auto, 1 / (1 + np.abs(x)) ** 2, rtol=1e-5, atol=1e-6)
     assert not fig["layout"]["shapes"] and out[("activations-message", "children")] is None
+
+
+@pytest.mark.parametrize("lo, hi", [(-3.0, 3.0), (-20.0, 20.0), (-3.0, -2.0), (0.5, 1.0), (-5.0, 3.0)])
+def test_y_drag_preview_grid_holds_every_kink_at_y(lo, hi):
+    """The Losses page's y preview: 41-81 even points from xmin to xmax, and every y of the slider
+    inside a range of y's step count lies on one (the kink of L1 / quantile at y is drawn sharp)."""
+    from lossviz.explorer.pages import losses as page
+
+    x = page.y_grid({"xmin": lo, "xmax": hi})
+    assert 41 <= len(x) <= page.Y_SWEEP_POINTS and x[0] == lo and x[-1] == hi
+    assert np.all(np.diff(x) > 0)
+    if (hi - lo) / page.Y_STEP <= page.Y_SWEEP_POINTS - 1:
+        for y in np.arange(lo, hi, page.Y_STEP):
+            assert np.min(np.abs(x - y)) < 1e-6

@@ -20,7 +20,7 @@ from lossviz.curves import height as curve_height, well_placed
 from lossviz.style import PALETTE, color_of, dash_of
 
 FINE_POINTS = 2001
-SWEEP_POINTS = 501  # the grid of a range slider's sweep (a drag's preview; release draws the fine grid)
+SWEEP_POINTS = 201  # the grid of a range slider's sweep (a drag's preview; release draws the fine grid)
 STRIDE = 8
 BEND_TOL = 2e-4  # second difference, in units of the panel's height, that counts as a bend
 COINCIDE_TOL = 2e-3  # two curves closer than this (in panel heights) coincide there
