@@ -9,7 +9,7 @@
    MOVE_MS (16 ms, a 60 Hz pointer), then releases. A redraw is a ``plotly_afterplot`` (or ``plotly_animated``) of the
    page's busiest graph (one per step drawn on screen, whatever plotly call drew it), counted
    from the press to the release, so the wait for the sweep counts against the rate.
-   Release-to-settled: mouse up -> the last draw once the page is quiet (no callback running,
+   Release-to-settled: the page's pointerup -> the last draw once the page is quiet (no callback running,
    no draw for QUIET_MS). Grab-to-first-draw: press -> the first draw. A slider with fewer
    than 20 steps per second of drag cannot redraw 20 times a second however fast the page is:
    the output says "bounded by N steps" for it.
@@ -128,7 +128,8 @@ def drag(pg, slider_id: str, seconds: float) -> tuple[float, float, float, int]:
     x1 = tr["x"] + (0.0 if x0 > tr["x"] + tr["width"] / 2 else 1.0) * tr["width"]
     pg.mouse.move(x0, y)
     pg.wait_for_timeout(HOVER_MS)  # the hand reaches the thumb before it presses
-    pg.evaluate("window.__lvDraws = []")
+    pg.evaluate("window.__lvDraws = []; window.__lvUp = null; if (!window.__lvUpSeen) { window.__lvUpSeen = true; "
+                "document.addEventListener('pointerup', () => { window.__lvUp = performance.now(); }, true); }")
     pg.mouse.down()
     t_down = pg.evaluate("performance.now()")
     t0 = time.monotonic()
@@ -151,6 +152,7 @@ def drag(pg, slider_id: str, seconds: float) -> tuple[float, float, float, int]:
         if not pg.evaluate(BUSY_JS) and now - max(last, t_up) > QUIET_MS:
             break
     draws = pg.evaluate("window.__lvDraws")
+    t_up = pg.evaluate("window.__lvUp") or t_up  # the release as the page saw it (not when it was sent)
     during: dict[int, int] = {}
     for g, t in draws:
         if t_down <= t <= t_up:

@@ -155,14 +155,12 @@ def same_but(a, b, key: str) -> bool:
 
 
 def light(fig: dict) -> dash.Patch:
-    """What a settle changes beside the curves the browser already drew at this value: legend
-    names, y ranges, shapes and annotations (a Patch: plotly.react redraws no curve)."""
+    """A settle on a step the browser already drew (assets/lossviz.js, release): the figure's
+    traces (their arrays are the step's: the store catches up with the screen), y ranges,
+    shapes and annotations, as a Patch that keeps ``layout.datarevision``, so plotly.react
+    recomputes no curve and the release costs one redraw (legend names, ranges, bands)."""
     p = dash.Patch()
-    for i, t in enumerate(fig["data"]):
-        if "name" in t:
-            p["data"][i]["name"] = t["name"]
-        if "showlegend" in t:
-            p["data"][i]["showlegend"] = t["showlegend"]
+    p["data"] = fig["data"]
     lay = fig["layout"]
     for ax, spec in lay.items():
         if ax.startswith("yaxis") and isinstance(spec, dict) and "range" in spec:
@@ -281,11 +279,11 @@ def wire(app: dash.Dash, page: str, schema, compute: Callable, outputs: list, fr
                             *[Input(safe_id(page, f.key), "drag_value") for f in nums],
                             State(f"{page}-cfg", "data"), State(f"{page}-state", "data"),
                             *[State(safe_id(page, f.key), "value") for f in nums], prevent_initial_call=True)
-    # On release: the figures become the step drawn (same datarevision: plotly recomputes nothing).
-    app.clientside_callback(ClientsideFunction("lossviz", "release"), *[Output(i, p, allow_duplicate=True) for i, p in figs],
+    # On release (or a key press): the step is drawn at once from the sweep; the settle's Patch
+    # then brings the stored figure to it (``light``) with one redraw.
+    app.clientside_callback(ClientsideFunction("lossviz", "release"), Output(f"{page}-drag", "data", allow_duplicate=True),
                             *[Input(safe_id(page, f.key), "value") for f in nums],
-                            State(f"{page}-cfg", "data"), State(f"{page}-state", "data"), *[State(i, p) for i, p in figs],
-                            prevent_initial_call=True)
+                            State(f"{page}-cfg", "data"), State(f"{page}-state", "data"), prevent_initial_call=True)
 
 
 def sweep_steps(frames: Callable, values: dict, field: Number) -> tuple[list[float], dict]:

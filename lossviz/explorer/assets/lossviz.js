@@ -56,32 +56,6 @@
     return v;
   }
 
-  function setPath(obj, path, value) {   // copy on write along "a.b.c"
-    const keys = path.split(".");
-    let node = obj;
-    for (let i = 0; i < keys.length - 1; i++) {
-      node[keys[i]] = Object.assign({}, node[keys[i]] || {});
-      node = node[keys[i]];
-    }
-    node[keys[keys.length - 1]] = value;
-  }
-
-  function applyStep(fig, parts) {
-    const data = (fig.data || []).slice(), layout = Object.assign({}, fig.layout || {}), copied = {};
-    for (const part of parts) {
-      if (!part) continue;
-      for (const ti of Object.keys(part.traces || {})) {
-        const i = Number(ti);
-        if (i >= data.length) continue;
-        if (!copied[i]) { data[i] = Object.assign({}, data[i]); copied[i] = true; }
-        const attrs = part.traces[ti];
-        for (const a of Object.keys(attrs)) data[i][a] = typed(attrs[a]);
-      }
-      for (const path of Object.keys(part.layout || {})) setPath(layout, path, part.layout[path]);
-    }
-    return Object.assign({}, fig, {data: data, layout: layout});
-  }
-
   // --- the sweeps: fetched before the grab, kept decoded in the page -------------------------
   const sweeps = {};     // page -> {key -> sweep, its typed arrays decoded}
   const searchOf = {};   // page -> the state (query) the page on screen shows
@@ -197,14 +171,16 @@
 
   const RANGE = /^[xy]axis\d*\.range$/, DRAWN_OVER = {shapes: true, annotations: true};
   function movesOnly(gd, attrs, lay, idx) {
-    // A step that changes only x/y of line or bar traces, axis ranges, shapes and annotations:
+    // A step that changes only x/y of line or bar traces (and a scatter's text), axis ranges,
+    // shapes and annotations:
     // plotly animates the first two without a redraw (the lines move, the axes redraw their
     // ticks) and redraws only the last two on a relayout of them.
     if (!Object.keys(lay).every(function (k) { return RANGE.test(k) || DRAWN_OVER[k]; })) return false;
-    for (const a of Object.keys(attrs)) if (a !== "x" && a !== "y") return false;
-    return idx.every(function (i) {
+    const text = "text" in attrs;
+    for (const a of Object.keys(attrs)) if (a !== "x" && a !== "y" && a !== "text") return false;
+    return idx.every(function (i) {   // a scatter's text labels move with its points; a bar's are not animated
       const t = gd.data[i] && (gd.data[i].type || "scatter");
-      return t === "scatter" || t === "bar";
+      return t === "scatter" || (t === "bar" && !text);
     });
   }
 
@@ -255,29 +231,27 @@
 
   function release() {
     // The slider's value (a drag's release, a key press): a step of the sweep held is drawn at
-    // once, and the figures become that step with their datarevision kept, so plotly.react
-    // recomputes nothing; the settling callback then patches only legend, ranges and notes.
+    // once. The stored figure is not touched here: the settling callback answers on such a
+    // step with a Patch that keeps the datarevision (controls.light), so the release costs
+    // one plotly.react (legend, ranges, bands), not two.
     const args = Array.prototype.slice.call(arguments);
     const dc = window.dash_clientside, ctx = dc.callback_context;
     const n = ctx.inputs_list.length;
-    const cfg = args[n], st = args[n + 1], figs = args.slice(n + 2);
-    const out = figs.map(function () { return dc.no_update; });
+    const cfg = args[n], st = args[n + 1];
     const i = cfg.ids.indexOf(ctx.triggered_id);
-    if (i < 0 || !st) return out.length === 1 ? out[0] : out;
+    if (i < 0 || !st) return dc.no_update;
     const key = cfg.keys[i], v = args[i];
     searchOf[cfg.page] = st.search;
     const sw = current(cfg.page, key), k = sw ? sw.values.indexOf(v) : -1;
-    if (k >= 0) {
-      cfg.figs.forEach(function (id, o) {
-        const gd = plotDiv(id);
-        if (!gd || !figs[o]) return;
-        pending.delete(gd);
-        drawStep(gd, id, sw, k);
-        out[o] = applyStep(figs[o], [sw.base[id], sw.steps[k][id]]);
-        drawn.set(gd, {sw: sw, k: k, rev: gd.layout ? gd.layout.datarevision : undefined, fresh: true});
-      });
-    }
-    return out.length === 1 ? out[0] : out;
+    if (k < 0) return dc.no_update;
+    cfg.figs.forEach(function (id) {
+      const gd = plotDiv(id);
+      if (!gd) return;
+      pending.delete(gd);
+      drawStep(gd, id, sw, k);
+      drawn.set(gd, {sw: sw, k: k, rev: gd.layout ? gd.layout.datarevision : undefined, fresh: true});
+    });
+    return {key: key, step: k, value: sw.values[k], released: true};
   }
 
   function shownHere(page) {
