@@ -37,7 +37,8 @@ VIEWS = [
     ("playground", "/playground?mode=regression&speed=20", ("playground-r", 200)),
     ("playground-classification", "/playground?mode=classification&speed=20", ("playground-c", 300)),
     ("training-gradients", "/training?runs=mlp-sigmoid-demo&_hide=form,studies,export,confusion,grid", None),
-    ("playground-capacity", "/playground?mode=capacity&n_train=20&degree=20", None),
+    ("playground-capacity", "/playground?mode=capacity&degree=20", None),
+    ("playground-capacity-decay", "/playground?mode=capacity&degree=20&wd=0.01", None),
     ("playground-gradients", "/playground?mode=classification&layers=3&activation=sigmoid&speed=20", ("playground-c", 300)),
 ]
 

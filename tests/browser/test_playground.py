@@ -382,3 +382,17 @@ def test_capacity_mode_degree_slider_moves_the_fit_and_the_u_curve_mark(page, se
     page.wait_for_function("window.location.search.includes('wd=0.01')")
     page.screenshot(path=str(ARTIFACTS / "playground-capacity.png"), full_page=True)
     assert page.console_errors == []
+
+
+def test_capacity_mode_stacks_its_panels_on_a_phone(browser, server):
+    """At 390 px the capacity panels redraw one above the other (the server draws the first view
+    for a wide window; the phone says so once), the fit panel above the loss panel."""
+    ctx = browser.new_context(viewport={"width": 390, "height": 900})
+    page = ctx.new_page()
+    page.goto(server + "/playground?mode=capacity&degree=20")
+    stacked = """() => { const el = document.querySelector('#playground-cap-fit .js-plotly-plot');
+      const l = el && el.layout; return !!(l && l.yaxis2 && l.yaxis2.domain && l.yaxis2.domain[1] < l.yaxis.domain[0]); }"""
+    page.wait_for_function(stacked, timeout=30_000)
+    lay = page.evaluate("document.querySelector('#playground-cap-ucurve .js-plotly-plot').layout")
+    assert lay["yaxis2"]["domain"][1] < lay["yaxis"]["domain"][0]
+    ctx.close()

@@ -158,6 +158,7 @@ def layout(query: dict, modes, tabs, hide: set):
         dcc.Graph(id=f"{PREFIX}-fit", figure=top, config=cfg, className="graph"),
         dcc.Graph(id=f"{PREFIX}-ucurve", figure=bottom, config=cfg, className="graph"),
         dcc.Store(id=f"{PREFIX}-search", data={"search": search, "push": False}), dcc.Store(id=f"{PREFIX}-url-done"),
+        dcc.Store(id=f"{PREFIX}-narrow"),  # a phone-width window: the panels redraw stacked
     ])
 
 
@@ -170,12 +171,17 @@ def register(app, modes):
         app.clientside_callback(ClientsideFunction("playground", "show"), Output(f"{cid}-show", "children"), Input(cid, "value"),
                                 prevent_initial_call=True)
 
+    # The page is drawn for a wide window on the server; a phone's says so once, and the panels stack.
+    app.clientside_callback("(s, cur) => (window.innerWidth < 700 && cur !== true) ? true : window.dash_clientside.no_update",
+                            Output(f"{PREFIX}-narrow", "data"), Input(f"{PREFIX}-search", "data"), State(f"{PREFIX}-narrow", "data"))
+
     @app.callback(Output(f"{PREFIX}-fit", "figure"), Output(f"{PREFIX}-ucurve", "figure"), Output(f"{PREFIX}-readout", "children"),
                   Output(f"{PREFIX}-search", "data"), *[Input(i, "value") for i in ids], Input("present", "checked"),
-                  State(f"{PREFIX}-search", "data"), State("hidden-controls", "data"), State("narrow", "data"), prevent_initial_call=True)
+                  Input(f"{PREFIX}-narrow", "data"), State(f"{PREFIX}-search", "data"), State("hidden-controls", "data"),
+                  prevent_initial_call=True)
     def update(*args):
         raw = dict(zip([f.key for f in fields], args[:len(fields)]))
-        present, shown, hide, narrow = args[len(fields):]
+        present, narrow, shown, hide = args[len(fields):]
         raw.update(mode="capacity", present=present is True)
         values, notes, _ = state.from_request(sch, raw, None)
         top, bottom, text = figures_of(values, present=present is True, narrow=narrow is True)
