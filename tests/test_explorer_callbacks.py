@@ -23,6 +23,7 @@ import lossviz
 from lossviz import curves
 from lossviz.explorer import controls, create_app, figures, state
 from lossviz.explorer.pages import activations, classification, losses, softmax
+from lossviz.explorer.pages.losses import tex_label
 
 PAGES = (losses, activations, classification, softmax)
 
@@ -116,7 +117,7 @@ def test_losses_figure_is_the_library_at_the_points_sent(app):
     np.testing.assert_allclose(xy(trace(fig, "huber", "grad"))[1], spec.grad(xt, target, delta=0.7).numpy(), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(xy(trace(fig, "huber", "likelihood"))[1],
                                spec.likelihood(xt, target, normalized=True, delta=0.7).numpy(), rtol=1e-6, atol=1e-7)
-    assert trace(fig, "huber", "value")["name"] == "huber (δ=0.7)"
+    assert trace(fig, "huber", "value")["name"] == tex_label("huber", {"delta": 0.7})
     assert "clip" in text(out[("losses-formula", "children")])
 
 
@@ -159,7 +160,7 @@ def test_typed_value_out_of_range_is_clamped_visibly(app, typed, used, word):
     msg = text(out[("losses-message", "children")])
     assert str(typed) in msg and word in msg and state.fmt_number(used) in msg
     fig = out[("losses-graph", "figure")]
-    assert trace(fig, "huber", "value")["name"] == f"huber (δ={used:g})"  # legend
+    assert trace(fig, "huber", "value")["name"] == tex_label("huber", {"delta": used})  # legend
     assert f"huber.delta={state.fmt_number(used)}" in out[("losses-state", "data")]["search"]  # URL
     assert max(figures.decode(trace(fig, "huber", "grad")["y"])) == pytest.approx(min(used, 3.0), rel=1e-6)  # graph (x up to 3)
 
@@ -397,7 +398,7 @@ def test_softmax_bars_and_gradient(app):
     grad = np.nansum([figures.decode(t["y"]) for t in bars["data"] if t["meta"][0] == "grad"], axis=0)
     np.testing.assert_allclose(grad, (want - torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64)).numpy(), atol=1e-7)
     true_bar = next(t for t in bars["data"] if t["meta"] == ["probs", "true"])
-    assert true_bar["name"] == "true class y = 1" and np.isfinite(figures.decode(true_bar["y"])).tolist() == [False, True, False]
+    assert true_bar["name"] == r"$\text{true class } y = 1$" and np.isfinite(figures.decode(true_bar["y"])).tolist() == [False, True, False]
     styles = [out[(f"softmax-logit-{i}", "style")] for i in range(softmax.MAX_CLASSES)]
     assert styles[:3] == [{}, {}, {}] and all(s == {"display": "none"} for s in styles[3:])
     labels = {t["meta"][1]: t for t in bars["data"] if t["meta"][0] == "labels"}  # each bar's value, at its end
@@ -781,3 +782,16 @@ def test_y_drag_preview_grid_holds_every_kink_at_y(lo, hi):
     if (hi - lo) / page.Y_STEP <= page.Y_SWEEP_POINTS - 1:
         for y in np.arange(lo, hi, page.Y_STEP):
             assert np.min(np.abs(x - y)) < 1e-6
+
+
+@pytest.mark.parametrize("page", [losses, activations, classification])
+def test_legend_entries_are_typeset_and_hovers_plain(page):
+    """Every legend entry of a curve page is all $...$ (plotly has MathJax typeset it, as the axis
+    titles); the hover box, which plotly does not typeset, names the curve in plain text."""
+    fig = page.compute(state.defaults(page.schema()), [])[0]
+    shown = [t for t in fig["data"] if t.get("showlegend")]
+    assert shown
+    for t in shown:
+        assert t["name"].startswith("$") and t["name"].endswith("$"), t["name"]
+        extra = t["hovertemplate"].split("<extra>")[1]
+        assert "$" not in extra and "\\" not in extra and extra.removesuffix("</extra>")

@@ -13,6 +13,7 @@ while a slider moves.
 from __future__ import annotations
 
 import base64
+import html
 
 import numpy as np
 
@@ -160,12 +161,16 @@ def axis_names(i: int) -> tuple[str, str]:
     return ("x", "y") if i == 0 else (f"x{i + 1}", f"y{i + 1}")
 
 
-def line(x, y, *, name: str, color: str, panel: int, group: str, legend: bool, meta, width: float, dash: str = "solid") -> dict:
-    """One curve of one panel; a curve has the same colour and dash in every panel (``style``)."""
+def line(x, y, *, name: str, color: str, panel: int, group: str, legend: bool, meta, width: float, dash: str = "solid",
+         hover: str | None = None) -> dict:
+    """One curve of one panel; a curve has the same colour and dash in every panel (``style``).
+    ``name``: the legend's (typeset where it is all $...$); ``hover``: the same in plain text for
+    the hover box, which plotly does not typeset (default: ``name``)."""
     xa, ya = axis_names(panel)
+    tag = html.escape(hover if hover is not None else name)
     return {"type": "scatter", "mode": "lines", "x": b64(x), "y": b64(y), "name": name, "legendgroup": group,
             "showlegend": legend, "xaxis": xa, "yaxis": ya, "meta": meta,
-            "line": {"color": color, "width": width, "dash": dash}, "hovertemplate": "%{y:.4g}"}
+            "line": {"color": color, "width": width, "dash": dash}, "hovertemplate": "%{y:.4g}<extra>" + tag + "</extra>"}
 
 
 def coincide_line(per_panel: list[list[np.ndarray]], names: list[str], share: float = 0.9) -> str | None:
@@ -214,9 +219,10 @@ def derivative_checks(entries: list[tuple[str, dict, np.ndarray, float]]) -> lis
     return out
 
 
-def check_trace(x, auto, *, name: str, label: str, panel: int, width: float) -> dict:
+def check_trace(x, auto, *, name: str, label: str, panel: int, width: float, tex: str = "") -> dict:
     """Autograd's derivative of an entry, dashed and dark over the entry's own."""
-    return line(x, auto, name=f"{label}: autograd", color=CHECK_COLOR, panel=panel, group=f"{name}-autograd", legend=True,
+    return line(x, auto, name=tex or f"{label}: autograd", hover=f"{label}: autograd", color=CHECK_COLOR, panel=panel,
+                group=f"{name}-autograd", legend=True,
                 meta=[name, "autograd"], width=max(1.5, width * 0.7), dash="dash")
 
 

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import lossviz
+from lossviz.explorer.pages.losses import tex_label
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser.conftest import ARTIFACTS
@@ -115,7 +116,7 @@ def test_losses_page_matches_library_and_slider_moves(page, server):
     for _ in range(10):
         page.keyboard.press("ArrowLeft")
     data = traces(page, "losses-graph", lambda d: abs(huber_delta(d) - 0.5) < 1e-6)
-    assert by_meta(data, "huber", "value")["name"] == "huber (δ=0.5)"
+    assert by_meta(data, "huber", "value")["name"] == tex_label("huber", {"delta": 0.5})
     wait_url(page, "huber.delta=0.5")  # the state is in the URL
     page.wait_for_function("document.querySelector('#losses-huber-delta-num').value === '0.5'")  # and in the box
     page.wait_for_selector("#losses-formula mjx-container")  # formulas typeset (after the first graph)
@@ -180,7 +181,7 @@ def test_a_drag_follows_the_hand_from_the_sweep_and_settles_on_release(page, ser
     page.mouse.up()
     page.wait_for_function("document.querySelector('#losses-huber-delta-num').value === '5'")
     data = traces(page, "losses-graph", lambda d: abs(huber_delta(d) - 3.0) < 1e-6)
-    assert by_meta(data, "huber", "value")["name"] == "huber (δ=5)"
+    assert by_meta(data, "huber", "value")["name"] == tex_label("huber", {"delta": 5.0})
     wait_url(page, "huber.delta=5")
     assert page.console_errors == []
 
@@ -214,7 +215,7 @@ def test_the_sweep_is_fetched_before_the_grab_and_release_redraws_no_curve(page,
     page.wait_for_function("document.querySelector('#losses-quantile-tau-num').value !== '0.5'", timeout=15000)
     tau = float(page.input_value("#losses-quantile-tau-num"))
     wait_url(page, f"quantile.tau={tau:g}")
-    data = traces(page, "losses-graph", lambda d: by_meta(d, "quantile", "value")["name"] == f"quantile (τ={tau:g})")
+    data = traces(page, "losses-graph", lambda d: by_meta(d, "quantile", "value")["name"] == tex_label("quantile", {"tau": tau}))
     g = by_meta(data, "quantile", "grad")
     want = lossviz.get_loss("quantile").grad(torch.tensor(g["x"], dtype=torch.float64), torch.zeros((), dtype=torch.float64), tau=tau)
     np.testing.assert_allclose(g["y"], want.numpy(), rtol=1e-5, atol=1e-6)
@@ -237,7 +238,7 @@ def test_typed_value_moves_the_slider_and_stays(page, server):
     wait_url(page, "y=0.1")
     data = traces(page, "losses-graph", lambda d: abs(huber_delta(d) - 0.5) < 1e-6)
     assert "huber.delta=0.5" in page.evaluate("location.search")
-    assert by_meta(data, "huber", "value")["name"] == "huber (δ=0.5)"
+    assert by_meta(data, "huber", "value")["name"] == tex_label("huber", {"delta": 0.5})
     assert page.console_errors == []
 
 
@@ -351,7 +352,7 @@ def test_typed_value_out_of_range_is_clamped_everywhere(page, server):
     page.wait_for_selector("#losses-message .message")
     msg = page.inner_text("#losses-message")
     assert "100" in msg and "above the range" in msg and "using 5" in msg
-    data = traces(page, "losses-graph", lambda d: by_meta(d, "huber", "value")["name"] == "huber (δ=5)")  # legend
+    data = traces(page, "losses-graph", lambda d: by_meta(d, "huber", "value")["name"] == tex_label("huber", {"delta": 5.0}))  # legend
     assert huber_delta(data) == pytest.approx(3.0)  # graph (x up to 3 < delta)
     wait_url(page, "huber.delta=5")  # URL
     page.wait_for_function("document.querySelector('#losses-huber-delta-num').value === '5'")  # box
@@ -638,3 +639,19 @@ def test_presentation_mode_shows_the_graph_without_scrolling(browser, server, pa
         assert not intersect(g["modebar"], g["legend"]), g
     ctx.close()
     assert errors == []
+
+
+def test_legends_are_typeset_on_every_curve_page(page, server):
+    """Each legend entry of the curve pages (and the large-logits demo's formulas) is drawn by
+    MathJax: plotly puts a typeset entry in a math group instead of a text line."""
+    for path, graph in (("/losses", "losses-graph"), ("/activations", "activations-graph"),
+                        ("/classification", "classification-graph"), ("/softmax?o0=-9&scale=3", "softmax-overflow")):
+        page.goto(server + path)
+        traces(page, graph)
+        typeset = """(id) => { const g = document.querySelector('#' + id + ' .js-plotly-plot');
+          return [g.querySelectorAll('.legend [class*=math-group]').length,
+                  Array.from(g.querySelectorAll('.legend .legendtext')).filter(t => t.textContent.startsWith('$')).length]; }"""
+        page.wait_for_function(f"() => ({typeset})('{graph}')[0] >= 2", timeout=20_000)
+        math, tex = page.evaluate(typeset, graph)
+        assert math == tex and math >= 2, (path, math, tex)
+    assert page.console_errors == []

@@ -6,7 +6,7 @@ from dash import dcc
 
 from lossviz import curves, plot_mpl
 from lossviz.explorer import controls, figures, state
-from lossviz.explorer.pages.losses import check_range, checks, label
+from lossviz.explorer.pages.losses import check_range, checks, label, tex_label
 from lossviz.plot_plotly import vanishing_intervals
 from lossviz.presentation import slider
 from lossviz.registry import activations, get_activation
@@ -79,7 +79,8 @@ def compute(values: dict, notes: list):
     for c in cs:
         idx = figures.keep_points([c.series[k] for k in KEYS])
         for j, key in enumerate(KEYS):
-            traces.append(figures.line(c.x[idx], c.series[key][idx], name=label(c.name, c.params), color=color_of(c.name), panel=j,
+            traces.append(figures.line(c.x[idx], c.series[key][idx], name=tex_label(c.name, c.params), hover=label(c.name, c.params),
+                                       color=color_of(c.name), panel=j,
                                        group=c.name, legend=j == 0, meta=[c.name, key], width=width, dash=dash_of(c.name)))
     layout = figures.panels_layout(TITLES, "$x$", present=present, narrow=narrow, ytitles=YTITLES)
     layout["shapes"] = vanish_shapes(cs) if values["vanish"] else []

@@ -12,7 +12,7 @@ from dash import dcc
 
 from lossviz import curves, plot_mpl
 from lossviz.explorer import controls, figures, state
-from lossviz.explorer.pages.losses import label
+from lossviz.explorer.pages.losses import label, tex_label
 from lossviz.presentation import slider
 from lossviz.registry import get_loss, losses
 from lossviz.style import color_of, dash_of
@@ -71,12 +71,13 @@ def compute(values: dict, notes: list):
     note = figures.coincide_line([[c.series[k] for c in cs] for k in KEYS], [label(c.name, c.params) for c in cs])
     traces = []
     if values["zero_one"]:
-        traces.append(figures.line(v.margin, v.zero_one, name="0-1 loss", color="#222222", panel=0, group="zero_one",
+        traces.append(figures.line(v.margin, v.zero_one, name=r"$\text{0-1 loss}$", hover="0-1 loss", color="#222222", panel=0, group="zero_one",
                                    legend=True, meta=["zero_one", "value"], width=width, dash="solid"))
     for c in cs:
         idx = figures.keep_points([c.series[k] for k in KEYS])
         for j, key in enumerate(KEYS):
-            traces.append(figures.line(c.x[idx], c.series[key][idx], name=label(c.name, c.params), color=color_of(c.name), panel=j,
+            traces.append(figures.line(c.x[idx], c.series[key][idx], name=tex_label(c.name, c.params), hover=label(c.name, c.params),
+                                       color=color_of(c.name), panel=j,
                                        group=c.name, legend=j == 0, meta=[c.name, key], width=width, dash=dash_of(c.name)))
     layout = figures.panels_layout(TITLES, XTITLE, present=present, narrow=narrow, ytitles=YTITLES)
     figures.set_y_ranges(layout, [figures.y_range([c.series[k] for c in cs] + ([v.zero_one] if j == 0 and values["zero_one"] else []))

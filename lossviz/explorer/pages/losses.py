@@ -78,9 +78,25 @@ GREEK = {"alpha": "α", "beta": "β", "delta": "δ", "gamma": "γ", "tau": "τ",
          "label_smoothing": "ε", "negative_slope": "slope", "temperature": "T"}
 
 
+TEX = {"alpha": r"\alpha", "beta": r"\beta", "delta": r"\delta", "gamma": r"\gamma", "tau": r"\tau", "q": "q", "scale": "c",
+       "margin": r"\Delta", "label_smoothing": r"\epsilon", "negative_slope": r"\text{slope}", "temperature": "T"}
+
+
 def label(name: str, prm: dict) -> str:
-    """A legend entry: the name and its parameters in the formulas' letters, e.g. "huber (δ=1)"."""
+    """A curve's name in text (notes, hovers): its parameters in the formulas' letters, e.g. "huber (δ=1)"."""
     return name + (" (" + ", ".join(f"{GREEK.get(k, k)}={v:g}" for k, v in prm.items()) + ")" if prm else "")
+
+
+def tex_text(t: str) -> str:
+    """Plain words inside typeset maths (MathJax's \\text shows an underscore as it is)."""
+    return r"\text{" + t + "}"
+
+
+def tex_label(name: str, prm: dict, suffix: str = "") -> str:
+    r"""The same as a legend entry typeset by MathJax (plotly typesets a name that is all $...$),
+    e.g. ``$\text{huber}\ (\delta = 1)$``; ``suffix``: more words after it (": autograd")."""
+    args = ", ".join((TEX[k] if k in TEX else tex_text(k)) + f" = {v:g}" for k, v in prm.items())
+    return "$" + tex_text(name) + (r"\ (" + args + ")" if prm else "") + (tex_text(suffix) if suffix else "") + "$"
 
 
 def one_curve(name: str, values: dict, x: np.ndarray, notes: list | None = None) -> curves.Curve:
@@ -120,8 +136,8 @@ def formula_blocks(chosen: list[str]) -> list:
 
 def trace(c: curves.Curve, key: str, panel: int, width: float, idx=None) -> dict:
     idx = figures.keep_points([c.series[k] for k in KEYS]) if idx is None else idx
-    return figures.line(c.x[idx], c.series[key][idx], name=label(c.name, c.params), color=color_of(c.name), panel=panel,
-                        group=c.name, legend=panel == 0, meta=[c.name, key], width=width, dash=dash_of(c.name))
+    return figures.line(c.x[idx], c.series[key][idx], name=tex_label(c.name, c.params), hover=label(c.name, c.params),
+                        color=color_of(c.name), panel=panel, group=c.name, legend=panel == 0, meta=[c.name, key], width=width, dash=dash_of(c.name))
 
 
 def checks(entries: list[tuple[str, dict, np.ndarray, float]], width: float, first: int, panel: int = 2) -> tuple[dict, list, list, list]:
@@ -132,7 +148,8 @@ def checks(entries: list[tuple[str, dict, np.ndarray, float]], width: float, fir
     traces, autos = {}, []
     for i, ((name, prm, x, _), (auto, _)) in enumerate(zip(entries, found)):
         idx = figures.keep_points([auto])
-        traces[first + i] = figures.check_trace(x[idx], auto[idx], name=name, label=label(name, prm), panel=panel, width=width)
+        traces[first + i] = figures.check_trace(x[idx], auto[idx], name=name, label=label(name, prm), panel=panel, width=width,
+                                                tex=tex_label(name, prm, ": autograd"))
         autos.append(auto)
     differ = [(e[0], e[2], d) for e, (_, d) in zip(entries, found)]
     return traces, figures.differ_shapes(differ, panel), figures.differ_notes(differ), autos

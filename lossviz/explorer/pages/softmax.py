@@ -73,7 +73,7 @@ def bars_figure(view, present: bool, narrow: bool) -> dict:
     for panel, (series, fmt) in enumerate(((view.probs, ".3f"), (view.grad, "+.3f"))):
         xa, ya = figures.axis_names(panel)
         key = "probs" if panel == 0 else "grad"
-        for is_true, name, color in ((True, f"true class y = {view.target_class}", TRUE), (False, "other classes", OTHER)):
+        for is_true, name, color in ((True, rf"$\text{{true class }} y = {view.target_class}$", TRUE), (False, r"$\text{other classes}$", OTHER)):
             y = np.where(true == is_true, series, np.nan)
             traces.append({"type": "bar", "x": labels, "y": figures.b64(y), "name": name, "marker": {"color": color},
                            "legendgroup": name, "showlegend": panel == 0, "xaxis": xa, "yaxis": ya,
@@ -113,9 +113,11 @@ def demo_figure(data: dict, s: float, present: bool, narrow: bool) -> dict:
     bad = ~np.isfinite(naive)
     traces = [
         {"type": "scatter", "mode": "lines", "x": figures.b64(s_grid), "y": figures.b64(positive(stable)),
-         "name": "stable: log-sum-exp", "line": {"color": color_of("cross_entropy"), "width": lk["width"] + 2}, "meta": "stable"},
+         "name": r"$\text{stable: } \log \sum_k e^{o_k} - o_y$", "line": {"color": color_of("cross_entropy"), "width": lk["width"] + 2},
+         "meta": "stable", "hovertemplate": "%{y:.4g}<extra>stable (log-sum-exp)</extra>"},
         {"type": "scatter", "mode": "lines", "x": figures.b64(s_grid), "y": figures.b64(positive(np.where(bad, np.nan, naive))),
-         "name": "naive: −log(exp(o_y) / Σ exp(o_k))", "line": {"color": PALETTE[4], "width": lk["width"], "dash": "dash"}, "meta": "naive"},
+         "name": r"$\text{naive: } -\log \frac{e^{o_y}}{\sum_k e^{o_k}}$", "line": {"color": PALETTE[4], "width": lk["width"], "dash": "dash"},
+         "meta": "naive", "hovertemplate": "%{y:.4g}<extra>naive</extra>"},
     ]
     shapes, annotations = [], []
     zero = np.isfinite(stable) & (stable == 0)
