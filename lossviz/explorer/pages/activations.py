@@ -57,7 +57,7 @@ def vanish_shapes(cs: list[curves.Curve]) -> list[dict]:
         for k, (lo, hi) in enumerate(vanishing_intervals(c.x, c.series["grad"], VANISH)):
             shapes.append({"type": "rect", "xref": "x2", "yref": "y2 domain", "x0": lo, "x1": hi, "y0": i * LANE, "y1": (i + 1) * LANE - 0.01,
                            "fillcolor": color_of(c.name), "opacity": 0.85, "line": {"width": 0}, "layer": "above",
-                           "name": f"|f′| < {VANISH:g}: {c.name}", "legendgroup": f"{c.name}-vanish", "showlegend": k == 0})
+                           "name": rf"$|f'| < {VANISH:g}\text{{: {c.name}}}$", "legendgroup": f"{c.name}-vanish", "showlegend": k == 0})
     return shapes
 
 
