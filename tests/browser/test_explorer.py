@@ -440,7 +440,9 @@ def test_activations_page_and_shaded_regions_in_the_legend(page, server):
     g = by_meta(data, "prelu", "grad")
     want = lossviz.get_activation("prelu").grad(torch.tensor(g["x"], dtype=torch.float64), alpha=0.1)
     np.testing.assert_allclose(g["y"], want.numpy(), rtol=1e-6)
-    page.wait_for_function("document.querySelector('#activations-graph .legend').textContent.includes('0.01: sigmoid')")
+    # the band's legend entry, typeset: $|f'| < 0.01\text{: sigmoid}$ in a math group
+    page.wait_for_function("""() => { const l = document.querySelector('#activations-graph .legend');
+      return l.textContent.includes('0.01\\\\text{: sigmoid}') && l.querySelectorAll('[class*=math-group]').length === 3; }""")  # prelu, sigmoid, sigmoid's band
     page.screenshot(path=str(ARTIFACTS / "explorer-activations.png"), full_page=True)
     assert page.console_errors == []
 

@@ -150,17 +150,16 @@
     if (!idx.length && !Object.keys(lay).length) return false;
     if (!fresh && movesOnly(gd, attrs, lay, idx)) {
       // Within a drag only the curves' points, ranges and bands change: plotly's animation path
-      // with no redraw moves just those lines and ticks (no legend or typeset titles redrawn),
-      // 2-3x faster than a full update. The release draws the whole figure.
+      // with no redraw moves just those lines, ticks and bands (no legend or typeset titles
+      // redrawn), 2-3x faster than a full update. The settle after the release redraws all.
       const frame = idx.map(function (_, pos) {
         const t = {};
-        for (const a of Object.keys(attrs)) if (attrs[a][pos] !== undefined) t[a] = attrs[a][pos];
+        for (const a of Object.keys(attrs)) if (attrs[a][pos] !== undefined && !DEFERRED[a]) t[a] = attrs[a][pos];
         return t;
       });
-      const ranges = {}, over = {};
-      for (const k of Object.keys(lay)) (RANGE.test(k) ? ranges : over)[k] = lay[k];
-      if (Object.keys(over).length) window.Plotly.relayout(gd, over);
-      window.Plotly.animate(gd, {data: frame, traces: idx, layout: ranges},
+      // (shapes and annotations ride in the frame too: a Plotly.relayout of them would make
+      // dcc.Graph report relayoutData and redraw its stored figure over the step)
+      window.Plotly.animate(gd, {data: frame, traces: idx, layout: lay},
         {transition: {duration: 0}, frame: {duration: 0, redraw: false}, mode: "immediate"});
     } else {
       window.Plotly.update(gd, attrs, lay, idx);
@@ -170,17 +169,19 @@
   }
 
   const RANGE = /^[xy]axis\d*\.range$/, DRAWN_OVER = {shapes: true, annotations: true};
+  // What plotly's animate path redraws without a full redraw, per trace type; DEFERRED: left to
+  // the settle (a legend entry that comes or goes mid-drag).
+  const MOVES = {scatter: {x: true, y: true, text: true, textposition: true}, bar: {x: true, y: true}};
+  const DEFERRED = {showlegend: true};
   function movesOnly(gd, attrs, lay, idx) {
-    // A step that changes only x/y of line or bar traces (and a scatter's text), axis ranges,
-    // shapes and annotations:
-    // plotly animates the first two without a redraw (the lines move, the axes redraw their
-    // ticks) and redraws only the last two on a relayout of them.
+    // A step that changes only the points of line or bar traces (a scatter's text labels with
+    // them), axis ranges, shapes and annotations: plotly's animate path draws all of these
+    // without a full redraw (the lines move, the axes redraw their ticks, the shapes and
+    // annotations are redrawn).
     if (!Object.keys(lay).every(function (k) { return RANGE.test(k) || DRAWN_OVER[k]; })) return false;
-    const text = "text" in attrs;
-    for (const a of Object.keys(attrs)) if (a !== "x" && a !== "y" && a !== "text") return false;
-    return idx.every(function (i) {   // a scatter's text labels move with its points; a bar's are not animated
-      const t = gd.data[i] && (gd.data[i].type || "scatter");
-      return t === "scatter" || (t === "bar" && !text);
+    return idx.every(function (i, pos) {
+      const ok = MOVES[(gd.data[i] && gd.data[i].type) || "scatter"];
+      return ok && Object.keys(attrs).every(function (a) { return ok[a] || DEFERRED[a] || attrs[a][pos] === undefined; });
     });
   }
 
