@@ -99,6 +99,20 @@ def _ray_runner(args: argparse.Namespace, threads: int | None):
                                        on_cell=(lambda cell, results: bar.update(1)) if bar is not None else None)
 
 
+def _run_and_data(args: argparse.Namespace, need_data: bool):
+    """(the run folder, its config, Fashion-MNIST from --data-root or None): the folder is read
+    first, so a wrong one is named before any loading."""
+    from lossviz.train import runs
+
+    run = Path(args.run)
+    config, _ = runs.read_config(run)
+    if not need_data or args.data_root is None:
+        return run, config, None
+    from lossviz import data as data_module
+
+    return run, config, data_module.load_fashion_mnist(args.data_root)
+
+
 @file_errors
 def cmd_study_noise(args: argparse.Namespace) -> int:
     import datetime
@@ -148,18 +162,10 @@ def cmd_study_noise(args: argparse.Namespace) -> int:
 
 @file_errors
 def cmd_study_calibration(args: argparse.Namespace) -> int:
-    run = Path(args.run)
-    from lossviz.train import runs
-
-    runs.read_config(run)  # a run folder, before any loading
     formats = figure_formats(args.figures, allow_none=True)
+    run, _, data = _run_and_data(args, need_data=not args.no_temperature)
     from lossviz.studies import calibration, figures
 
-    data = None
-    if not args.no_temperature and args.data_root is not None:
-        from lossviz import data as data_module
-
-        data = data_module.load_fashion_mnist(args.data_root)
     results = calibration.study_calibration(run, data, temperature=not args.no_temperature)
     print(calibration.format_calibration_table(results))
     if formats:
@@ -185,15 +191,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         evaluate = ray_grid.landscape_evaluator(args.ray or None)
         if args.ray:
             ray_grid.check_reachable(args.ray)
-    run = Path(args.run)
-    from lossviz.train import runs
-
-    config, _ = runs.read_config(run)  # a run folder, before any loading
-    data = None
-    if args.data_root is not None:
-        from lossviz import data as data_module
-
-        data = data_module.load_fashion_mnist(args.data_root)
+    run, config, data = _run_and_data(args, need_data=True)
     from lossviz.studies import figures
 
     total = args.grid * args.grid + landscape.ALPHAS[2]

@@ -205,12 +205,12 @@ def leaky_relu(x: torch.Tensor, *, negative_slope: float = 0.01) -> torch.Tensor
     Args:
         negative_slope: slope for negative inputs. Default: 0.01 (torch's).
     """
-    return torch.where(x > 0, x, negative_slope * x)
+    return prelu(x, alpha=negative_slope)
 
 
 def leaky_relu_grad(x: torch.Tensor, *, negative_slope: float = 0.01) -> torch.Tensor:
     """1 for x > 0, negative_slope otherwise; at x = 0 we take negative_slope, as torch does."""
-    return torch.where(x > 0, torch.ones_like(x), torch.full_like(x, negative_slope))
+    return prelu_grad(x, alpha=negative_slope)
 
 
 LEAKY_RELU = ActivationSpec(
