@@ -360,6 +360,7 @@ def drag_stores(page: str, st: dict, schema, drag_outputs: list):
     nums = numbers(schema)
     cfg = {"page": page, "ids": [safe_id(page, f.key) for f in nums], "keys": [f.key for f in nums],
            "figs": [o[0] for o in drag_outputs if o[1] == "figure"], "texts": [o[0] for o in drag_outputs if o[1] != "figure"]}
+    # {page}-drag: the output the drag and release callbacks need (a callback has one); never written
     return [dcc.Store(id=f"{page}-state", data=st), dcc.Store(id=f"{page}-url"), dcc.Store(id=f"{page}-sweep"),
             dcc.Store(id=f"{page}-sweep-req"), dcc.Store(id=f"{page}-cfg", data=cfg), dcc.Store(id=f"{page}-narrow"),
             dcc.Store(id=f"{page}-sweep-have"), dcc.Store(id=f"{page}-drag")]

@@ -226,7 +226,7 @@
     const k = nearest(sw.values, dv), step = sw.steps[k] || {};
     for (const id of cfg.figs) { const gd = plotDiv(id); if (gd) schedule(gd, id, sw, k); }
     cfg.texts.forEach(function (id, o) { if (id in step || id in sw.base) out[1 + o] = id in step ? step[id] : sw.base[id]; });
-    out[0] = {key: key, step: k, value: sw.values[k]};
+    // out[0], the drag store, stays as it is: nothing reads it, and an update per move costs Dash a render
     return ret();
   }
 
@@ -252,7 +252,7 @@
       drawStep(gd, id, sw, k);
       drawn.set(gd, {sw: sw, k: k, rev: gd.layout ? gd.layout.datarevision : undefined, fresh: true});
     });
-    return {key: key, step: k, value: sw.values[k], released: true};
+    return dc.no_update;
   }
 
   function shownHere(page) {
