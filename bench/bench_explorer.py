@@ -31,16 +31,12 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-from frames import served  # bench/frames.py (the bench folder is on the path of a script run from it)
+from frames import served  # bench/frames.py (it also puts the repository root on the path: tests.browser)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.browser's Chromium finder
-
-from lossviz.explorer import controls, create_app, state  # noqa: E402
-from lossviz.explorer.pages import activations, classification, losses, softmax  # noqa: E402
+from lossviz.explorer import controls, create_app, state
+from lossviz.explorer.pages import activations, classification, losses, softmax
 
 TARGETS = {"redraws_per_s": 20.0, "release_ms": 150.0}
 PAGES = {p.PAGE: p for p in (losses, activations, classification, softmax)}

@@ -21,16 +21,13 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 from dash._utils import to_json
 
-from frames import ANSWERS_JS, drawn_answers, served  # bench/frames.py (the bench folder is on the path of a script run from it)
+from frames import ANSWERS_JS, drawn_answers, served  # bench/frames.py (it also puts the repository root on the path: tests.browser)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.browser's Chromium finder
-
-from lossviz.explorer import state  # noqa: E402
-from lossviz.explorer.pages import playground as pg  # noqa: E402
+from lossviz.explorer import state
+from lossviz.explorer.pages import playground as pg
 
 TARGETS = {"fps": 15.0, "frame_kb": 50.0}
 PLAY_S = 5.0

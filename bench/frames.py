@@ -3,10 +3,12 @@ explorer on a loopback port, and what counts as a frame shown."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import socket
-import threading
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root: tests.browser
+
+from tests.browser.conftest import served  # noqa: E402,F401  (serving the explorer: one helper for tests, benches, screenshots)
 
 # The times (page clock) at which the update answers arrived (resource timings of the page).
 ANSWERS_JS = "performance.getEntriesByType('resource').filter(e => e.initiatorType === 'fetch').map(e => e.responseEnd)"
@@ -28,20 +30,3 @@ def drawn_answers(draws: list[float], answers: list[float], since: float) -> lis
             out.append(d)
             i += 1
     return out
-
-
-@contextlib.contextmanager
-def served(app):
-    """The explorer on a free loopback port in a background thread; yields its base URL."""
-    from werkzeug.serving import make_server
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = make_server("127.0.0.1", port, app.server, threaded=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.shutdown()

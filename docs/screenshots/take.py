@@ -12,19 +12,16 @@ hundred steps and paused before they are taken.
 
 from __future__ import annotations
 
-import logging
 import os
-import socket
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from lossviz.cli import main as lossviz  # noqa: E402
-from tests.browser.conftest import CHROMIUM_ARGS, _chromium  # noqa: E402
+from tests.browser.conftest import CHROMIUM_ARGS, _chromium, served  # noqa: E402
 
 # name, path, (playground prefix, steps to play before the picture) or None
 VIEWS = [
@@ -75,9 +72,7 @@ def take(page, base: str, name: str, path: str, play, out: Path, width: int) -> 
 
 
 def main(args: list[str]) -> int:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from playwright.sync_api import sync_playwright
-    from werkzeug.serving import make_server
 
     from lossviz.explorer import create_app
 
@@ -108,12 +103,7 @@ def main(args: list[str]) -> int:
 
         plugins.load_plugins([ROOT / "docs" / "examples" / "student_losses.py"])
     app = create_app(runs_dir=tmp / "runs", data_root=data)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = make_server("127.0.0.1", port, app.server, threaded=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
+    with served(app) as base:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
             for width, height, present in ((1440, 1000, False), (390, 844, False), (1440, 900, True)):
@@ -123,11 +113,9 @@ def main(args: list[str]) -> int:
                         continue  # presentation mode: the curve and training pages
                     if present:
                         name, path = f"{name}-present", path + ("&" if "?" in path else "?") + "present=1"
-                    print(take(page, f"http://127.0.0.1:{port}", name, path, play, out, width))
+                    print(take(page, base, name, path, play, out, width))
                 page.close()
             browser.close()
-    finally:
-        srv.shutdown()
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import socket
@@ -39,21 +41,32 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="session")
-def server():
-    """The explorer served on a free loopback port in a background thread."""
+@contextlib.contextmanager
+def served(app):
+    """A Dash app (the explorer) on a free loopback port in a background thread; yields its
+    base URL. The tests' fixtures, the browser benchmarks and the screenshot script serve
+    through it."""
     from werkzeug.serving import make_server
 
-    from lossviz.explorer import create_app
-
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    srv = make_server("127.0.0.1", port, create_app().server, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    srv.shutdown()
+    srv = make_server("127.0.0.1", port, app.server, threaded=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.shutdown()
+
+
+@pytest.fixture(scope="session")
+def server():
+    """The explorer served on a free loopback port in a background thread."""
+    from lossviz.explorer import create_app
+
+    with served(create_app()) as url:
+        yield url
 
 
 @pytest.fixture
@@ -74,20 +87,12 @@ def plugin_server():
     """The explorer with the worked example's plugin loaded (docs/examples/student_losses.py:
     abs_cubic's hand-written gradient is wrong for r < 0), served on its own port; the plugin is
     unloaded afterwards, so the other tests see the plain registry."""
-    from werkzeug.serving import make_server
-
     from lossviz import plugins
     from lossviz.explorer import create_app
 
     plugins.load_plugins([Path(__file__).resolve().parents[2] / "docs" / "examples" / "student_losses.py"])
     try:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        srv = make_server("127.0.0.1", port, create_app().server, threaded=True)
-        thread = threading.Thread(target=srv.serve_forever, daemon=True)
-        thread.start()
-        yield f"http://127.0.0.1:{port}"
-        srv.shutdown()
+        with served(create_app()) as url:
+            yield url
     finally:
         plugins.unload_plugins()

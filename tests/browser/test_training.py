@@ -6,15 +6,12 @@ quick is counted in the page's own cycles (poll answers), not in seconds."""
 
 from __future__ import annotations
 
-import socket
-import threading
-
 import numpy as np
 import pytest
 
 from lossviz.train import runs
 from lossviz.cli import main
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, served
 from tests.browser.test_explorer import traces
 from tests.idx import write_fake_fashion_mnist
 
@@ -23,8 +20,6 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def training_server(tmp_path_factory):
-    from werkzeug.serving import make_server
-
     from lossviz.explorer import create_app
 
     root = tmp_path_factory.mktemp("browser-training")
@@ -37,14 +32,9 @@ def training_server(tmp_path_factory):
                  "--batch-size", "64", "--losses", "cross_entropy,l2,l1"]) == 0
     app = create_app(runs_dir=root / "runs", data_root=str(data_root))
     app.jobs.allow = True  # as `lossviz explore` does (`lossviz serve` turns training off unless --allow-training)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = make_server("127.0.0.1", port, app.server, threaded=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{port}", root, app
-    app.jobs.cancel()
-    srv.shutdown()
+    with served(app) as url:
+        yield url, root, app
+        app.jobs.cancel()
 
 
 @pytest.fixture(autouse=True)
