@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,17 +39,13 @@ from urllib.parse import urlsplit
 
 import requests
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root: tests
+
+from tests.browser.conftest import CHROMIUM_ARGS, _chromium  # noqa: E402
+from tests.procs import children_of, free_port  # noqa: E402
+
 TARGETS = {"students": 40, "errors": 0, "p95_ms": 250.0, "growth_mb": 50.0}
 PAGES = ("/losses", "/activations", "/classification", "/softmax", "/playground?mode=regression")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
-def chromium() -> str | None:
-    for path in ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"):
-        if os.path.exists(path):
-            return path
-    return None
 
 
 def capture(base: str) -> dict:
@@ -72,7 +67,7 @@ def capture(base: str) -> dict:
 
     out = {"loads": {}, "grab": [], "ticks": []}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(60_000)
         page.on("request", on_request)
@@ -110,16 +105,7 @@ def capture(base: str) -> dict:
 
 def server_pids(master: int) -> list[int]:
     """gunicorn's master and its workers (its children)."""
-    pids = [master]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                if int(stat[stat.rindex(")") + 2:].split()[1]) == master:
-                    pids.append(int(entry))
-            except (OSError, ValueError):
-                pass
-    return pids
+    return [master, *sorted(children_of(master))]
 
 
 def rss_mb(master: int) -> tuple[float, float]:
@@ -190,9 +176,7 @@ def student(base: str, script: dict, stop: float, tally: Tally, seed: int) -> No
 
 
 def start_server(workers: int) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     runs = tempfile.mkdtemp(prefix="classroom-runs-")
     proc = subprocess.Popen([sys.executable, "-m", "lossviz.cli", "serve", "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
                              "--runs", runs], stdout=subprocess.DEVNULL, stderr=sys.stderr)

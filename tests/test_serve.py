@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,30 +19,12 @@ import pytest
 import requests
 
 from tests.idx import write_fake_fashion_mnist
+from tests.procs import children_of, free_port
 
 pytest.importorskip("gunicorn")
 
 ROOT = Path(__file__).resolve().parents[1]
 START_S = 180  # a busy 2-core machine: torch and Dash import in the master before it listens
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def workers_of(master: int) -> set[int]:
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                if int(stat[stat.rindex(")") + 2:].split()[1]) == master:
-                    found.add(int(entry))
-            except (OSError, ValueError):
-                pass
-    return found
 
 
 class Served:
@@ -57,7 +38,7 @@ class Served:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.proc.stdout.read()
             try:
-                if requests.get(self.base + "/_dash-dependencies", timeout=5).ok and len(workers_of(self.proc.pid)) == 2:
+                if requests.get(self.base + "/_dash-dependencies", timeout=5).ok and len(children_of(self.proc.pid)) == 2:
                     break
             except requests.RequestException:
                 pass
@@ -133,7 +114,7 @@ def test_every_page_is_served_with_its_content(served):
 
 
 def test_sweep_and_settle_on_either_worker(served):
-    workers = sorted(workers_of(served.proc.pid))
+    workers = sorted(children_of(served.proc.pid))
     assert len(workers) == 2
     for alone in workers:
         others = [w for w in workers if w != alone]
@@ -152,19 +133,19 @@ def test_sweep_and_settle_on_either_worker(served):
 
 
 def test_a_killed_worker_is_replaced_and_no_request_fails(served):
-    before = workers_of(served.proc.pid)
+    before = children_of(served.proc.pid)
     victim = min(before)
     with requests.Session() as s:
         served.post(sweep(served), s)
         os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + 60
         answered = 0
-        while time.monotonic() < deadline and (answered < 20 or len(workers_of(served.proc.pid) - {victim}) < 2):
+        while time.monotonic() < deadline and (answered < 20 or len(children_of(served.proc.pid) - {victim}) < 2):
             with requests.Session() as fresh:  # new connections: whichever worker accepts
                 assert "losses-graph" in served.page("/losses", fresh)
                 served.post(sweep(served), fresh)
             answered += 1
-    after = workers_of(served.proc.pid)
+    after = children_of(served.proc.pid)
     assert victim not in after and len(after) == 2, (before, after)
     for _ in range(10):
         with requests.Session() as fresh:

@@ -6,13 +6,13 @@ import contextlib
 import logging
 import os
 import shutil
-import socket
 import threading
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import skip_or_fail
+from tests.procs import free_port
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -49,9 +49,7 @@ def served(app):
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     srv = make_server("127.0.0.1", port, app.server, threaded=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
