@@ -25,6 +25,23 @@ def skip_or_fail(reason: str):
     pytest.skip(reason)
 
 
+def interrupt_epoch(monkeypatch, after: int = 1):
+    """Make the trainer's ``train_epoch`` call number ``after + 1`` raise KeyboardInterrupt (a
+    Ctrl-C once ``after`` epochs are done); returns the real function, to put back for a resume."""
+    from lossviz.train import loop
+
+    real, calls = loop.train_epoch, {"n": 0}
+
+    def interrupted(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == after + 1:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(loop, "train_epoch", interrupted)
+    return real
+
+
 def param_settings(spec) -> list[dict]:
     """Defaults, plus each parameter at both ends of its slider range and at its sweep values."""
     from lossviz.presentation import slider, sweep

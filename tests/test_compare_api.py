@@ -13,6 +13,7 @@ import pytest
 import lossviz
 from lossviz.train import loop, runs
 from tests.clirun import cli_in_process
+from tests.conftest import interrupt_epoch
 from tests.idx import write_fake_fashion_mnist
 
 SMALL = {"losses": ["cross_entropy", "l2", "huber"], "epochs": 2, "batch_size": 64, "loss_params": {"huber": {"delta": 0.1}}}
@@ -147,15 +148,7 @@ def test_interrupted_before_the_first_epoch_leaves_nothing(data, tmp_path, monke
 
 def test_an_interrupted_run_resumes_to_the_same_records(data, tmp_path, monkeypatch):
     full = lossviz.compare(**SMALL, data_root=data, progress=False)
-    real, calls = loop.train_epoch, {"n": 0}
-
-    def interrupted(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(loop, "train_epoch", interrupted)
+    real = interrupt_epoch(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         lossviz.compare(**SMALL, data_root=data, out=tmp_path / "run", progress=False)
     assert len(runs.read_metrics(tmp_path / "run")) == 3  # epoch 1 kept

@@ -19,6 +19,7 @@ from lossviz.train import loop, models, runs
 from lossviz.cli import main
 from lossviz.data import load_fashion_mnist
 from tests.clirun import cli_in_process
+from tests.conftest import interrupt_epoch
 from tests.idx import write_fake_fashion_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -404,16 +405,7 @@ def test_resume_continues_to_the_same_result(tmp_path, toy, monkeypatch):
     full = tmp_path / "full"
     assert _compare_cli(tmp_path, "--out", str(full)) == 0
     part = tmp_path / "part"
-    real_train_epoch = loop.train_epoch
-    calls = {"n": 0}
-
-    def interrupted(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real_train_epoch(*a, **k)
-
-    monkeypatch.setattr(loop, "train_epoch", interrupted)
+    real_train_epoch = interrupt_epoch(monkeypatch)
     assert _compare_cli(tmp_path, "--out", str(part)) == 130
     assert len(runs.read_metrics(part)) == 3  # epoch 1 only, folder valid
     monkeypatch.setattr(loop, "train_epoch", real_train_epoch)
@@ -557,15 +549,7 @@ def test_busy_run_folder_is_refused(tmp_path, toy):
 
 def _interrupted_run(tmp_path, monkeypatch, epochs_done: int = 2):
     """A run of 3 epochs interrupted after ``epochs_done`` (a valid, resumable folder)."""
-    real, calls = loop.train_epoch, {"n": 0}
-
-    def interrupted(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == epochs_done + 1:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(loop, "train_epoch", interrupted)
+    real = interrupt_epoch(monkeypatch, after=epochs_done)
     out = tmp_path / "part"
     assert _compare_cli(tmp_path, "--out", str(out)) == 130
     monkeypatch.setattr(loop, "train_epoch", real)
