@@ -142,7 +142,7 @@ def polynomial_fit(degree: int, *, n_train: int = 100, n_test: int = 100, weight
                          s["weight_decay"], s["epochs"])
 
 
-def _fit(degrees, *, n_train=100, n_test=100, weight_decay=0.0, epochs=400, lr=0.01, batch_size=10, seed=0):
+def _fit(degrees, *, n_train, n_test, weight_decay, epochs, lr, batch_size, seed):
     """Check the settings, draw the points, train every degree: (points, ``_train``'s result, settings)."""
     s = {"weight_decay": checks.number(weight_decay, "weight_decay", 0.0, 1e3),
          "epochs": checks.integer(epochs, "epochs", 1, MAX_EPOCHS),
@@ -187,8 +187,9 @@ def _train(degrees, x_train, y_train, x_test, y_test, *, seed, weight_decay, epo
     return w, train_loss, test_loss
 
 
-def capacity_curve(degrees=range(1, MAX_DEGREE + 1), **kwargs) -> CapacityCurve:
-    """Final train and test loss of ``polynomial_fit(d, **kwargs)`` for each degree d: the same
+def capacity_curve(degrees=range(1, MAX_DEGREE + 1), *, n_train: int = 100, n_test: int = 100, weight_decay: float = 0.0,
+                   epochs: int = 400, lr: float = 0.01, batch_size: int = 10, seed: int = 0) -> CapacityCurve:
+    """Final train and test loss of ``polynomial_fit(d, ...)`` (the same settings) for each degree d: the same
     points, start and batches for every degree, so only the capacity changes. The degrees train
     together, as the columns of one weight matrix (one pass instead of one per degree); the
     numbers equal each ``polynomial_fit``'s to rounding (the sums run over more, zero, terms).
@@ -199,6 +200,7 @@ def capacity_curve(degrees=range(1, MAX_DEGREE + 1), **kwargs) -> CapacityCurve:
     degrees = tuple(checks.integer(d, "degree", 1, MAX_DEGREE) for d in degrees)
     if not degrees:
         raise ValueError("degrees must name at least one degree in [1, 20], got none")
-    (x_train, *_), (_, train_loss, test_loss), s = _fit(degrees, **kwargs)
+    (x_train, *_), (_, train_loss, test_loss), s = _fit(degrees, n_train=n_train, n_test=n_test, weight_decay=weight_decay,
+                                                        epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
     return CapacityCurve(degrees, train_loss[-1].numpy().copy(), test_loss[-1].numpy().copy(), s["weight_decay"], len(x_train),
                          s["epochs"])

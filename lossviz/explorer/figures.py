@@ -219,11 +219,11 @@ def derivative_checks(entries: list[tuple[str, dict, np.ndarray, float]]) -> lis
     return out
 
 
-def check_trace(x, auto, *, name: str, label: str, panel: int, width: float, tex: str = "") -> dict:
-    """Autograd's derivative of an entry, dashed and dark over the entry's own."""
-    return line(x, auto, name=tex or f"{label}: autograd", hover=f"{label}: autograd", color=CHECK_COLOR, panel=panel,
-                group=f"{name}-autograd", legend=True,
-                meta=[name, "autograd"], width=max(1.5, width * 0.7), dash="dash")
+def check_trace(x, auto, *, name: str, label: str, tex: str, panel: int, width: float) -> dict:
+    """Autograd's derivative of an entry, dashed and dark over the entry's own: ``tex`` names it
+    in the legend, ``label`` (the entry's plain name) in the hover box."""
+    return line(x, auto, name=tex, hover=f"{label}: autograd", color=CHECK_COLOR, panel=panel, group=f"{name}-autograd",
+                legend=True, meta=[name, "autograd"], width=max(1.5, width * 0.7), dash="dash")
 
 
 def differ_shapes(entries: list[tuple[str, np.ndarray, np.ndarray]], panel: int) -> list[dict]:
