@@ -26,7 +26,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 from flask import Flask, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from lossviz.explorer import pages, plotly_bundle, state
+from lossviz.explorer import controls, pages, plotly_bundle, state
 from lossviz.explorer.jobs import JobManager
 from lossviz.explorer.pages import activations, classification, losses, playground, softmax, training
 
@@ -228,7 +228,8 @@ def create_app(runs_dir: str | Path = "runs", data_root: str | None = None, allo
         ], className="shell" + (" present" if present else ""), id="shell"), theme=THEME)
 
     app.layout = serve_layout
-    app.clientside_callback("(path) => window.innerWidth < 700", Output("narrow", "data"), Input("_pages_location", "pathname"))
+    app.clientside_callback(f"(path) => window.innerWidth < {controls.NARROW_PX}", Output("narrow", "data"),
+                            Input("_pages_location", "pathname"))
     pages.wire_nav(app)
     app.clientside_callback(ClientsideFunction("lossviz", "presentation"), Output("shell", "className"), Input("present", "checked"))
 

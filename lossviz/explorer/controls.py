@@ -170,6 +170,16 @@ def light(fig: dict) -> dash.Patch:
     return p
 
 
+NARROW_PX = 700  # a window narrower than this is a phone's: panels stacked
+
+
+def report_narrow(app: dash.Dash, store: str, trigger: Input) -> None:
+    """A page is drawn for a wide window on the server; when ``trigger`` fires in a phone-width
+    window the browser sets ``store`` to true once, and the page redraws its panels stacked."""
+    app.clientside_callback(f"(t, cur) => (window.innerWidth < {NARROW_PX} && cur !== true) ? true : window.dash_clientside.no_update",
+                            Output(store, "data"), trigger, State(store, "data"))
+
+
 def wire(app: dash.Dash, page: str, schema, compute: Callable, outputs: list, frames: Callable | None = None,
          drag_outputs: list | None = None, extra_outputs: list | None = None, extra: Callable | None = None,
          preview: tuple[str, ...] = ()):
@@ -242,9 +252,7 @@ def wire(app: dash.Dash, page: str, schema, compute: Callable, outputs: list, fr
     app.callback(Output(f"{page}-state", "data"), Output(f"{page}-message", "children"), *outputs, *slider_out, *box_out, *wraps,
                  *extra_outputs, *inputs, Input(f"{page}-narrow", "data"), State(f"{page}-state", "data"),
                  State(f"{page}-sweep-have", "data"), prevent_initial_call=True)(settle)
-    # A phone-width window: the page, drawn for a wide one on the server, redraws its panels stacked.
-    app.clientside_callback("(cfg) => window.innerWidth < 700 ? true : window.dash_clientside.no_update",
-                            Output(f"{page}-narrow", "data"), Input(f"{page}-cfg", "data"))
+    report_narrow(app, f"{page}-narrow", Input(f"{page}-cfg", "data"))
     app.clientside_callback(ClientsideFunction("lossviz", "url"), Output(f"{page}-url", "data"), Input(f"{page}-state", "data"))
     if frames is None:
         return

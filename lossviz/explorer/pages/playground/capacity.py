@@ -85,7 +85,7 @@ def figures_of(values: dict, *, present: bool = False, narrow: bool = False) -> 
                        "hovertemplate": name + " %{y:.4g} (epoch %{x})<extra></extra>"})
     top_fig = {"data": traces, "layout": top}
 
-    train_u, test_u = u_curve(n, float(wd))
+    train_u, test_u = u_curve(n, wd)
     bottom = figures.panels_layout(["learned coefficients and the true ones (of xⁱ/i!)", "U-curve: final error against the degree"], "",
                                    present=present, narrow=narrow, height=400 if not present else 480)
     bottom["hovermode"] = "closest"
@@ -171,9 +171,7 @@ def register(app, modes):
         app.clientside_callback(ClientsideFunction("playground", "show"), Output(f"{cid}-show", "children"), Input(cid, "value"),
                                 prevent_initial_call=True)
 
-    # The page is drawn for a wide window on the server; a phone's says so once, and the panels stack.
-    app.clientside_callback("(s, cur) => (window.innerWidth < 700 && cur !== true) ? true : window.dash_clientside.no_update",
-                            Output(f"{PREFIX}-narrow", "data"), Input(f"{PREFIX}-search", "data"), State(f"{PREFIX}-narrow", "data"))
+    controls.report_narrow(app, f"{PREFIX}-narrow", Input(f"{PREFIX}-search", "data"))
 
     @app.callback(Output(f"{PREFIX}-fit", "figure"), Output(f"{PREFIX}-ucurve", "figure"), Output(f"{PREFIX}-readout", "children"),
                   Output(f"{PREFIX}-search", "data"), *[Input(i, "value") for i in ids], Input("present", "checked"),
