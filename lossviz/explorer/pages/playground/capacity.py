@@ -159,6 +159,7 @@ def layout(query: dict, modes, tabs, hide: set):
         dcc.Graph(id=f"{PREFIX}-ucurve", figure=bottom, config=cfg, className="graph"),
         dcc.Store(id=f"{PREFIX}-search", data={"search": search, "push": False}), dcc.Store(id=f"{PREFIX}-url-done"),
         dcc.Store(id=f"{PREFIX}-narrow"),  # a phone-width window: the panels redraw stacked
+        dcc.Store(id=f"{PREFIX}-loaded", data=True),  # fires once, when the page arrives (the phone-width check)
     ])
 
 
@@ -171,7 +172,8 @@ def register(app, modes):
         app.clientside_callback(ClientsideFunction("playground", "show"), Output(f"{cid}-show", "children"), Input(cid, "value"),
                                 prevent_initial_call=True)
 
-    controls.report_narrow(app, f"{PREFIX}-narrow", Input(f"{PREFIX}-search", "data"))
+    # once per page: a trigger that changed with every update would keep the update pending
+    controls.report_narrow(app, f"{PREFIX}-narrow", Input(f"{PREFIX}-loaded", "data"))
 
     @app.callback(Output(f"{PREFIX}-fit", "figure"), Output(f"{PREFIX}-ucurve", "figure"), Output(f"{PREFIX}-readout", "children"),
                   Output(f"{PREFIX}-search", "data"), *[Input(i, "value") for i in ids], Input("present", "checked"),
